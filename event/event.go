@@ -1,0 +1,55 @@
+// Package event is Tally's wire contract: the Kafka record headers the
+// ingestor writes beside each raw payload, and the canonical event every
+// producer's JSON is normalized into.
+//
+// Raw records on the raw topic carry the producer's JSON exactly as received
+// (one event per record). HTTP-ingested records also carry the headers below;
+// Kafka-native producers send bare JSON, and the processor then takes the
+// record timestamp as the received time. The record key is the event id when
+// the ingestor could compute one, so every copy of a logical event lands on
+// one partition and is handled, in order, by one consumer.
+package event
+
+import (
+	"time"
+)
+
+// Header names on raw (and dead-letter) records.
+const (
+	HeaderReceivedAt      = "tally-received-at"      // RFC 3339, UTC, millisecond precision
+	HeaderRequestID       = "tally-request-id"       // ingestor request id
+	HeaderIdempotencyKey  = "tally-idempotency-key"  // from the HTTP Idempotency-Key header
+	HeaderSimulateFailure = "tally-simulate-failure" // "true": first durable write of the batch fails (dev only)
+	HeaderEventID         = "tally-event-id"         // the ingestor's preflight id (informational)
+	HeaderSource          = "tally-source"           // "http" for ingestor records
+
+	// Dead-letter headers: where the record came from and why it could not be stored.
+	HeaderDLQReason    = "tally-dlq-reason"
+	HeaderDLQTopic     = "tally-dlq-topic"
+	HeaderDLQPartition = "tally-dlq-partition"
+	HeaderDLQOffset    = "tally-dlq-offset"
+)
+
+// Canonical is one normalized logical event.
+type Canonical struct {
+	// EventID is the 64-hex SHA-256 that identifies the logical event; see
+	// package normalize for exactly what it covers.
+	EventID  string `json:"eventId"`
+	ClientID string `json:"clientId"`
+	Metric   string `json:"metric"`
+	Amount   Amount `json:"amount"`
+	// Timestamp is the event's instant in UTC, truncated to milliseconds.
+	Timestamp time.Time `json:"timestamp"`
+	// TimestampDefaulted is true when the producer sent no timestamp and the
+	// configured policy supplied the received time instead.
+	TimestampDefaulted bool   `json:"timestampDefaulted,omitempty"`
+	IdempotencyKey     string `json:"idempotencyKey,omitempty"`
+}
+
+// Source locates one raw record in Kafka.
+type Source struct {
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Received  time.Time `json:"receivedAt"`
+}

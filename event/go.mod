@@ -1,0 +1,3 @@
+module github.com/tally-dev/tally/event
+
+go 1.26.0
