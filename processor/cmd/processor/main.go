@@ -1,0 +1,305 @@
+// Command processor is Tally's consumer-group worker and its operator tools.
+//
+//	processor [run]                  consume events.raw and make every event durable, exactly once
+//	processor migrate                apply the ClickHouse schema and create the topics (idempotent)
+//	processor normalize [--config F] dry-run the normalization config over NDJSON on stdin
+//	processor dlq replay [--dry-run] re-produce dead letters to the raw topic
+//
+// Configuration comes from the environment (docs/contracts.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tally-dev/tally/event/normalize"
+	"github.com/tally-dev/tally/processor/internal/admin"
+	"github.com/tally-dev/tally/processor/internal/config"
+	"github.com/tally-dev/tally/processor/internal/consumer"
+	"github.com/tally-dev/tally/processor/internal/dlq"
+	"github.com/tally-dev/tally/processor/internal/eventstore"
+	"github.com/tally-dev/tally/processor/internal/faults"
+	"github.com/tally-dev/tally/processor/internal/kafkaconn"
+	"github.com/tally-dev/tally/processor/internal/lag"
+	"github.com/tally-dev/tally/processor/internal/pipeline"
+	"github.com/tally-dev/tally/processor/internal/seen"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "processor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cmd := "run"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+
+	switch cmd {
+	case "normalize":
+		fs := flag.NewFlagSet("normalize", flag.ContinueOnError)
+		path := fs.String("config", os.Getenv("TALLY_NORMALIZE_CONFIG"), "normalization config YAML (default: the embedded default)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		cfg, err := normalizeConfig(*path)
+		if err != nil {
+			return err
+		}
+		return normalize.RunCLI(cfg, os.Stdin, os.Stdout)
+	case "migrate":
+		cfg, err := config.Load()
+		if err != nil {
+			return err
+		}
+		return migrate(ctx, cfg, logger)
+	case "dlq":
+		if len(args) == 0 || args[0] != "replay" {
+			return errors.New("usage: processor dlq replay [--dry-run]")
+		}
+		fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)
+		dry := fs.Bool("dry-run", false, "count what would be replayed without producing")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		cfg, err := config.Load()
+		if err != nil {
+			return err
+		}
+		opts, err := kafkaconn.Options(cfg.Kafka)
+		if err != nil {
+			return err
+		}
+		n, err := dlq.Replay(ctx, dlq.ReplayOptions{Client: opts, DLQTopic: cfg.Kafka.DLQTopic, RawTopic: cfg.Kafka.RawTopic,
+			Group: cfg.ConsumerGroup + "-dlq-replay", DryRun: *dry, Logger: logger})
+		fmt.Printf("replayed %d dead letters to %s (dry run: %v)\n", n, cfg.Kafka.RawTopic, *dry)
+		return err
+	case "run":
+		cfg, err := config.Load()
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, logger.With("instance", cfg.Instance))
+	default:
+		return fmt.Errorf("unknown command %q (want run, migrate, normalize or dlq replay)", cmd)
+	}
+}
+
+func normalizeConfig(path string) (*normalize.Config, error) {
+	if path == "" {
+		return normalize.DefaultConfig(), nil
+	}
+	return normalize.LoadConfig(path)
+}
+
+// migrate applies the ClickHouse schema and creates the topics, waiting up to
+// a minute for both to come up (the stack starts them just before).
+func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := retry(ctx, func() error { return store.Migrate(ctx) }); err != nil {
+		return fmt.Errorf("migrate clickhouse: %w", err)
+	}
+	opts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	err = retry(ctx, func() error {
+		resp, err := adm.CreateTopics(ctx, cfg.Partitions, 1, nil, cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic)
+		if err != nil {
+			return err
+		}
+		for _, t := range resp.Sorted() {
+			if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", t.Topic, t.Err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	logger.Info("migrated", "database", cfg.ClickHouse.Database, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic})
+	return nil
+}
+
+func retry(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// serve runs the consumer loop and the admin server until ctx ends.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ncfg, err := normalizeConfig(cfg.NormalizeConfig)
+	if err != nil {
+		return err
+	}
+	engine, err := normalize.New(ncfg)
+	if err != nil {
+		return fmt.Errorf("normalization config: %w", err)
+	}
+
+	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var seenSet pipeline.SeenSet
+	if cfg.RedisAddr != "" {
+		rc := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: time.Second, ReadTimeout: time.Second,
+			WriteTimeout: time.Second, MaxRetries: 1})
+		defer rc.Close()
+		seenSet = seen.NewRedis(rc, cfg.SeenTTL)
+	}
+
+	kopts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	producer, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic))...)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+
+	var board *faults.Board
+	if cfg.FaultInjection {
+		board = faults.NewBoard()
+		logger.Warn("fault injection is enabled; never run this in production")
+	}
+
+	metrics := pipeline.NewMetrics(reg)
+	pipe := pipeline.New(pipeline.Options{
+		Normalizer: engine, Store: store, Seen: seenSet, DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic),
+		Faults: board, Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
+		AttemptTimeout: cfg.BatchTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
+		Failpoints: failpoints(cfg, logger), NegativeControl: cfg.NegativeControl,
+	})
+
+	cons, err := consumer.New(consumer.Options{
+		Client: kopts, Group: cfg.ConsumerGroup, Topic: cfg.Kafka.RawTopic, BatchSize: cfg.BatchSize,
+		Linger: cfg.BatchLinger, ShutdownTimeout: cfg.ShutdownTimeout, Processor: pipe, Logger: logger, InstanceID: cfg.Instance,
+	})
+	if err != nil {
+		return err
+	}
+	lagGauge := lag.NewReporter(reg, kadm.NewClient(producer), cfg.ConsumerGroup, cfg.Kafka.RawTopic)
+
+	srv := &http.Server{
+		Addr: cfg.HTTPAddr,
+		Handler: admin.Handler(admin.Options{
+			Gatherer: reg,
+			Ready:    pipe.Healthy,
+			Faults:   board,
+			Status: func() admin.Status {
+				return admin.Status{Instance: cfg.Instance, Ready: pipe.Healthy(), AssignedPartitions: cons.Assigned(),
+					Retries: pipe.Retries(), LastError: pipe.LastError(), Batches: cons.Batches()}
+			},
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	logger.Info("processor starting", "admin", cfg.HTTPAddr, "group", cfg.ConsumerGroup, "topic", cfg.Kafka.RawTopic)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := cons.Run(gctx)
+		logger.Info("consumer stopped", "err", err)
+		return err
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		lagGauge.Run(gctx, 5*time.Second)
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// failpoints turns TALLY_FAILPOINT into a crash (SIGKILL to ourselves) at the
+// named point of the first batch that stores an event.
+func failpoints(cfg config.Config, logger *slog.Logger) pipeline.Failpoints {
+	if !cfg.FaultInjection || cfg.Failpoint == "" {
+		return pipeline.Failpoints{}
+	}
+	crash := func() {
+		logger.Warn("failpoint reached; killing the process", "failpoint", cfg.Failpoint)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	switch cfg.Failpoint {
+	case "mid-insert":
+		return pipeline.Failpoints{MidInsert: crash}
+	case "after-insert":
+		return pipeline.Failpoints{AfterInsert: crash}
+	case "after-mark":
+		return pipeline.Failpoints{AfterMark: crash}
+	}
+	return pipeline.Failpoints{}
+}

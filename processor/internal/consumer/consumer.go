@@ -1,0 +1,189 @@
+// Package consumer runs the processor's consumer-group loop on the raw topic.
+//
+// The loop polls a batch, hands it to the pipeline, and commits the batch's
+// offsets only after the pipeline returned nil (every record durable). Auto
+// commit is off and BlockRebalanceOnPoll is on, so a rebalance can only
+// happen between batches: a partition is never revoked while its records are
+// being written, and nothing is committed for records that are not durable.
+// While the pipeline retries a failing write the loop does not poll again, so
+// a later commit can never skip past an unwritten record.
+//
+// If this member was fenced out meanwhile (session timeout, SIGSTOP), its
+// commit is refused by the broker; the new owner reprocesses the records and
+// the idempotent writes make that harmless.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/processor/internal/pipeline"
+)
+
+// Processor makes a batch durable; nil means the batch may be committed.
+type Processor interface {
+	Process(ctx context.Context, records []*kgo.Record) (pipeline.Result, error)
+}
+
+// Options configure a Consumer.
+type Options struct {
+	// Client options (brokers, SASL/TLS); the consumer adds group settings.
+	Client    []kgo.Opt
+	Group     string
+	Topic     string
+	BatchSize int
+	Linger    time.Duration
+	// ShutdownTimeout bounds how long an in-flight batch may take to finish
+	// after Run's context is cancelled.
+	ShutdownTimeout time.Duration
+	Processor       Processor
+	Logger          *slog.Logger
+	InstanceID      string
+}
+
+// Consumer is one member of the processor consumer group.
+type Consumer struct {
+	o  Options
+	cl *kgo.Client
+
+	mu       sync.Mutex
+	assigned map[int32]bool
+	batches  int64
+}
+
+// New creates the group client; it connects lazily.
+func New(o Options) (*Consumer, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Consumer{o: o, assigned: make(map[int32]bool)}
+	opts := append(slices.Clone(o.Client),
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(max(o.Linger, 10*time.Millisecond)),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(16<<20),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(20*time.Second),
+		kgo.RebalanceTimeout(60*time.Second),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.mu.Lock()
+			for _, p := range m[o.Topic] {
+				c.assigned[p] = true
+			}
+			c.mu.Unlock()
+			o.Logger.Info("partitions assigned", "partitions", m[o.Topic])
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.forget(m[o.Topic])
+			o.Logger.Info("partitions revoked", "partitions", m[o.Topic])
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.forget(m[o.Topic])
+			o.Logger.Warn("partitions lost", "partitions", m[o.Topic])
+		}),
+	)
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.ClientID("tally-"+o.InstanceID))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.cl = cl
+	return c, nil
+}
+
+func (c *Consumer) forget(ps []int32) {
+	c.mu.Lock()
+	for _, p := range ps {
+		delete(c.assigned, p)
+	}
+	c.mu.Unlock()
+}
+
+// Assigned returns the partitions this member owns, sorted.
+func (c *Consumer) Assigned() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int32, 0, len(c.assigned))
+	for p := range c.assigned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Batches is the number of batches committed so far.
+func (c *Consumer) Batches() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.batches
+}
+
+// Client exposes the underlying client (for lag reporting).
+func (c *Consumer) Client() *kgo.Client { return c.cl }
+
+// Run polls, processes and commits until ctx is cancelled, then finishes the
+// batch in hand, commits it and leaves the group.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.cl.Close() // leaves the group; nothing uncommitted is committed
+	for {
+		fetches := c.cl.PollRecords(ctx, c.o.BatchSize)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.o.Logger.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		records := fetches.Records()
+		if len(records) > 0 {
+			if err := c.handle(ctx, records); err != nil {
+				c.cl.AllowRebalance()
+				return err
+			}
+		}
+		c.cl.AllowRebalance()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// handle processes one batch and commits it. The processing context outlives
+// ctx by ShutdownTimeout so a SIGTERM lets the batch finish.
+func (c *Consumer) handle(ctx context.Context, records []*kgo.Record) error {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(c.o.ShutdownTimeout, cancel)
+		context.AfterFunc(pctx, func() { t.Stop() })
+	})
+	defer stop()
+
+	if _, err := c.o.Processor.Process(pctx, records); err != nil {
+		return err
+	}
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer ccancel()
+	if err := c.cl.CommitRecords(cctx, records...); err != nil {
+		// Fenced or rebalanced away: the next owner reprocesses these
+		// records, which the idempotent writes make harmless.
+		c.o.Logger.Warn("commit refused; records will be redelivered", "err", err)
+		return nil
+	}
+	c.mu.Lock()
+	c.batches++
+	c.mu.Unlock()
+	return nil
+}

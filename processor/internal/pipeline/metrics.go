@@ -1,0 +1,38 @@
+package pipeline
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the pipeline's Prometheus collectors.
+type Metrics struct {
+	Consumed, Processed, Duplicates, Rejected, DeadLettered prometheus.Counter
+	Retries, RedisFailOpen, SimulatedFailures               prometheus.Counter
+	BatchSeconds, InsertSeconds, BatchRecords               prometheus.Histogram
+}
+
+// NewMetrics creates the collectors and registers them on reg (nil: none).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "tally", Subsystem: "processor", Name: name, Help: help})
+	}
+	m := &Metrics{
+		Consumed:          counter("records_consumed_total", "Raw records made durable (any outcome)."),
+		Processed:         counter("events_processed_total", "Event rows written (first copies)."),
+		Duplicates:        counter("events_duplicate_total", "Copies recorded as duplicates of a stored event."),
+		Rejected:          counter("events_rejected_total", "Records stored as rejections."),
+		DeadLettered:      counter("events_dead_lettered_total", "Records sent to the dead-letter topic."),
+		Retries:           counter("write_retries_total", "Failed batch write attempts that were retried."),
+		RedisFailOpen:     counter("redis_fail_open_total", "Redis calls that failed and were skipped (fail open)."),
+		SimulatedFailures: counter("simulated_failures_total", "First write attempts failed on purpose (simulateFailure)."),
+		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "batch_seconds",
+			Help: "Time to make one batch durable, retries included.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		InsertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "insert_seconds",
+			Help: "ClickHouse write time per successful attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		BatchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "batch_records",
+			Help: "Records per batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Consumed, m.Processed, m.Duplicates, m.Rejected, m.DeadLettered, m.Retries, m.RedisFailOpen,
+			m.SimulatedFailures, m.BatchSeconds, m.InsertSeconds, m.BatchRecords)
+	}
+	return m
+}
