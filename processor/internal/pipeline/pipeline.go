@@ -307,7 +307,7 @@ func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) *plan {
 			pl.dead = append(pl.dead, r)
 			pl.deadReason = append(pl.deadReason, reason)
 			// The audit row keeps a prefix; the full value stays in the DLQ topic.
-			pl.batch.DeadLetters = append(pl.batch.DeadLetters, eventstore.DeadLetterRow{Reason: reason, Source: src, Raw: r.Value[:1024]})
+			pl.batch.DeadLetters = append(pl.batch.DeadLetters, eventstore.DeadLetterRow{Reason: reason, Source: src, Raw: r.Value[:min(len(r.Value), 1024)]})
 			continue
 		}
 		ev, rej := p.o.Normalizer.Normalize(normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey})

@@ -1,0 +1,294 @@
+// A small in-memory stand-in for the ingestor, query API and processor admin,
+// following docs/api.md, so the dashboard and the e2e script can be exercised
+// without Kafka/ClickHouse/Redis:
+//
+//   node e2e/mock-backend.mjs &     # listens on 127.0.0.1:28080/28081/28082
+//   TALLY_INGESTOR_URL=http://127.0.0.1:28080 TALLY_QUERYAPI_URL=http://127.0.0.1:28081 \
+//   TALLY_PROCESSOR_ADMIN_URL=http://127.0.0.1:28082 npm run dev
+//
+// It is a test double, not a model of the real pipeline's guarantees.
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+
+const PORTS = {
+  ingest: Number(process.env.MOCK_INGESTOR_PORT || 28080),
+  query: Number(process.env.MOCK_QUERYAPI_PORT || 28081),
+  admin: Number(process.env.MOCK_ADMIN_PORT || 28082),
+};
+const PARTITIONS = 3;
+const TOPIC = 'events.raw';
+
+const raw = []; // every produced record: { partition, offset, text, receivedAt, simulateFailure, key, state, ... }
+const nextOffset = new Array(PARTITIONS).fill(0);
+const committed = new Array(PARTITIONS).fill(0);
+const events = new Map(); // eventId -> { canonical, record, copies: [] }
+const faults = { clickhouse: { mode: 'ok', slowMs: 0, until: null }, redis: { mode: 'ok', until: null } };
+let retries = 0;
+let batches = 0;
+let lastError = '';
+const processedAt = [];
+
+const pick = (o, names) => {
+  for (const n of names) {
+    for (const src of [o, o.payload ?? {}]) if (src[n] !== undefined && src[n] !== null && src[n] !== '') return src[n];
+  }
+  return undefined;
+};
+
+function normalize(obj, receivedAt, key) {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return { error: { code: 'event_not_object', message: 'an event must be a JSON object' } };
+  const clientId = pick(obj, ['source', 'client_id', 'clientId', 'client', 'origin']);
+  if (clientId === undefined) return { error: { code: 'client_missing', field: 'clientId', message: 'no client id field' } };
+  const metric = String(pick(obj, ['metric', 'event_type', 'type', 'eventType', 'name']) ?? 'unknown');
+  const rawAmount = pick(obj, ['amount', 'value', 'count', 'quantity', 'total', 'price']);
+  const amount = typeof rawAmount === 'number' ? rawAmount : Number(String(rawAmount ?? '').trim());
+  if (rawAmount === undefined || !Number.isFinite(amount)) return { error: { code: 'amount_invalid', field: 'amount', message: `amount ${JSON.stringify(rawAmount)} is not a number` } };
+  const rawTs = pick(obj, ['timestamp', 'time', 'date', 'created_at', 'createdAt', 'ts']);
+  let ts = rawTs === undefined ? new Date(receivedAt) : new Date(typeof rawTs === 'number' && rawTs < 1e12 ? rawTs * 1000 : rawTs);
+  if (typeof rawTs === 'string' && /^\d{4}\/\d{2}\/\d{2}$/.test(rawTs)) ts = new Date(`${rawTs.replaceAll('/', '-')}T00:00:00Z`);
+  if (Number.isNaN(ts.getTime())) return { error: { code: 'timestamp_invalid', field: 'timestamp', message: `timestamp ${JSON.stringify(rawTs)} is not a time` } };
+  const canonical = { clientId: String(clientId), metric, amount, timestamp: ts.toISOString() };
+  const basis = key ? `${canonical.clientId}\u0000${key}` : JSON.stringify([canonical.clientId, metric, String(amount), ts.getTime()]);
+  return {
+    canonical: {
+      eventId: createHash('sha256').update(basis).digest('hex'),
+      ...canonical,
+      ...(rawTs === undefined ? { timestampDefaulted: true } : {}),
+      ...(key ? { idempotencyKey: key } : {}),
+    },
+  };
+}
+
+const active = (f) => f.mode !== 'ok' && (!f.until || Date.parse(f.until) > Date.now());
+
+// The "processor": every 200 ms, take pending records in order per partition.
+setInterval(() => {
+  for (const f of [faults.clickhouse, faults.redis]) if (f.until && Date.parse(f.until) <= Date.now()) Object.assign(f, { mode: 'ok', until: null });
+  const pending = raw.filter((r) => r.state === 'pending').slice(0, 500);
+  if (!pending.length) return;
+  if (active(faults.clickhouse) && faults.clickhouse.mode === 'fail') {
+    retries++;
+    lastError = 'insert batch: clickhouse: injected failure';
+    return;
+  }
+  if (pending.some((r) => r.simulateFailure && !r.failedOnce)) {
+    for (const r of pending) if (r.simulateFailure) r.failedOnce = true;
+    retries++;
+    lastError = 'insert batch: simulated failure';
+    return;
+  }
+  for (const r of pending) {
+    const n = normalize(r.json, r.receivedAt, r.key);
+    if (n.error) Object.assign(r, { state: 'rejected', rejection: n.error });
+    else if (events.has(n.canonical.eventId)) {
+      r.state = 'duplicate';
+      r.eventId = n.canonical.eventId;
+      events.get(n.canonical.eventId).copies.push({ record: r, detectedAt: new Date().toISOString() });
+    } else {
+      r.state = 'processed';
+      r.eventId = n.canonical.eventId;
+      events.set(r.eventId, { canonical: n.canonical, record: r, copies: [] });
+      processedAt.push(Date.now());
+    }
+    committed[r.partition] = Math.max(committed[r.partition], r.offset + 1);
+  }
+  batches++;
+  lastError = '';
+}, 200);
+
+function produce(json, text, key, simulateFailure) {
+  const id = normalize(json, new Date().toISOString(), key).canonical?.eventId ?? '';
+  const partition = id ? parseInt(id.slice(0, 8), 16) % PARTITIONS : Math.floor(Math.random() * PARTITIONS);
+  const record = { partition, offset: nextOffset[partition]++, text, json, key, simulateFailure, receivedAt: new Date().toISOString(), state: 'pending' };
+  raw.push(record);
+}
+
+function stats() {
+  const by = (s) => raw.filter((r) => r.state === s).length;
+  const reasons = new Map();
+  for (const r of raw) if (r.state === 'rejected') reasons.set(r.rejection.code, (reasons.get(r.rejection.code) ?? 0) + 1);
+  const recent = processedAt.filter((t) => t > Date.now() - 10_000).length;
+  const s = {
+    received: raw.length,
+    processed: events.size,
+    duplicates: by('duplicate'),
+    rejected: by('rejected'),
+    deadLettered: 0,
+    pending: by('pending'),
+    inFlight: 0,
+    throughput: { processedPerSecond: recent / 10, windowSeconds: 10 },
+    lag: nextOffset.map((end, partition) => ({ partition, lag: end - committed[partition] })),
+    rejectedByReason: [...reasons].map(([code, count]) => ({ code, count })),
+    asOf: new Date().toISOString(),
+  };
+  s.reconciled = s.received === s.processed + s.duplicates + s.rejected + s.deadLettered + s.pending + s.inFlight;
+  return s;
+}
+
+const source = (r) => ({ topic: TOPIC, partition: r.partition, offset: r.offset });
+const recordId = (r) => (r.state === 'processed' ? r.eventId : `raw-${r.partition}-${r.offset}`);
+
+function summary(r) {
+  const s = { id: recordId(r), status: r.state === 'pending' ? 'processed' : r.state, receivedAt: r.receivedAt, source: source(r) };
+  const e = r.eventId && events.get(r.eventId);
+  if (e) Object.assign(s, { eventId: r.eventId, clientId: e.canonical.clientId, metric: e.canonical.metric, amount: e.canonical.amount, timestamp: e.canonical.timestamp });
+  if (r.rejection) s.rejection = r.rejection;
+  return s;
+}
+
+function send(res, status, body, headers = {}) {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+const fail = (res, status, code, message) => send(res, status, { error: { code, message } });
+
+async function body(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function health(res, path) {
+  if (path === '/healthz' || path === '/readyz') return send(res, 200, { status: 'ok' }), true;
+  return false;
+}
+
+const ingest = createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (health(res, url.pathname)) return;
+  if (req.method !== 'POST' || url.pathname !== '/v1/events') return fail(res, 404, 'not_found', 'no such route');
+  const simulateFailure = url.searchParams.get('simulateFailure') === 'true';
+  let parsed;
+  try {
+    parsed = JSON.parse(await body(req));
+  } catch (err) {
+    return fail(res, 400, 'body_invalid', `request body is not valid JSON: ${err.message}`);
+  }
+  const list = Array.isArray(parsed) ? parsed : [parsed];
+  const key = req.headers['idempotency-key'];
+  const results = list.map((ev, index) => {
+    const k = key ? (Array.isArray(parsed) ? `${key}:${index}` : String(key)) : undefined;
+    const n = normalize(ev, new Date().toISOString(), k);
+    if (n.error) return { index, status: 'rejected', error: n.error };
+    const duplicate = events.has(n.canonical.eventId);
+    produce(ev, JSON.stringify(ev), k, simulateFailure);
+    return { index, eventId: n.canonical.eventId, status: 'accepted', duplicate };
+  });
+  const accepted = results.filter((r) => r.status === 'accepted').length;
+  send(res, 202, { accepted, rejected: results.length - accepted, results });
+});
+
+const queryApi = createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  const q = url.searchParams;
+  if (health(res, url.pathname)) return;
+  if (url.pathname === '/v1/stats') return send(res, 200, stats());
+  if (url.pathname === '/v1/stream') {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    const tick = () => res.write(`event: stats\ndata: ${JSON.stringify(stats())}\n\n`);
+    tick();
+    const timer = setInterval(tick, 1000);
+    req.on('close', () => clearInterval(timer));
+    return;
+  }
+  if (url.pathname === '/v1/events') {
+    const from = q.get('from') ? Date.parse(q.get('from')) : -Infinity;
+    const to = q.get('to') ? Date.parse(q.get('to')) : Infinity;
+    const limit = Math.min(1000, Number(q.get('limit') || 50));
+    const start = q.get('cursor') ? Number(Buffer.from(q.get('cursor'), 'base64url').toString()) : 0;
+    const all = [...raw]
+      .reverse()
+      .map(summary)
+      .filter((s) => (!q.get('clientId') || s.clientId === q.get('clientId')) && (!q.get('metric') || s.metric === q.get('metric')))
+      .filter((s) => (!q.get('status') || s.status === q.get('status')) && Date.parse(s.receivedAt) >= from && Date.parse(s.receivedAt) < to);
+    const page = all.slice(start, start + limit);
+    const next = start + limit < all.length ? Buffer.from(String(start + limit)).toString('base64url') : null;
+    return send(res, 200, { events: page, nextCursor: next });
+  }
+  const m = url.pathname.match(/^\/v1\/events\/(.+)$/);
+  if (m) {
+    const id = decodeURIComponent(m[1]);
+    const e = events.get(id);
+    const r = e ? e.record : raw.find((x) => `raw-${x.partition}-${x.offset}` === id);
+    if (!r) return fail(res, 404, 'event_not_found', `no event ${id}`);
+    const owner = r.eventId ? events.get(r.eventId) : undefined;
+    const detail = { id, status: r.state === 'pending' ? 'processed' : r.state, raw: r.text, receivedAt: r.receivedAt, source: source(r) };
+    if (owner) detail.event = owner.canonical;
+    if (r.rejection) detail.rejection = r.rejection;
+    if (r.state === 'duplicate') detail.originalEventId = r.eventId;
+    const copies = r.state === 'processed' && owner ? owner.copies : [];
+    detail.duplicates = { count: copies.length, copies: copies.map((c) => ({ source: source(c.record), receivedAt: c.record.receivedAt, detectedAt: c.detectedAt })) };
+    return send(res, 200, detail);
+  }
+  if (url.pathname === '/v1/aggregations') {
+    const groupBy = q.get('groupBy') || 'none';
+    const interval = q.get('interval');
+    if (!['none', 'clientId', 'metric', 'both'].includes(groupBy)) return fail(res, 400, 'group_by_invalid', 'groupBy must be none|clientId|metric|both');
+    const clients = q.getAll('clientId');
+    const metrics = q.getAll('metric');
+    const from = q.get('from') ? Date.parse(q.get('from')) : -Infinity;
+    const to = q.get('to') ? Date.parse(q.get('to')) : Infinity;
+    const size = { minute: 60e3, hour: 3600e3, day: 86400e3 }[interval];
+    const groups = new Map();
+    const add = (g, c) => {
+      g.count++;
+      g.sum += c.amount;
+      g.min = Math.min(g.min, c.amount);
+      g.max = Math.max(g.max, c.amount);
+    };
+    for (const { canonical: c } of events.values()) {
+      const t = Date.parse(c.timestamp);
+      if ((clients.length && !clients.includes(c.clientId)) || (metrics.length && !metrics.includes(c.metric)) || t < from || t >= to) continue;
+      const g0 = {};
+      if (groupBy === 'clientId' || groupBy === 'both') g0.clientId = c.clientId;
+      if (groupBy === 'metric' || groupBy === 'both') g0.metric = c.metric;
+      const key = JSON.stringify(g0);
+      if (!groups.has(key)) groups.set(key, { ...g0, count: 0, sum: 0, min: Infinity, max: -Infinity, buckets: new Map() });
+      const g = groups.get(key);
+      add(g, c);
+      if (size) {
+        const b = new Date(Math.floor(t / size) * size).toISOString();
+        if (!g.buckets.has(b)) g.buckets.set(b, { bucket: b, count: 0, sum: 0, min: Infinity, max: -Infinity });
+        add(g.buckets.get(b), c);
+      }
+    }
+    const out = [...groups.values()].map(({ buckets, ...g }) => ({
+      ...g,
+      avg: g.sum / g.count,
+      ...(size ? { series: [...buckets.values()].sort((a, b) => a.bucket.localeCompare(b.bucket)).map((p) => ({ ...p, avg: p.sum / p.count })) } : {}),
+    }));
+    return send(res, 200, { groups: out, filters: { clientId: clients, metric: metrics, from: q.get('from'), to: q.get('to'), groupBy, interval: interval || null } });
+  }
+  fail(res, 404, 'not_found', 'no such route');
+});
+
+const admin = createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (health(res, url.pathname)) return;
+  if (url.pathname === '/v1/status') {
+    return send(res, 200, { ready: !active(faults.clickhouse) || faults.clickhouse.mode !== 'fail', assignedPartitions: [0, 1, 2], retries, lastError, batches });
+  }
+  if (url.pathname !== '/v1/faults') return fail(res, 404, 'not_found', 'no such route');
+  if (req.method === 'DELETE') {
+    Object.assign(faults.clickhouse, { mode: 'ok', slowMs: 0, until: null });
+    Object.assign(faults.redis, { mode: 'ok', until: null });
+  } else if (req.method === 'PUT') {
+    let b;
+    try {
+      b = JSON.parse(await body(req));
+    } catch {
+      return fail(res, 400, 'body_invalid', 'body is not JSON');
+    }
+    const f = faults[b.target];
+    if (!f || !['ok', 'fail', 'slow'].includes(b.mode) || (b.target === 'redis' && b.mode === 'slow')) return fail(res, 400, 'fault_invalid', 'bad target or mode');
+    f.mode = b.mode;
+    f.until = b.mode !== 'ok' && b.durationSeconds > 0 ? new Date(Date.now() + b.durationSeconds * 1000).toISOString() : null;
+    if (b.target === 'clickhouse') f.slowMs = b.mode === 'slow' ? b.slowMs ?? 500 : 0;
+  }
+  send(res, 200, faults);
+});
+
+ingest.listen(PORTS.ingest, '127.0.0.1');
+queryApi.listen(PORTS.query, '127.0.0.1');
+admin.listen(PORTS.admin, '127.0.0.1');
+console.log(`mock backend: ingestor :${PORTS.ingest}, queryapi :${PORTS.query}, admin :${PORTS.admin}`);

@@ -1,0 +1,751 @@
+package normalize
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tally-dev/tally/event"
+)
+
+// Input is one raw event as received.
+type Input struct {
+	Raw        []byte
+	ReceivedAt time.Time
+	// IdempotencyKey comes from the HTTP Idempotency-Key header or the Kafka
+	// tally-idempotency-key header; empty if none. It wins over payload keys.
+	IdempotencyKey string
+}
+
+type fieldID uint8
+
+const (
+	fClient fieldID = iota
+	fMetric
+	fAmount
+	fTimestamp
+	fKey
+	numFields
+)
+
+var fieldNames = [numFields]string{"clientId", "metric", "amount", "timestamp", "idempotencyKey"}
+
+// entry is where a single-key alias points: a field and its rank (lower wins).
+type entry struct {
+	field fieldID
+	rank  uint16
+}
+
+type dottedAlias struct {
+	rank  uint16
+	scope int
+	path  []string
+}
+
+// resolver finds the raw value of every field. Single-key aliases are
+// matched with one pass over each scope object's keys; dotted paths are
+// walked only when they could beat what the pass found.
+type resolver struct {
+	direct []aliasTable // per scope
+	dotted [numFields][]dottedAlias
+}
+
+// aliasTable is a small open-addressing hash set of alias keys. It replaces
+// a map on the hot path: a cheap hash of length and three bytes, probed
+// linearly in a table kept at most a quarter full.
+type aliasTable struct {
+	mask  uint32
+	slots []aliasSlot
+}
+
+type aliasSlot struct {
+	key  string
+	e    entry
+	used bool
+}
+
+func aliasHash(b []byte) uint32 {
+	n := len(b)
+	h := uint32(n) * 0x9E3779B1
+	if n > 0 {
+		h ^= uint32(b[0])*0x85EBCA6B ^ uint32(b[n-1])*0xC2B2AE35 ^ uint32(b[n/2])*0x27D4EB2F
+	}
+	return h ^ h>>15
+}
+
+func newAliasTable(entries map[string]entry) aliasTable {
+	size := uint32(8)
+	for size < uint32(4*len(entries)) {
+		size *= 2
+	}
+	t := aliasTable{mask: size - 1, slots: make([]aliasSlot, size)}
+	for k, e := range entries {
+		i := aliasHash([]byte(k)) & t.mask
+		for t.slots[i].used {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = aliasSlot{key: k, e: e, used: true}
+	}
+	return t
+}
+
+func (t *aliasTable) lookup(b []byte) (entry, bool) {
+	for i := aliasHash(b) & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		if !s.used {
+			return entry{}, false
+		}
+		if len(s.key) == len(b) && s.key == string(b) {
+			return s.e, true
+		}
+	}
+}
+
+type profile struct {
+	res      *resolver // nil: the engine's resolver
+	exponent int
+	loc      *time.Location
+}
+
+// Engine normalizes raw events. It is immutable after New and safe for
+// concurrent use.
+type Engine struct {
+	maxBytes, maxDepth int
+	scopes             [][]string // nil = top level
+	res                *resolver
+	profiles           map[string]*profile
+	base               profile
+
+	clientMax, metricMax, keyMax int
+	metricRequired               bool
+	metricDefault                string
+	metricDefaultBytes           []byte
+	amountRequired               bool
+	amountDefault                event.Amount
+	keyRequired                  bool
+	allowNegative                bool
+	currency                     []string
+
+	rejectMissingTS bool
+	minMs, maxMs    int64 // [min, max)
+	epoch           EpochRules
+	layouts         []string
+
+	pool sync.Pool // *state
+}
+
+// state is the per-call scratch space, pooled so a call allocates only the
+// strings it returns.
+type state struct {
+	doc  doc
+	hash []byte
+}
+
+// New compiles a validated config into an Engine.
+func New(cfg *Config) (*Engine, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("normalize: nil config")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("normalize: invalid config: %w", err)
+	}
+	f := &cfg.Fields
+	e := &Engine{
+		maxBytes:        cfg.Limits.MaxBytes,
+		maxDepth:        cfg.Limits.MaxDepth,
+		profiles:        map[string]*profile{},
+		clientMax:       f.ClientID.MaxLength,
+		metricMax:       f.Metric.MaxLength,
+		keyMax:          f.IdempotencyKey.MaxLength,
+		metricRequired:  f.Metric.Required,
+		metricDefault:   f.Metric.Default,
+		amountRequired:  f.Amount.Required,
+		keyRequired:     f.IdempotencyKey.Required,
+		allowNegative:   cfg.Amount.AllowNegative,
+		currency:        append([]string(nil), cfg.Amount.CurrencySymbols...),
+		rejectMissingTS: cfg.Timestamp.Missing == MissingReject,
+		epoch:           cfg.Timestamp.Epoch,
+		layouts:         append([]string(nil), cfg.Timestamp.Layouts...),
+	}
+	e.metricDefaultBytes = []byte(e.metricDefault)
+	if f.Amount.Default != "" {
+		e.amountDefault, _ = parseAmountString([]byte(f.Amount.Default), nil, 0)
+	}
+	minT, _ := time.Parse(time.RFC3339, cfg.Timestamp.Min)
+	maxT, _ := time.Parse(time.RFC3339, cfg.Timestamp.Max)
+	e.minMs, e.maxMs = minT.UnixMilli(), maxT.UnixMilli()
+	for _, s := range cfg.Scopes {
+		if s == "" {
+			e.scopes = append(e.scopes, nil)
+		} else {
+			e.scopes = append(e.scopes, strings.Split(s, "."))
+		}
+	}
+	global := [numFields][]string{f.ClientID.Aliases, f.Metric.Aliases, f.Amount.Aliases, f.Timestamp.Aliases, f.IdempotencyKey.Aliases}
+	e.res = newResolver(len(e.scopes), global)
+	loc, _ := loadLocation(cfg.Timestamp.Timezone)
+	e.base = profile{loc: loc}
+	for _, p := range cfg.Profiles {
+		cp := &profile{exponent: p.AmountExponent, loc: loc}
+		if p.Timezone != "" {
+			cp.loc, _ = loadLocation(p.Timezone)
+		}
+		a := p.Aliases
+		if len(a.Metric)+len(a.Amount)+len(a.Timestamp)+len(a.IdempotencyKey) > 0 {
+			cp.res = newResolver(len(e.scopes), [numFields][]string{
+				global[fClient],
+				concat(a.Metric, global[fMetric]),
+				concat(a.Amount, global[fAmount]),
+				concat(a.Timestamp, global[fTimestamp]),
+				concat(a.IdempotencyKey, global[fKey]),
+			})
+		}
+		for _, id := range p.ClientIDs {
+			e.profiles[id] = cp
+		}
+	}
+	e.pool.New = func() any { return &state{hash: make([]byte, 0, 256)} }
+	return e, nil
+}
+
+func concat(a, b []string) []string { return append(append([]string(nil), a...), b...) }
+
+func newResolver(nScopes int, aliases [numFields][]string) *resolver {
+	r := &resolver{direct: make([]aliasTable, nScopes)}
+	direct := make([]map[string]entry, nScopes)
+	for s := range direct {
+		direct[s] = map[string]entry{}
+	}
+	for f := range numFields {
+		rank := uint16(0)
+		seen := map[string]bool{}
+		for _, a := range aliases[f] {
+			if seen[a] {
+				continue // a profile alias repeating a global one keeps its better rank
+			}
+			seen[a] = true
+			for s := range nScopes {
+				if strings.Contains(a, ".") {
+					r.dotted[f] = append(r.dotted[f], dottedAlias{rank: rank, scope: s, path: strings.Split(a, ".")})
+				} else {
+					direct[s][a] = entry{field: fieldID(f), rank: rank}
+				}
+				rank++
+			}
+		}
+	}
+	for s := range direct {
+		r.direct[s] = newAliasTable(direct[s])
+	}
+	return r
+}
+
+const noRank = ^uint16(0)
+
+type found struct {
+	rank uint16
+	node int32
+}
+
+// resolve finds every field's raw value node (or -1) in the scope objects.
+func (r *resolver) resolve(d *doc, scopes []int32, out *[numFields]found) {
+	for f := range out {
+		out[f] = found{rank: noRank, node: -1}
+	}
+	for s, obj := range scopes {
+		if obj < 0 {
+			continue
+		}
+		tbl := &r.direct[s]
+		for j := d.nodes[obj].first; j >= 0; j = d.members[j].next {
+			m := &d.members[j]
+			if en, ok := tbl.lookup(d.memberKey(m)); ok && en.rank < out[en.field].rank {
+				out[en.field] = found{rank: en.rank, node: m.val}
+			}
+		}
+	}
+	for f := range numFields {
+		for _, da := range r.dotted[f] {
+			if da.rank >= out[f].rank {
+				break
+			}
+			if n := d.path(scopes[da.scope], da.path); n >= 0 {
+				out[f] = found{rank: da.rank, node: n}
+				break
+			}
+		}
+	}
+}
+
+func reject(code string, f fieldID, msg, hint string) *Rejection {
+	r := &Rejection{Code: code, Message: msg, ClientHint: hint}
+	if f < numFields {
+		r.Field = fieldNames[f]
+	}
+	return r
+}
+
+const noField = numFields
+
+// Normalize turns one raw event into its canonical form, or explains why it
+// cannot. Checks run in this order, and the first failure is returned:
+// size, UTF-8, JSON syntax (with depth and duplicate keys), object, client
+// id, metric, amount, idempotency key, timestamp.
+func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
+	if len(in.Raw) > e.maxBytes {
+		return event.Canonical{}, reject(CodeTooLarge, noField, "event is larger than "+strconv.Itoa(e.maxBytes)+" bytes", "")
+	}
+	if !utf8.Valid(in.Raw) {
+		return event.Canonical{}, reject(CodeInvalidUTF8, noField, "event is not valid UTF-8", "")
+	}
+	st := e.pool.Get().(*state)
+	defer func() {
+		st.doc.release()
+		e.pool.Put(st)
+	}()
+	d := &st.doc
+	d.reset(in.Raw, e.maxDepth)
+	root := d.parse()
+	if root < 0 {
+		return event.Canonical{}, reject(d.code, noField, d.msg, "")
+	}
+	if d.nodes[root].kind != jObject {
+		return event.Canonical{}, reject(CodeNotObject, noField, "event must be a JSON object, got "+d.nodes[root].kind.String(), "")
+	}
+	var scopeBuf [maxScopes]int32
+	scopes := scopeBuf[:len(e.scopes)]
+	for i, p := range e.scopes {
+		n := d.path(root, p)
+		if n >= 0 && d.nodes[n].kind != jObject {
+			n = -1
+		}
+		scopes[i] = n
+	}
+	var fv [numFields]found
+	e.res.resolve(d, scopes, &fv)
+
+	// Client id: selects the profile, so it is resolved with global aliases.
+	n := fv[fClient].node
+	if n < 0 {
+		return event.Canonical{}, reject(CodeClientMissing, fClient, "no client id (looked for "+e.aliasHint(fClient)+")", "")
+	}
+	if d.nodes[n].kind != jString {
+		return event.Canonical{}, reject(CodeClientInvalid, fClient, "client id must be a string, got "+d.nodes[n].kind.String(), "")
+	}
+	client, msg := checkText(d.text(n), e.clientMax)
+	if msg != "" {
+		return event.Canonical{}, reject(CodeClientInvalid, fClient, "client id "+msg, hint(client))
+	}
+	prof := &e.base
+	if len(e.profiles) > 0 {
+		if p, ok := e.profiles[string(client)]; ok {
+			prof = p
+			if p.res != nil {
+				p.res.resolve(d, scopes, &fv)
+			}
+		}
+	}
+
+	// Metric.
+	var metric []byte
+	metricDefault := false
+	if n := fv[fMetric].node; n >= 0 {
+		if d.nodes[n].kind != jString {
+			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric must be a string, got "+d.nodes[n].kind.String(), hint(client))
+		}
+		if metric, msg = checkText(d.text(n), e.metricMax); msg != "" {
+			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric "+msg, hint(client))
+		}
+	} else if e.metricRequired {
+		return event.Canonical{}, reject(CodeMetricMissing, fMetric, "no metric (looked for "+e.aliasHint(fMetric)+")", hint(client))
+	} else {
+		metricDefault = true
+	}
+
+	// Amount.
+	var amount event.Amount
+	if n := fv[fAmount].node; n >= 0 {
+		var code string
+		switch d.nodes[n].kind {
+		case jNumber:
+			amount, code = parseAmountNumber(d.text(n), prof.exponent)
+		case jString:
+			amount, code = parseAmountString(d.text(n), e.currency, prof.exponent)
+		default:
+			return event.Canonical{}, reject(CodeAmountInvalid, fAmount, "amount must be a number or a numeric string, got "+d.nodes[n].kind.String(), hint(client))
+		}
+		switch code {
+		case "":
+		case CodeAmountPrecision:
+			return event.Canonical{}, reject(code, fAmount, "amount has more than 9 fractional digits; it is never rounded", hint(client))
+		case CodeAmountRange:
+			return event.Canonical{}, reject(code, fAmount, "amount is out of range", hint(client))
+		default:
+			return event.Canonical{}, reject(CodeAmountInvalid, fAmount, "amount is not a number", hint(client))
+		}
+		if !e.allowNegative && (amount.Units < 0 || amount.Nanos < 0) {
+			return event.Canonical{}, reject(CodeAmountNegative, fAmount, "amount is negative", hint(client))
+		}
+	} else if e.amountRequired {
+		return event.Canonical{}, reject(CodeAmountMissing, fAmount, "no amount (looked for "+e.aliasHint(fAmount)+")", hint(client))
+	} else {
+		amount = e.amountDefault
+	}
+
+	// Idempotency key: the header wins over payload fields.
+	var key []byte
+	keyFromPayload := false
+	if in.IdempotencyKey != "" {
+		k, msg := checkKey([]byte(in.IdempotencyKey), e.keyMax)
+		if msg != "" {
+			return event.Canonical{}, reject(CodeIdempotencyKeyInvalid, fKey, "idempotency key header "+msg, hint(client))
+		}
+		key = k
+	} else if n := fv[fKey].node; n >= 0 {
+		switch d.nodes[n].kind {
+		case jString:
+		case jNumber:
+			if !isInteger(d.text(n)) {
+				return event.Canonical{}, reject(CodeIdempotencyKeyInvalid, fKey, "numeric idempotency key must be an integer", hint(client))
+			}
+		default:
+			return event.Canonical{}, reject(CodeIdempotencyKeyInvalid, fKey, "idempotency key must be a string or an integer, got "+d.nodes[n].kind.String(), hint(client))
+		}
+		k, msg := checkKey(d.text(n), e.keyMax)
+		if msg != "" {
+			return event.Canonical{}, reject(CodeIdempotencyKeyInvalid, fKey, "idempotency key "+msg, hint(client))
+		}
+		key, keyFromPayload = k, true
+	} else if e.keyRequired {
+		return event.Canonical{}, reject(CodeIdempotencyKeyMissing, fKey, "no idempotency key (looked for the header and "+e.aliasHint(fKey)+")", hint(client))
+	}
+
+	// Timestamp.
+	var ms int64
+	defaulted := false
+	if n := fv[fTimestamp].node; n >= 0 {
+		var code, msg string
+		ms, code, msg = e.timestamp(d, n, prof.loc)
+		if code != "" {
+			return event.Canonical{}, reject(code, fTimestamp, msg, hint(client))
+		}
+	} else if e.rejectMissingTS {
+		return event.Canonical{}, reject(CodeTimestampMissing, fTimestamp, "no timestamp (looked for "+e.aliasHint(fTimestamp)+")", hint(client))
+	} else if in.ReceivedAt.IsZero() {
+		return event.Canonical{}, reject(CodeTimestampMissing, fTimestamp, "no timestamp and no received time to default to", hint(client))
+	} else {
+		ms, defaulted = in.ReceivedAt.UnixMilli(), true
+	}
+
+	mv := metric
+	if metricDefault {
+		mv = e.metricDefaultBytes
+	}
+	// A payload key that is this engine's own id for the event (a canonical
+	// event fed back in) is not a producer key: keep the content id, so
+	// normalizing canonical JSON is a fixed point.
+	var sum [sha256.Size]byte
+	switch {
+	case key == nil:
+		sum = e.contentID(st, client, mv, amount, ms, !defaulted)
+	case keyFromPayload && len(key) == 2*sha256.Size:
+		withTS := e.contentID(st, client, mv, amount, ms, true)
+		noTS := e.contentID(st, client, mv, amount, ms, false)
+		switch {
+		case hexEqual(key, withTS[:]):
+			sum, key = withTS, nil
+		case hexEqual(key, noTS[:]):
+			sum, key, defaulted = noTS, nil, true
+		default:
+			sum = e.keyID(st, client, key)
+		}
+	default:
+		sum = e.keyID(st, client, key)
+		// A canonical keyed event fed back in carries its own id and flag.
+		if !defaulted && d.nodes[root].first >= 0 {
+			if id := d.get(root, "eventId"); id >= 0 && d.nodes[id].kind == jString && d.nodes[id].end-d.nodes[id].start == 2*sha256.Size {
+				if f := d.get(root, "timestampDefaulted"); f >= 0 && d.nodes[f].kind == jTrue && hexEqual(d.text(id), sum[:]) {
+					defaulted = true
+				}
+			}
+		}
+	}
+
+	// One allocation holds every returned string.
+	var b strings.Builder
+	b.Grow(2*sha256.Size + len(client) + len(metric) + len(key))
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	b.Write(hx[:])
+	b.Write(client)
+	b.Write(metric)
+	b.Write(key)
+	s := b.String()
+	ev := event.Canonical{
+		EventID:            s[:64],
+		ClientID:           s[64 : 64+len(client)],
+		Amount:             amount,
+		Timestamp:          time.UnixMilli(ms).UTC(),
+		TimestampDefaulted: defaulted,
+	}
+	rest := s[64+len(client):]
+	if metricDefault {
+		ev.Metric = e.metricDefault
+	} else {
+		ev.Metric, rest = rest[:len(metric)], rest[len(metric):]
+	}
+	ev.IdempotencyKey = rest
+	return ev, nil
+}
+
+func hint(client []byte) string {
+	if len(client) > 256 {
+		client = client[:256]
+		for len(client) > 0 && !utf8.Valid(client) {
+			client = client[:len(client)-1]
+		}
+	}
+	return string(client)
+}
+
+func (e *Engine) aliasHint(f fieldID) string {
+	var b strings.Builder
+	for i, a := range fieldAliases(e.res, f) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a)
+	}
+	return b.String()
+}
+
+// fieldAliases lists a field's aliases in rank order (error messages only).
+func fieldAliases(r *resolver, f fieldID) []string {
+	type ra struct {
+		rank uint16
+		name string
+	}
+	var all []ra
+	for _, tbl := range r.direct {
+		for _, sl := range tbl.slots {
+			if sl.used && sl.e.field == f {
+				all = append(all, ra{sl.e.rank, sl.key})
+			}
+		}
+	}
+	for _, da := range r.dotted[f] {
+		all = append(all, ra{da.rank, strings.Join(da.path, ".")})
+	}
+	for i := 1; i < len(all); i++ {
+		for j := i; j > 0 && all[j].rank < all[j-1].rank; j-- {
+			all[j], all[j-1] = all[j-1], all[j]
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range all {
+		if !seen[a.name] {
+			seen[a.name] = true
+			out = append(out, a.name)
+		}
+	}
+	return out
+}
+
+// Id encoding, version 1. See the package doc; changing any byte here
+// changes every event id, so it needs a new version tag.
+// The short prefix and varint lengths keep a typical id input within one
+// 64-byte SHA-256 block.
+const idPrefix = "tally-id-v1\x00"
+
+func appendField(dst, v []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(v)))
+	return append(dst, v...)
+}
+
+func (e *Engine) contentID(st *state, client, metric []byte, a event.Amount, ms int64, withTS bool) [sha256.Size]byte {
+	b := append(st.hash[:0], idPrefix...)
+	var tmp [40]byte
+	if withTS {
+		b = append(b, 'C')
+	} else {
+		b = append(b, 'D')
+	}
+	b = appendField(b, client)
+	b = appendField(b, metric)
+	b = appendField(b, appendAmount(tmp[:0], a))
+	if withTS {
+		b = appendField(b, strconv.AppendInt(tmp[:0], ms, 10))
+	}
+	st.hash = b
+	return sha256.Sum256(b)
+}
+
+func (e *Engine) keyID(st *state, client, key []byte) [sha256.Size]byte {
+	b := append(st.hash[:0], idPrefix...)
+	b = append(b, 'K')
+	b = appendField(b, client)
+	b = appendField(b, key)
+	st.hash = b
+	return sha256.Sum256(b)
+}
+
+func hexEqual(h []byte, sum []byte) bool {
+	const digits = "0123456789abcdef"
+	for i, c := range sum {
+		if h[2*i] != digits[c>>4] || h[2*i+1] != digits[c&15] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkText trims ASCII whitespace and accepts 1..maxLen bytes without
+// control characters (C0, DEL, C1). It returns the trimmed text, or a message.
+func checkText(b []byte, maxLen int) ([]byte, string) {
+	b = trimSpace(b)
+	if len(b) == 0 {
+		return b, "is empty"
+	}
+	if len(b) > maxLen {
+		return b, "is longer than " + strconv.Itoa(maxLen) + " bytes"
+	}
+	if hasControl(b) {
+		return b, "contains control characters"
+	}
+	return b, ""
+}
+
+// checkKey is checkText without trimming: keys are opaque.
+func checkKey(b []byte, maxLen int) ([]byte, string) {
+	switch {
+	case len(b) == 0:
+		return b, "is empty"
+	case len(b) > maxLen:
+		return b, "is longer than " + strconv.Itoa(maxLen) + " bytes"
+	case !utf8.Valid(b):
+		return b, "is not valid UTF-8"
+	case hasControl(b):
+		return b, "contains control characters"
+	}
+	return b, ""
+}
+
+func hasControl(b []byte) bool {
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f || c == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
+
+func isInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	return len(b) > 0 && allDigits(b)
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// timestamp reads a timestamp value as Unix milliseconds.
+func (e *Engine) timestamp(d *doc, n int32, loc *time.Location) (int64, string, string) {
+	var ms int64
+	switch d.nodes[n].kind {
+	case jNumber:
+		var dec decimal
+		raw := d.text(n)
+		if raw[0] == '-' {
+			dec.neg, raw = true, raw[1:]
+		}
+		scanDecimal(raw, false, &dec) // JSON syntax already checked
+		var code, msg string
+		if ms, code, msg = e.epochMillis(&dec); code != "" {
+			return 0, code, msg
+		}
+	case jString:
+		s := trimSpace(d.text(n))
+		if len(s) == 0 {
+			return 0, CodeTimestampUnparseable, "timestamp is empty"
+		}
+		if isEpochText(s) {
+			var dec decimal
+			if s[0] == '-' || s[0] == '+' {
+				dec.neg, s = s[0] == '-', s[1:]
+			}
+			if !scanDecimal(s, false, &dec) {
+				return 0, CodeTimestampUnparseable, "numeric timestamp is malformed"
+			}
+			var code, msg string
+			if ms, code, msg = e.epochMillis(&dec); code != "" {
+				return 0, code, msg
+			}
+			break
+		}
+		var status isoStatus
+		var msg string
+		ms, status, msg = parseISO(s, loc)
+		switch status {
+		case isoInvalid:
+			return 0, CodeTimestampUnparseable, "timestamp is not a valid date: " + msg
+		case isoNoMatch:
+			ok := false
+			for _, layout := range e.layouts {
+				if t, err := time.ParseInLocation(layout, string(s), loc); err == nil {
+					if y := t.Year(); y < 0 || y > 9999 {
+						return 0, CodeTimestampOutOfRange, "timestamp is out of range"
+					}
+					ms, ok = t.UnixMilli(), true
+					break
+				}
+			}
+			if !ok {
+				if looksAmbiguous(s) {
+					return 0, CodeTimestampAmbiguous, "timestamp is ambiguous (day and month order unknown); configure a layout for it"
+				}
+				return 0, CodeTimestampUnparseable, "timestamp is not in a recognized format"
+			}
+		}
+	default:
+		return 0, CodeTimestampUnparseable, "timestamp must be a string or a number, got " + d.nodes[n].kind.String()
+	}
+	if ms < e.minMs || ms >= e.maxMs {
+		return 0, CodeTimestampOutOfRange, "timestamp is outside the accepted range"
+	}
+	return ms, "", ""
+}
+
+// isEpochText reports a string that is a plain (possibly fractional or
+// signed) number: such strings are epoch values like JSON numbers.
+func isEpochText(s []byte) bool {
+	if s[0] == '-' || s[0] == '+' {
+		s = s[1:]
+	}
+	dot := false
+	digits := 0
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
