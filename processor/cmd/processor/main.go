@@ -140,7 +140,10 @@ func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	err = retry(ctx, func() error {
-		resp, err := adm.CreateTopics(ctx, cfg.Partitions, 1, nil, cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic)
+		// Room for a 1 MiB event plus the ingestor's headers.
+		maxBytes := "4194304"
+		resp, err := adm.CreateTopics(ctx, cfg.Partitions, 1, map[string]*string{"max.message.bytes": &maxBytes},
+			cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic)
 		if err != nil {
 			return err
 		}

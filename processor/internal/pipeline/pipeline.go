@@ -360,7 +360,9 @@ func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) *plan {
 		self := seen.Origin{Partition: c.src.Partition, Offset: c.src.Offset}
 		id := c.ev.EventID
 		if p.o.NegativeControl != "no-dedup" {
-			if o, ok := known[id]; ok && o != self {
+			// Deliberately wrong under mark-before-write: a toy filter that
+			// treats any mark as "stored", even its own un-durable one.
+			if o, ok := known[id]; ok && (o != self || p.o.NegativeControl == "mark-before-write") {
 				pl.batch.Duplicates = append(pl.batch.Duplicates, eventstore.DuplicateRow{
 					EventID: id, Source: c.src, OriginalPartition: o.Partition, OriginalOffset: o.Offset,
 				})
@@ -372,6 +374,12 @@ func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) *plan {
 				})
 				continue
 			}
+		}
+		if p.o.NegativeControl == "no-dedup" {
+			// Deliberately wrong: every physical copy becomes its own
+			// logical event, as in a pipeline without any dedup.
+			id = id[:48] + fmt.Sprintf("%08x%08x", uint32(c.src.Partition), uint32(c.src.Offset))
+			c.ev.EventID = id
 		}
 		firstInBatch[id] = self
 		pl.marks[id] = self

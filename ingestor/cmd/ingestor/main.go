@@ -1,0 +1,208 @@
+// Command ingestor is Tally's HTTP front door: it accepts JSON events, runs
+// the normalization preflight, and answers 202 only after Kafka (acks=all,
+// idempotent producer) acknowledged every record of the request.
+//
+// Shutdown (SIGINT/SIGTERM): stop accepting connections, let in-flight
+// requests finish (each is bounded by the produce timeout), then flush and
+// close the producer, so no acknowledged request is ever left unflushed.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/tally-dev/tally/event/normalize"
+	"github.com/tally-dev/tally/event/openapi"
+	"github.com/tally-dev/tally/ingestor/internal/body"
+	"github.com/tally-dev/tally/ingestor/internal/config"
+	"github.com/tally-dev/tally/ingestor/internal/httpapi"
+	"github.com/tally-dev/tally/ingestor/internal/ingest"
+	"github.com/tally-dev/tally/ingestor/internal/publish"
+	"github.com/tally-dev/tally/ingestor/internal/seen"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ingestor:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(os.Environ())
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	engine, err := newEngine(cfg)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	kafka, err := publish.NewClient(publish.ClientConfig{
+		Brokers:            cfg.KafkaBrokers,
+		Topic:              cfg.RawTopic,
+		ProduceTimeout:     cfg.ProduceTimeout,
+		Linger:             cfg.ProducerLinger,
+		MaxBufferedRecords: cfg.MaxBufferedRecords,
+		MaxRecordBytes:     cfg.Limits.MaxEventBytes,
+		SASLMechanism:      cfg.Kafka.SASLMechanism,
+		SASLUser:           cfg.Kafka.SASLUser,
+		SASLPassword:       cfg.Kafka.SASLPassword,
+		TLS:                cfg.Kafka.TLS,
+		Metrics:            kprom.NewMetrics("tally_ingestor_kafka", kprom.Registry(reg)),
+	})
+	if err != nil {
+		return err
+	}
+	defer kafka.Close()
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tally_ingestor_producer_buffered_records",
+		Help: "Records handed to the producer and not yet acked or failed.",
+	}, func() float64 { return float64(kafka.BufferedProduceRecords()) })); err != nil {
+		return fmt.Errorf("register buffered gauge: %w", err)
+	}
+
+	var seenChecker ingest.SeenChecker
+	if cfg.RedisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{
+			Addr:         cfg.RedisAddr,
+			DialTimeout:  cfg.RedisTimeout * 4,
+			ReadTimeout:  cfg.RedisTimeout,
+			WriteTimeout: cfg.RedisTimeout,
+			MaxRetries:   -1, // a hint is not worth a retry's latency
+		})
+		defer rdb.Close()
+		seenChecker = seen.NewRedis(rdb, cfg.RedisTimeout)
+	}
+
+	ingestMetrics, err := ingest.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	svc, err := ingest.New(ingest.Config{
+		Normalizer:     engine,
+		Producer:       kafka,
+		Seen:           seenChecker,
+		ProduceTimeout: cfg.ProduceTimeout,
+		Logger:         logger,
+		Metrics:        ingestMetrics,
+	})
+	if err != nil {
+		return err
+	}
+
+	gin.SetMode(gin.ReleaseMode)
+	handler, err := httpapi.New(httpapi.Config{
+		Ingester:   svc,
+		Ready:      publish.NewReadiness(kafka, time.Second, time.Second),
+		Registerer: reg,
+		Gatherer:   reg,
+		Logger:     logger,
+		Limits: body.Limits{
+			MaxBodyBytes:  cfg.Limits.MaxBodyBytes,
+			MaxEvents:     cfg.Limits.MaxEvents,
+			MaxEventBytes: cfg.Limits.MaxEventBytes,
+			MaxDepth:      cfg.Limits.MaxDepth,
+		},
+		FaultInjection: cfg.FaultInjection,
+		OpenAPISpec:    openapi.Spec,
+		RetryAfter:     time.Second,
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	logger.Info("ingestor listening", "addr", ln.Addr().String(), "brokers", strings.Join(cfg.KafkaBrokers, ","),
+		"topic", cfg.RawTopic, "redis", cfg.RedisAddr, "fault_injection", cfg.FaultInjection)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("http server: %w", err))
+	}
+	// Every acked request already waited for its records; Flush only pushes
+	// out records of requests that gave up (503) so they are not dropped.
+	if err := kafka.Flush(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("flush producer: %w", err))
+	}
+	logger.Info("ingestor stopped")
+	return errors.Join(errs...)
+}
+
+// newEngine loads the normalization config (the embedded default when
+// TALLY_NORMALIZE_CONFIG is empty). The body splitter's depth limit must not
+// be below the engine's, or the preflight would reject events the processor
+// (which uses the engine's limit) accepts.
+func newEngine(cfg *config.Config) (*normalize.Engine, error) {
+	ncfg := normalize.DefaultConfig()
+	if cfg.NormalizeConfig != "" {
+		var err error
+		if ncfg, err = normalize.LoadConfig(cfg.NormalizeConfig); err != nil {
+			return nil, fmt.Errorf("load normalize config: %w", err)
+		}
+	}
+	if cfg.Limits.MaxDepth < ncfg.Limits.MaxDepth {
+		return nil, fmt.Errorf("TALLY_MAX_DEPTH (%d) is below the normalize config's limits.maxDepth (%d)",
+			cfg.Limits.MaxDepth, ncfg.Limits.MaxDepth)
+	}
+	engine, err := normalize.New(ncfg)
+	if err != nil {
+		return nil, fmt.Errorf("build normalize engine: %w", err)
+	}
+	return engine, nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l}))
+}

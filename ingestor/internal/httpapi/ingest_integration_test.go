@@ -1,0 +1,110 @@
+//go:build integration
+
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/testenv"
+)
+
+// createTopic makes a fresh topic so the test reads back only its own records.
+func createTopic(t *testing.T, brokers []string) string {
+	t.Helper()
+	name := fmt.Sprintf("ingestor-it-%d", time.Now().UnixNano())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, 1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create topic %s: error code %d", name, code)
+	}
+	// A new topic answers UNKNOWN_TOPIC_OR_PARTITION until every partition
+	// has a leader; wait for that so the test measures the ingestor, not
+	// topic creation.
+	for ctx.Err() == nil {
+		mreq := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(name)
+		mreq.Topics = append(mreq.Topics, mt)
+		mresp, err := mreq.RequestWith(ctx, cl)
+		if err == nil && len(mresp.Topics) == 1 && mresp.Topics[0].ErrorCode == 0 && len(mresp.Topics[0].Partitions) == 3 {
+			ready := true
+			for _, p := range mresp.Topics[0].Partitions {
+				ready = ready && p.ErrorCode == 0 && p.Leader >= 0
+			}
+			if ready {
+				return name
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("topic %s has no leaders after 15s", name)
+	return ""
+}
+
+func TestIntegrationRealBroker(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	opts := defaultOptions()
+	opts.brokers = brokers
+	opts.topic = createTopic(t, brokers)
+	h := newHarness(t, opts)
+
+	body := "[" + evA + "," + evBadAmount + "," + evC + "]"
+	w := h.do(request{path: "/v1/events", body: []byte(body), header: map[string]string{"Idempotency-Key": "it", "X-Request-Id": "it-1"}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("status = %d, body %s", w.Code, w.Body)
+	}
+	resp := decode[v1Response](t, w)
+	if resp.Accepted != 2 || resp.Rejected != 1 {
+		t.Fatalf("response = %s", w.Body)
+	}
+	recs := h.records(3, 20*time.Second)
+	if len(recs) != 3 {
+		t.Fatalf("consumed %d records, want 3", len(recs))
+	}
+	byKey := map[string]*kgo.Record{}
+	for _, r := range recs {
+		byKey[headerMap(r)[event.HeaderIdempotencyKey]] = r
+	}
+	if r := byKey["it:0"]; r == nil || string(r.Value) != evA || string(r.Key) != resp.Results[0].EventID {
+		t.Errorf("record 0 = %+v", r)
+	}
+	if r := byKey["it:1"]; r == nil || string(r.Value) != evBadAmount || string(r.Key) != "it-1:1" {
+		t.Errorf("record 1 = %+v", r)
+	}
+	if w := h.do(request{method: http.MethodGet, path: "/readyz"}); w.Code != http.StatusOK {
+		t.Errorf("readyz = %d %s", w.Code, w.Body)
+	}
+}
+
+func TestIntegrationBrokerDown(t *testing.T) {
+	opts := defaultOptions()
+	opts.brokers = []string{deadAddr(t)}
+	opts.produceTimeout = time.Second
+	h := newHarness(t, opts)
+	w := h.do(request{path: "/v1/events", body: []byte(evA)})
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("status = %d, Retry-After %q, body %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+}

@@ -1,0 +1,135 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tally-dev/tally/ingestor/internal/seen"
+)
+
+func TestBrokerDown(t *testing.T) {
+	for name, setup := range map[string]func(t *testing.T) *harness{
+		"dead port": func(t *testing.T) *harness {
+			opts := defaultOptions()
+			opts.brokers = []string{deadAddr(t)}
+			opts.produceTimeout = 300 * time.Millisecond
+			return newHarness(t, opts)
+		},
+		"cluster closed": func(t *testing.T) *harness {
+			opts := defaultOptions()
+			opts.produceTimeout = 300 * time.Millisecond
+			h := newHarness(t, opts)
+			h.cluster.Close()
+			return h
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := setup(t)
+			for _, path := range []string{"/v1/events", "/api/events"} {
+				start := time.Now()
+				w := h.do(request{path: path, body: []byte("[" + evA + "," + evC + "]")})
+				if w.Code != http.StatusServiceUnavailable {
+					t.Fatalf("%s: status = %d, body %s", path, w.Code, w.Body)
+				}
+				if elapsed := time.Since(start); elapsed > 3*time.Second {
+					t.Errorf("%s: 503 took %s; the produce timeout is 300ms", path, elapsed)
+				}
+				if w.Header().Get("Retry-After") == "" {
+					t.Errorf("%s: no Retry-After", path)
+				}
+				if e := decode[errorResponse](t, w); e.Error.Code != "kafka_unavailable" {
+					t.Errorf("%s: error = %+v", path, e)
+				}
+				// Nothing may look like an acceptance: the body is the error alone.
+				if keys := decode[map[string]any](t, w); len(keys) != 1 || keys["error"] == nil {
+					t.Errorf("%s: 503 body %s has more than the error", path, w.Body)
+				}
+			}
+			w := h.do(request{method: http.MethodGet, path: "/readyz"})
+			if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"status":"unavailable"`) {
+				t.Errorf("readyz = %d %s", w.Code, w.Body)
+			}
+		})
+	}
+}
+
+func TestDuplicateHint(t *testing.T) {
+	mr := newMiniredis(t)
+	opts := defaultOptions()
+	opts.redisAddr = mr.Addr()
+	h := newHarness(t, opts)
+
+	w := h.do(request{path: "/v1/events", body: []byte(evA)})
+	first := decode[v1Response](t, w)
+	if w.Code != http.StatusAccepted || *first.Results[0].Duplicate {
+		t.Fatalf("first post: %d %s", w.Code, w.Body)
+	}
+	// The processor marks an id only after its durable write.
+	id := first.Results[0].EventID
+	if err := mr.Set(seen.KeyPrefix+id, "1"); err != nil {
+		t.Fatal(err)
+	}
+	w = h.do(request{path: "/v1/events", body: []byte("[" + evA + "," + evC + "]")})
+	second := decode[v1Response](t, w)
+	if w.Code != http.StatusAccepted || !*second.Results[0].Duplicate || *second.Results[1].Duplicate {
+		t.Fatalf("second post: %d %s", w.Code, w.Body)
+	}
+	w = h.do(request{path: "/api/events", body: []byte(evA)})
+	if !strings.Contains(w.Body.String(), `"isDuplicate":true`) {
+		t.Errorf("seed route: %s", w.Body)
+	}
+
+	// Redis down: fail open, still 202, hint false.
+	mr.Close()
+	start := time.Now()
+	w = h.do(request{path: "/v1/events", body: []byte(evA)})
+	down := decode[v1Response](t, w)
+	if w.Code != http.StatusAccepted || down.Accepted != 1 || *down.Results[0].Duplicate {
+		t.Fatalf("redis down: %d %s", w.Code, w.Body)
+	}
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("redis down cost %s", elapsed)
+	}
+	if got := len(h.records(5, 5*time.Second)); got != 5 {
+		t.Errorf("got %d records, want 5", got)
+	}
+}
+
+func TestOperationalRoutes(t *testing.T) {
+	h := newHarness(t, defaultOptions())
+	if w := h.do(request{method: http.MethodGet, path: "/healthz"}); w.Code != http.StatusOK || w.Body.String() != `{"status":"ok"}` {
+		t.Errorf("healthz = %d %s", w.Code, w.Body)
+	}
+	if w := h.do(request{method: http.MethodGet, path: "/readyz"}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"kafka":"ok"`) {
+		t.Errorf("readyz = %d %s", w.Code, w.Body)
+	}
+	w := h.do(request{method: http.MethodGet, path: "/openapi.json"})
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"openapi"`) {
+		t.Errorf("openapi = %d %.100s", w.Code, w.Body)
+	}
+	h.do(request{path: "/v1/events", body: []byte("[" + evA + "," + evBadAmount + "]")})
+	w = h.do(request{method: http.MethodGet, path: "/metrics"})
+	for _, want := range []string{
+		`tally_ingestor_http_requests_total{method="POST",route="/v1/events",status="202"} 1`,
+		`tally_ingestor_events_accepted_total 1`,
+		`tally_ingestor_events_rejected_total{code="amount_invalid"} 1`,
+		`tally_ingestor_produce_duration_seconds_count 1`,
+	} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if w := h.do(request{method: http.MethodGet, path: "/nope"}); w.Code != http.StatusNotFound || decode[errorResponse](t, w).Error.Code != "not_found" {
+		t.Errorf("unknown route = %d %s", w.Code, w.Body)
+	}
+	if w := h.do(request{method: http.MethodGet, path: "/v1/events"}); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /v1/events = %d", w.Code)
+	}
+	// A missing or unsafe request id is replaced by a generated one.
+	w = h.do(request{method: http.MethodGet, path: "/healthz", header: map[string]string{"X-Request-Id": "bad id\x01"}})
+	if id := w.Header().Get("X-Request-Id"); id == "" || strings.Contains(id, " ") {
+		t.Errorf("generated request id = %q", id)
+	}
+}

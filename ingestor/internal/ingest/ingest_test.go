@@ -1,0 +1,185 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/normalize"
+	"github.com/tally-dev/tally/ingestor/internal/body"
+)
+
+// fakeNormalizer rejects {"bad":1} and accepts anything else, with the raw
+// text as its id, and records what it was given.
+type fakeNormalizer struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (f *fakeNormalizer) Normalize(in normalize.Input) (event.Canonical, *normalize.Rejection) {
+	f.mu.Lock()
+	f.keys = append(f.keys, in.IdempotencyKey)
+	f.mu.Unlock()
+	if string(in.Raw) == `{"bad":1}` {
+		return event.Canonical{}, &normalize.Rejection{Code: "amount_missing", Field: "amount", Message: "no amount"}
+	}
+	return event.Canonical{EventID: "id-" + string(in.Raw)}, nil
+}
+
+// fakeProducer answers each record with err after delay; a negative delay
+// never answers.
+type fakeProducer struct {
+	mu      sync.Mutex
+	records []*kgo.Record
+	err     error
+	failAt  int // index of the one record that fails with err; -1: all get err
+	delay   time.Duration
+}
+
+func (p *fakeProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	p.mu.Lock()
+	i := len(p.records)
+	p.records = append(p.records, r)
+	p.mu.Unlock()
+	if p.delay < 0 {
+		return
+	}
+	var err error
+	if p.failAt < 0 || p.failAt == i {
+		err = p.err
+	}
+	go func() {
+		time.Sleep(p.delay)
+		promise(r, err)
+	}()
+}
+
+type fakeSeen struct {
+	seen map[string]bool
+	err  error
+}
+
+func (f fakeSeen) Seen(_ context.Context, ids []string) ([]bool, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := make([]bool, len(ids))
+	for i, id := range ids {
+		out[i] = f.seen[id]
+	}
+	return out, nil
+}
+
+func newService(t *testing.T, p Producer, s SeenChecker) (*Service, *fakeNormalizer) {
+	t.Helper()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &fakeNormalizer{}
+	svc, err := New(Config{Normalizer: n, Producer: p, Seen: s, ProduceTimeout: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, n
+}
+
+func elements(raws ...string) []body.Element {
+	out := make([]body.Element, len(raws))
+	for i, r := range raws {
+		out[i] = body.Element{Raw: []byte(r)}
+	}
+	return out
+}
+
+func TestIngestFailureReportsNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		p    *fakeProducer
+		want error
+	}{
+		{"one record fails", &fakeProducer{err: errors.New("broker gone"), failAt: 1}, ErrUnavailable},
+		{"no ack in time", &fakeProducer{delay: -1}, ErrUnavailable},
+		{"record too large", &fakeProducer{err: kerr.MessageTooLarge, failAt: 0}, ErrRecordTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc, _ := newService(t, tt.p, nil)
+			start := time.Now()
+			out, err := svc.Ingest(context.Background(), Request{Elements: elements(`{"a":1}`, `{"a":2}`, `{"a":3}`), RequestID: "r"})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if out.Accepted != 0 || out.Results != nil {
+				t.Errorf("outcome %+v reported despite the failure", out)
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Errorf("Ingest took %s with a 200ms produce timeout", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestIngestRecordsAndHint(t *testing.T) {
+	p := &fakeProducer{failAt: -1}
+	svc, n := newService(t, p, fakeSeen{seen: map[string]bool{`id-{"a":2}`: true}})
+	at := time.Date(2024, 1, 2, 3, 4, 5, 678_900_000, time.FixedZone("x", 3600))
+	out, err := svc.Ingest(context.Background(), Request{
+		Elements: append(elements(`{"a":1}`, `{"a":2}`, `{"bad":1}`, `{"a":1}`), body.Element{Raw: []byte(`7`), Issue: body.IssueNotObject, Message: "m"}),
+		Shape:    body.ShapeArray, RequestID: "req", IdempotencyKey: "k", SimulateFailure: true, ReceivedAt: at,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Accepted != 3 || out.Rejected != 2 {
+		t.Errorf("accepted %d rejected %d", out.Accepted, out.Rejected)
+	}
+	wantDup := []bool{false, true, false, true, false}
+	for i, r := range out.Results {
+		if r.Duplicate != wantDup[i] || r.Index != i {
+			t.Errorf("result %d = %+v, want duplicate %v", i, r, wantDup[i])
+		}
+	}
+	if out.Results[4].Rejection.Code != body.IssueNotObject {
+		t.Errorf("scanner issue not reported: %+v", out.Results[4])
+	}
+	// The scanner-rejected element never reaches the engine.
+	if want := []string{"k:0", "k:1", "k:2", "k:3"}; len(n.keys) != 4 || n.keys[3] != want[3] || n.keys[0] != want[0] {
+		t.Errorf("engine saw keys %v, want %v", n.keys, want)
+	}
+	if len(p.records) != 5 {
+		t.Fatalf("produced %d records, want 5", len(p.records))
+	}
+	h := map[string]string{}
+	for _, hd := range p.records[2].Headers {
+		h[hd.Key] = string(hd.Value)
+	}
+	if h[event.HeaderReceivedAt] != "2024-01-02T02:04:05.678Z" || h[event.HeaderIdempotencyKey] != "k:2" ||
+		h[event.HeaderSimulateFailure] != "true" || h[event.HeaderSource] != "http" || h[event.HeaderRequestID] != "req" {
+		t.Errorf("headers = %v", h)
+	}
+	if _, ok := h[event.HeaderEventID]; ok || string(p.records[2].Key) != "req:2" {
+		t.Errorf("rejected record: key %q headers %v", p.records[2].Key, h)
+	}
+	if string(p.records[0].Key) != `id-{"a":1}` {
+		t.Errorf("accepted record key = %q", p.records[0].Key)
+	}
+}
+
+func TestIngestHintFailsOpen(t *testing.T) {
+	svc, _ := newService(t, &fakeProducer{failAt: -1}, fakeSeen{err: errors.New("redis down")})
+	out, err := svc.Ingest(context.Background(), Request{Elements: elements(`{"a":1}`), Shape: body.ShapeObject, IdempotencyKey: "k"})
+	if err != nil || out.Accepted != 1 || out.Results[0].Duplicate {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+}

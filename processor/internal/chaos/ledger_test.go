@@ -1,0 +1,324 @@
+//go:build chaos
+
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/tally-dev/tally/event/normalize"
+)
+
+// ledger is the ground truth of one case: every logical event a producer
+// was told is durable (a 202 from the ingestor, or a Kafka ack to kcat).
+type ledger struct {
+	client string
+	mu     sync.Mutex
+	acked  map[string]int64 // event id -> amount
+	sent   int              // physical copies offered
+	copies int              // physical copies acknowledged
+	status map[int]int      // HTTP statuses seen
+	eng    *normalize.Engine
+}
+
+func newLedger(t *testing.T, client string) *ledger {
+	t.Helper()
+	eng, err := normalize.New(normalize.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ledger{client: client, acked: map[string]int64{}, status: map[int]int{}, eng: eng}
+}
+
+// event builds the i-th logical event of the case (amount i+1). Every event
+// has a distinct timestamp, so distinct i means a distinct event id.
+func (l *ledger) event(i int) string {
+	ts := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+	return fmt.Sprintf(`{"source":%q,"payload":{"metric":"m%d","amount":"%d","timestamp":%q}}`, l.client, i%3, i+1, ts)
+}
+
+// post sends events as one JSON array, retrying (same body) on 503 and
+// network errors like a well-behaved producer, until 202 or the deadline.
+func (l *ledger) post(ctx context.Context, url string, events []string) error {
+	body := "[" + strings.Join(events, ",") + "]"
+	l.mu.Lock()
+	l.sent += len(events)
+	l.mu.Unlock()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/events", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			l.mu.Lock()
+			l.status[resp.StatusCode]++
+			l.mu.Unlock()
+			if resp.StatusCode == http.StatusAccepted {
+				return l.record(b)
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				return fmt.Errorf("POST /v1/events: %d %s", resp.StatusCode, b)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up retrying: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (l *ledger) record(b []byte) error {
+	var r struct {
+		Results []struct {
+			EventID string `json:"eventId"`
+			Status  string `json:"status"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("decode 202 body: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, res := range r.Results {
+		if res.Status != "accepted" {
+			continue
+		}
+		l.copies++
+		l.acked[res.EventID] = 0 // amount filled in by ackID's caller
+	}
+	return nil
+}
+
+// expect records the amount of each logical event by recomputing its id
+// with the same engine the services use.
+func (l *ledger) expect(t *testing.T, events []string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range events {
+		ev, rej := l.eng.Normalize(normalize.Input{Raw: []byte(e), ReceivedAt: time.Now()})
+		if rej != nil {
+			continue
+		}
+		if _, ok := l.acked[ev.EventID]; ok {
+			l.acked[ev.EventID] = ev.Amount.Units
+		}
+	}
+}
+
+// kcat produces events straight into the raw topic as a Kafka-native
+// producer; kcat exits 0 only once the broker acknowledged them.
+func (l *ledger) kcat(t *testing.T, brokers, topic string, events []string) {
+	t.Helper()
+	cmd := exec.Command("kcat", "-b", brokers, "-t", topic, "-P", "-X", "acks=all")
+	cmd.Stdin = strings.NewReader(strings.Join(events, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v: %s", err, out)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent += len(events)
+	for _, e := range events {
+		ev, rej := l.eng.Normalize(normalize.Input{Raw: []byte(e), ReceivedAt: time.Now()})
+		if rej != nil {
+			continue
+		}
+		l.copies++
+		l.acked[ev.EventID] = ev.Amount.Units
+	}
+}
+
+func (l *ledger) truth() (n int, sum int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range l.acked {
+		sum += a
+	}
+	return len(l.acked), sum
+}
+
+// outcome is one row of the report.
+type outcome struct {
+	Fault                                        string
+	Sent, Acked, Processed, Duplicates, Rejected int
+	DeadLettered, Lost, DoubleCounted            int
+	Recover                                      time.Duration
+	Reconciled                                   bool
+	Note                                         string
+}
+
+type checker struct {
+	s  *stack
+	ch clickhouse.Conn
+}
+
+func newChecker(t *testing.T, s *stack) *checker {
+	t.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &checker{s: s, ch: conn}
+}
+
+type aggregation struct {
+	Groups []struct {
+		Count int64           `json:"count"`
+		Sum   json.RawMessage `json:"sum"`
+	} `json:"groups"`
+}
+
+type stats struct {
+	Received     int64 `json:"received"`
+	Processed    int64 `json:"processed"`
+	Duplicates   int64 `json:"duplicates"`
+	Rejected     int64 `json:"rejected"`
+	DeadLettered int64 `json:"deadLettered"`
+	Pending      int64 `json:"pending"`
+	InFlight     int64 `json:"inFlight"`
+	Reconciled   bool  `json:"reconciled"`
+}
+
+// settle waits until the pipeline drained (nothing pending) and this case's
+// count stopped moving, then measures the outcome against the ledger.
+func (c *checker) settle(t *testing.T, l *ledger, fault string, timeout time.Duration) outcome {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	want, _ := l.truth()
+	var last int64 = -1
+	stable := 0
+	for {
+		var st stats
+		cnt, _, err := c.aggregate(ctx, l.client)
+		if err == nil {
+			err = getJSON(ctx, c.s.queryapi+"/v1/stats", &st)
+		}
+		if err == nil && st.Pending == 0 && st.InFlight == 0 && cnt == last && (cnt >= int64(want) || stable > 10) {
+			stable++
+			if stable >= 3 {
+				break
+			}
+		} else if err == nil {
+			if cnt != last {
+				stable = 0
+			}
+			last = cnt
+		}
+		if ctx.Err() != nil {
+			t.Logf("%s: pipeline did not settle within %v (count %d, want %d, stats %+v, err %v)", fault, timeout, cnt, want, st, err)
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	o := c.measure(t, l, fault)
+	o.Recover = time.Since(start)
+	return o
+}
+
+func (c *checker) aggregate(ctx context.Context, client string) (int64, string, error) {
+	var a aggregation
+	if err := getJSON(ctx, c.s.queryapi+"/v1/aggregations?groupBy=none&clientId="+client, &a); err != nil {
+		return 0, "", err
+	}
+	if len(a.Groups) == 0 {
+		return 0, "0", nil
+	}
+	return a.Groups[0].Count, string(a.Groups[0].Sum), nil
+}
+
+func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
+	t.Helper()
+	ctx := context.Background()
+	want, wantSum := l.truth()
+	o := outcome{Fault: fault, Sent: l.sent, Acked: l.copies}
+
+	// Which acknowledged ids are stored?
+	rows, err := c.ch.Query(ctx, "SELECT event_id FROM tally.events WHERE client_id = ? GROUP BY event_id", l.client)
+	if err != nil {
+		t.Fatalf("query stored ids: %v", err)
+	}
+	stored := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		stored[id] = true
+	}
+	rows.Close()
+	l.mu.Lock()
+	for id := range l.acked {
+		if stored[id] {
+			o.Processed++
+		} else {
+			o.Lost++
+		}
+	}
+	l.mu.Unlock()
+
+	// What users see: the query API's count and sum for this client.
+	cnt, sum, err := c.aggregate(ctx, l.client)
+	if err != nil {
+		t.Fatalf("aggregate: %v", err)
+	}
+	if extra := int(cnt) - (want - o.Lost); extra > 0 {
+		o.DoubleCounted = extra
+	}
+	if fmt.Sprint(wantSum) != strings.TrimSuffix(strings.TrimSuffix(sum, ".0"), ".000000000") && o.Lost == 0 && o.DoubleCounted == 0 {
+		o.Note = fmt.Sprintf("sum %s, want %d", sum, wantSum)
+	}
+
+	var dups, rej, dead uint64
+	q := `SELECT
+		(SELECT uniqExact(partition, offset) FROM (
+			SELECT partition, offset FROM tally.duplicates WHERE event_id IN (SELECT event_id FROM tally.events WHERE client_id = ?)
+			UNION ALL SELECT partition, offset FROM tally.events WHERE client_id = ?)),
+		(SELECT uniqExact(partition, offset) FROM tally.rejected_events WHERE client_hint = ?),
+		(SELECT uniqExact(partition, offset) FROM tally.dead_letters WHERE position(raw, ?) > 0)`
+	if err := c.ch.QueryRow(ctx, q, l.client, l.client, l.client, l.client).Scan(&dups, &rej, &dead); err != nil {
+		t.Fatalf("query outcome counts: %v", err)
+	}
+	o.Duplicates = int(dups) - len(stored)
+	o.Rejected, o.DeadLettered = int(rej), int(dead)
+
+	var st stats
+	if err := getJSON(ctx, c.s.queryapi+"/v1/stats", &st); err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	o.Reconciled = st.Received == st.Processed+st.Duplicates+st.Rejected+st.DeadLettered+st.Pending && st.Reconciled
+	if !o.Reconciled {
+		o.Note += fmt.Sprintf(" stats do not reconcile: %+v", st)
+	}
+	return o
+}
+
+func report(t *testing.T, rows []outcome, path string) {
+	t.Helper()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%-34s %6s %6s %9s %6s %6s %5s %5s %7s %8s %6s %s\n", "fault", "sent", "acked", "processed",
+		"dups", "rej", "dlq", "lost", "double", "recover", "recon", "note")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-34s %6d %6d %9d %6d %6d %5d %5d %7d %8s %6v %s\n", r.Fault, r.Sent, r.Acked, r.Processed,
+			r.Duplicates, r.Rejected, r.DeadLettered, r.Lost, r.DoubleCounted, r.Recover.Round(100*time.Millisecond), r.Reconciled, r.Note)
+	}
+	t.Log("\n" + b.String())
+	if err := writeFile(path, b.Bytes()); err != nil {
+		t.Errorf("write report: %v", err)
+	}
+}
