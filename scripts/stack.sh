@@ -250,7 +250,7 @@ start_services() {
 		port="$(processor_port "$i")"
 		if ! running "$name"; then
 			say "starting $name (admin :$port)"
-			TALLY_HTTP_ADDR="127.0.0.1:$port" TALLY_INSTANCE="$name" spawn "$name" "$BIN/processor" run
+			TALLY_HTTP_ADDR="127.0.0.1:$port" TALLY_INSTANCE="$name" TALLY_GROUP_INSTANCE_ID="$name" spawn "$name" "$BIN/processor" run
 		fi
 	done
 	if ! running queryapi; then

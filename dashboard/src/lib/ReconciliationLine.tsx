@@ -27,8 +27,9 @@ export function ReconciliationLine({ stats, compact = false }: { stats: Stats; c
       {term('pending', stats.pending, 'stat-pending')}
       {stats.inFlight !== 0 || !compact ? (
         <>
-          <span className="op">+</span>
+          <span className="op">(of which</span>
           {term('in flight', stats.inFlight, 'stat-in-flight')}
+          <span className="op">)</span>
         </>
       ) : null}{' '}
       {r.reconciled ? (

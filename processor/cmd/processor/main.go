@@ -231,6 +231,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	cons, err := consumer.New(consumer.Options{
 		Client: kopts, Group: cfg.ConsumerGroup, Topic: cfg.Kafka.RawTopic, BatchSize: cfg.BatchSize,
 		Linger: cfg.BatchLinger, ShutdownTimeout: cfg.ShutdownTimeout, Processor: pipe, Logger: logger, InstanceID: cfg.Instance,
+		GroupInstanceID: cfg.GroupInstanceID,
 	})
 	if err != nil {
 		return err

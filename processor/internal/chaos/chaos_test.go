@@ -127,16 +127,19 @@ func cases() []chaosCase {
 				}
 				s.setFault(t, 3, `{"target":"clickhouse","mode":"fail"}`)
 			},
-			fault: func(t *testing.T, s *stack, p profile) {
+			after: func(t *testing.T, s *stack) {
 				// Crash while the write is failing: the marks survive, the
-				// rows never existed.
-				time.Sleep(p.duration + 3*time.Second)
+				// rows never existed, and the broken filter then drops the
+				// redelivered records as "already stored".
+				s.waitRetrying(t, 30*time.Second)
+				time.Sleep(2 * time.Second)
 				for _, name := range processors {
 					s.kill9(t, name)
 				}
 				s.sh(t, []string{"TALLY_NEGATIVE_CONTROL=mark-before-write"}, "up")
-			},
-			after: restoreProcessors},
+				s.waitDrained(t, 60*time.Second)
+				restoreProcessors(t, s)
+			}},
 	}
 }
 

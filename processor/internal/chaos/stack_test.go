@@ -169,3 +169,44 @@ func getJSON(ctx context.Context, url string, v any) error {
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+type processorStatus struct {
+	AssignedPartitions []int32 `json:"assignedPartitions"`
+	Retries            int64   `json:"retries"`
+}
+
+// waitRetrying waits until every partition is owned and at least one
+// processor is retrying a failed write.
+func (s *stack) waitRetrying(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var parts, retries int64
+		for i := 1; i <= 3; i++ {
+			var st processorStatus
+			if getJSON(context.Background(), s.processorURL(i)+"/v1/status", &st) == nil {
+				parts += int64(len(st.AssignedPartitions))
+				retries += st.Retries
+			}
+		}
+		if parts == 8 && retries > 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Errorf("processors never started retrying within %v", timeout)
+}
+
+// waitDrained waits until the query API reports nothing pending.
+func (s *stack) waitDrained(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var st stats
+		if getJSON(context.Background(), s.queryapi+"/v1/stats", &st) == nil && st.Pending == 0 && st.InFlight == 0 {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Errorf("pipeline not drained within %v", timeout)
+}

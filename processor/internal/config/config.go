@@ -15,6 +15,11 @@ import (
 type Config struct {
 	HTTPAddr string `env:"TALLY_HTTP_ADDR" envDefault:"127.0.0.1:8082"`
 	Instance string `env:"TALLY_INSTANCE" envDefault:"processor"`
+	// GroupInstanceID enables Kafka static membership: a member restarted
+	// with the same id gets its partitions back at once, without waiting a
+	// session timeout. It must be unique per live process (a StatefulSet pod
+	// name, say); leave it empty when that cannot be guaranteed.
+	GroupInstanceID string `env:"TALLY_GROUP_INSTANCE_ID"`
 
 	Kafka Kafka
 

@@ -45,6 +45,8 @@ type Options struct {
 	Processor       Processor
 	Logger          *slog.Logger
 	InstanceID      string
+	// GroupInstanceID, when set, makes this a static group member.
+	GroupInstanceID string
 }
 
 // Consumer is one member of the processor consumer group.
@@ -72,7 +74,7 @@ func New(o Options) (*Consumer, error) {
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(16<<20),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.SessionTimeout(20*time.Second),
+		kgo.SessionTimeout(15*time.Second),
 		kgo.RebalanceTimeout(60*time.Second),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			c.mu.Lock()
@@ -93,6 +95,9 @@ func New(o Options) (*Consumer, error) {
 	)
 	if o.InstanceID != "" {
 		opts = append(opts, kgo.ClientID("tally-"+o.InstanceID))
+	}
+	if o.GroupInstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.GroupInstanceID))
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -525,7 +525,7 @@ export interface components {
             processedPerSecond: number;
             windowSeconds: number;
         };
-        /** @description received = processed + duplicates + rejected + deadLettered + pending + inFlight; `reconciled` says whether that holds. */
+        /** @description received = processed + duplicates + rejected + deadLettered + pending (pending = lag − inFlight: records not yet written anywhere); `reconciled` says whether that holds. inFlight = records written but whose offsets are not committed yet (normally 0). */
         Stats: {
             /**
              * Format: int64

@@ -1,0 +1,224 @@
+{{/*
+Chart name, truncated to the 63 characters a DNS label allows.
+*/}}
+{{- define "tally.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Release-qualified name used as the prefix of every resource.
+*/}}
+{{- define "tally.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tally.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels on every resource.
+*/}}
+{{- define "tally.labels" -}}
+helm.sh/chart: {{ include "tally.chart" . }}
+app.kubernetes.io/name: {{ include "tally.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tally
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels of one component. Call with (dict "ctx" $ "component" "ingestor").
+*/}}
+{{- define "tally.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tally.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+All labels of one component. Call with (dict "ctx" $ "component" "ingestor").
+*/}}
+{{- define "tally.componentLabels" -}}
+{{ include "tally.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "tally.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tally.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Image reference of one component. Call with (dict "ctx" $ "repository" "tally-ingestor").
+*/}}
+{{- define "tally.image" -}}
+{{- $registry := .ctx.Values.image.registry -}}
+{{- $tag := default .ctx.Chart.AppVersion .ctx.Values.image.tag -}}
+{{- if $registry -}}
+{{- printf "%s/%s:%s" $registry .repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .repository $tag -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Name of the Secret holding the credentials.
+*/}}
+{{- define "tally.secretName" -}}
+{{- default (include "tally.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{/*
+Secret the migration hook reads. Hooks run before the release's own resources exist, so
+the chart renders a hook-scoped copy of its Secret unless an existing Secret is used.
+*/}}
+{{- define "tally.hookSecretName" -}}
+{{- if .Values.existingSecret }}
+{{- .Values.existingSecret }}
+{{- else }}
+{{- printf "%s-hook" (include "tally.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "tally.normalizeConfigMapName" -}}
+{{- printf "%s-normalize" (include "tally.fullname" .) }}
+{{- end }}
+
+{{/*
+Fail rendering when values contradict each other. Included by every workload template.
+*/}}
+{{- define "tally.validate" -}}
+{{- $p := .Values.processor -}}
+{{- if lt (int .Values.kafka.partitions) 1 }}
+{{- fail "kafka.partitions must be at least 1" }}
+{{- end }}
+{{- if gt (int $p.replicaCount) (int .Values.kafka.partitions) }}
+{{- fail (printf "processor.replicaCount (%d) must not exceed kafka.partitions (%d): extra consumer group members get no partition" (int $p.replicaCount) (int .Values.kafka.partitions)) }}
+{{- end }}
+{{- if le (int $p.terminationGracePeriodSeconds) (int $p.batchTimeoutSeconds) }}
+{{- fail (printf "processor.terminationGracePeriodSeconds (%d) must be greater than processor.batchTimeoutSeconds (%d) so a stopping processor can finish and commit its batch" (int $p.terminationGracePeriodSeconds) (int $p.batchTimeoutSeconds)) }}
+{{- end }}
+{{- if and .Values.clickhouse.cluster.enabled (not .Values.clickhouse.cluster.name) }}
+{{- fail "clickhouse.cluster.name is required when clickhouse.cluster.enabled is true" }}
+{{- end }}
+{{- if and .Values.kafka.sasl.enabled (not .Values.kafka.sasl.username) }}
+{{- fail "kafka.sasl.username is required when kafka.sasl.enabled is true" }}
+{{- end }}
+{{- if and .Values.kafka.sasl.enabled (not (has .Values.kafka.sasl.mechanism (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512"))) }}
+{{- fail (printf "kafka.sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %q" .Values.kafka.sasl.mechanism) }}
+{{- end }}
+{{- if empty .Values.kafka.brokers }}
+{{- fail "kafka.brokers must list at least one broker" }}
+{{- end }}
+{{- if and .Values.ingestor.autoscaling.enabled (gt (int .Values.ingestor.autoscaling.minReplicas) (int .Values.ingestor.autoscaling.maxReplicas)) }}
+{{- fail "ingestor.autoscaling.minReplicas must not exceed maxReplicas" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment shared by every Tally container: Kafka, Redis, ClickHouse, topics, credentials.
+Call with the root context.
+*/}}
+{{- define "tally.commonEnv" -}}
+{{- $v := .ctx.Values }}
+{{- $secret := .secretName -}}
+- name: TALLY_KAFKA_BROKERS
+  value: {{ join "," $v.kafka.brokers | quote }}
+- name: TALLY_RAW_TOPIC
+  value: {{ $v.kafka.rawTopic | quote }}
+- name: TALLY_DLQ_TOPIC
+  value: {{ $v.kafka.dlqTopic | quote }}
+- name: TALLY_CONSUMER_GROUP
+  value: {{ $v.kafka.consumerGroup | quote }}
+- name: TALLY_PARTITIONS
+  value: {{ int $v.kafka.partitions | quote }}
+{{- if $v.kafka.tls.enabled }}
+- name: TALLY_KAFKA_TLS
+  value: "true"
+{{- end }}
+{{- if $v.kafka.sasl.enabled }}
+- name: TALLY_KAFKA_SASL_MECHANISM
+  value: {{ $v.kafka.sasl.mechanism | quote }}
+- name: TALLY_KAFKA_SASL_USER
+  value: {{ $v.kafka.sasl.username | quote }}
+- name: TALLY_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: kafka-sasl-password
+{{- end }}
+- name: TALLY_REDIS_ADDR
+  value: {{ $v.redis.addr | quote }}
+- name: TALLY_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: redis-password
+      optional: true
+- name: TALLY_CLICKHOUSE_ADDR
+  value: {{ $v.clickhouse.addr | quote }}
+- name: TALLY_CLICKHOUSE_DATABASE
+  value: {{ $v.clickhouse.database | quote }}
+- name: TALLY_CLICKHOUSE_USER
+  value: {{ $v.clickhouse.user | quote }}
+- name: TALLY_CLICKHOUSE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: clickhouse-password
+{{- if $v.clickhouse.cluster.enabled }}
+- name: TALLY_CLICKHOUSE_CLUSTER
+  value: {{ $v.clickhouse.cluster.name | quote }}
+{{- end }}
+- name: TALLY_FAULT_INJECTION
+  value: {{ $v.faultInjection.enabled | quote }}
+- name: TALLY_LOG_LEVEL
+  value: {{ $v.logLevel | quote }}
+{{- if $v.normalize.config }}
+- name: TALLY_NORMALIZE_CONFIG
+  value: {{ $v.normalize.mountPath | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checksum annotations that roll pods when their config or credentials change.
+*/}}
+{{- define "tally.checksums" -}}
+checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- if .Values.normalize.config }}
+checksum/normalize: {{ .Values.normalize.config | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/*
+Normalization config volume and mount; callers include them only when normalize.config is set.
+*/}}
+{{- define "tally.normalizeVolume" -}}
+- name: normalize
+  configMap:
+    name: {{ include "tally.normalizeConfigMapName" . }}
+{{- end }}
+
+{{- define "tally.normalizeMount" -}}
+- name: normalize
+  mountPath: {{ .Values.normalize.mountPath }}
+  subPath: normalize.yaml
+  readOnly: true
+{{- end }}

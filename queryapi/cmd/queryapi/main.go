@@ -1,0 +1,136 @@
+// Command queryapi serves Tally's exact aggregations, event log, lineage and
+// reconciliation stats over HTTP (docs/api.md), reading ClickHouse and, for
+// the stats, Kafka's offsets. It holds no state of its own: any number of
+// replicas can run behind a load balancer.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/event/openapi"
+	"github.com/tally-dev/tally/queryapi/internal/aggregate"
+	"github.com/tally-dev/tally/queryapi/internal/config"
+	"github.com/tally-dev/tally/queryapi/internal/eventlog"
+	"github.com/tally-dev/tally/queryapi/internal/httpapi"
+	"github.com/tally-dev/tally/queryapi/internal/stats"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(logger); err != nil {
+		logger.Error("queryapi stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(logger *slog.Logger) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	// Connecting is lazy: the service starts (and answers /healthz, and 503
+	// on reads) even while ClickHouse is still coming up.
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Protocol: clickhouse.Native, // 18.16 fails over HTTP
+		Addr:     []string{cfg.ClickHouseAddr},
+		Auth: clickhouse.Auth{
+			Database: cfg.ClickHouseDatabase,
+			Username: cfg.ClickHouseUser,
+			Password: cfg.ClickHousePassword,
+		},
+		Settings: clickhouse.Settings{
+			// Server-side bound matching the client-side context deadline.
+			"max_execution_time": max(1, int(cfg.QueryTimeout/time.Second)),
+		},
+		DialTimeout:  3 * time.Second,
+		ReadTimeout:  cfg.QueryTimeout + 5*time.Second,
+		MaxOpenConns: 20,
+		MaxIdleConns: 10,
+	})
+	if err != nil {
+		return fmt.Errorf("open clickhouse: %w", err)
+	}
+	defer conn.Close()
+
+	kc, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer kc.Close()
+	adm := kadm.NewClient(kc)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	gin.SetMode(gin.ReleaseMode)
+	srv, err := httpapi.New(httpapi.Deps{
+		Aggregator: aggregate.NewStore(conn, cfg.ClickHouseDatabase),
+		Events:     eventlog.NewStore(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
+		Stats: stats.NewReconciler(
+			stats.NewKafka(adm, cfg.RawTopic, cfg.ConsumerGroup),
+			stats.NewClickHouse(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
+			time.Now,
+		),
+		ClickHouse:     conn,
+		Logger:         logger,
+		Registry:       reg,
+		Gatherer:       reg,
+		Spec:           openapi.Spec,
+		QueryTimeout:   cfg.QueryTimeout,
+		StreamInterval: time.Second,
+		Now:            time.Now,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	logger.Info("queryapi listening", "addr", ln.Addr().String(), "clickhouse", cfg.ClickHouseAddr, "database", cfg.ClickHouseDatabase)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	srv.CloseStreams()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

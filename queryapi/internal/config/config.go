@@ -1,0 +1,117 @@
+// Package config reads the query API's settings from the environment, using
+// the variable names and defaults that docs/contracts.md fixes for every Tally
+// service, and checks them before anything is started so a bad deployment
+// fails at boot with one clear message instead of at the first request.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is everything the query API needs to run.
+type Config struct {
+	HTTPAddr string `env:"TALLY_HTTP_ADDR" envDefault:"127.0.0.1:8081"`
+
+	ClickHouseAddr     string `env:"TALLY_CLICKHOUSE_ADDR" envDefault:"127.0.0.1:9000"`
+	ClickHouseDatabase string `env:"TALLY_CLICKHOUSE_DATABASE" envDefault:"tally"`
+	ClickHouseUser     string `env:"TALLY_CLICKHOUSE_USER" envDefault:"default"`
+	ClickHousePassword string `env:"TALLY_CLICKHOUSE_PASSWORD"`
+
+	KafkaBrokers  []string `env:"TALLY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	RawTopic      string   `env:"TALLY_RAW_TOPIC" envDefault:"events.raw"`
+	DLQTopic      string   `env:"TALLY_DLQ_TOPIC" envDefault:"events.dlq"`
+	ConsumerGroup string   `env:"TALLY_CONSUMER_GROUP" envDefault:"tally-processor"`
+
+	// QueryTimeout bounds every ClickHouse read, both as a context deadline
+	// and as the server-side max_execution_time, so one expensive request
+	// cannot hold a connection (or a ClickHouse core) indefinitely.
+	QueryTimeout time.Duration `env:"TALLY_QUERY_TIMEOUT" envDefault:"10s"`
+	// ShutdownTimeout is how long in-flight requests get to finish on SIGTERM.
+	ShutdownTimeout time.Duration `env:"TALLY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+}
+
+// Load reads the configuration from the process environment and validates it.
+func Load() (Config, error) {
+	return LoadFrom(nil)
+}
+
+// LoadFrom is Load with an explicit environment (nil = the process's own),
+// so tests never touch global state.
+func LoadFrom(environ map[string]string) (Config, error) {
+	var cfg Config
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(&cfg, opts); err != nil {
+		return Config{}, fmt.Errorf("parse environment: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	checkHostPort := func(name, v string) {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want host:port", name, v))
+		}
+	}
+	checkHostPort("TALLY_HTTP_ADDR", c.HTTPAddr)
+	checkHostPort("TALLY_CLICKHOUSE_ADDR", c.ClickHouseAddr)
+	if !isIdentifier(c.ClickHouseDatabase) {
+		// The database name is the one thing interpolated into SQL (ClickHouse
+		// cannot bind identifiers), so it must be a plain identifier.
+		errs = append(errs, fmt.Errorf("TALLY_CLICKHOUSE_DATABASE=%q: want letters, digits and underscores", c.ClickHouseDatabase))
+	}
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("TALLY_KAFKA_BROKERS is empty"))
+	}
+	for _, b := range c.KafkaBrokers {
+		checkHostPort("TALLY_KAFKA_BROKERS", strings.TrimSpace(b))
+	}
+	for name, v := range map[string]string{
+		"TALLY_RAW_TOPIC":      c.RawTopic,
+		"TALLY_DLQ_TOPIC":      c.DLQTopic,
+		"TALLY_CONSUMER_GROUP": c.ConsumerGroup,
+	} {
+		if strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Errorf("%s is empty", name))
+		}
+	}
+	if c.QueryTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("TALLY_QUERY_TIMEOUT=%s: want at least 100ms", c.QueryTimeout))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("TALLY_SHUTDOWN_TIMEOUT=%s: want a positive duration", c.ShutdownTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	return nil
+}
+
+// isIdentifier reports whether s is a non-empty [A-Za-z_][A-Za-z0-9_]*.
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

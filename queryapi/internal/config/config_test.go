@@ -1,0 +1,55 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := LoadFrom(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:8081" || cfg.ClickHouseDatabase != "tally" || cfg.ClickHouseUser != "default" ||
+		cfg.RawTopic != "events.raw" || cfg.DLQTopic != "events.dlq" || cfg.ConsumerGroup != "tally-processor" ||
+		len(cfg.KafkaBrokers) != 1 || cfg.KafkaBrokers[0] != "127.0.0.1:9092" || cfg.QueryTimeout != 10*time.Second {
+		t.Fatalf("unexpected defaults: %+v", cfg)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	cfg, err := LoadFrom(map[string]string{
+		"TALLY_HTTP_ADDR":           ":9999",
+		"TALLY_KAFKA_BROKERS":       "a:1,b:2",
+		"TALLY_CLICKHOUSE_DATABASE": "tally_test_1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != ":9999" || len(cfg.KafkaBrokers) != 2 || cfg.ClickHouseDatabase != "tally_test_1" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"bad http addr", "TALLY_HTTP_ADDR", "nonsense", "TALLY_HTTP_ADDR"},
+		{"sql in database", "TALLY_CLICKHOUSE_DATABASE", "tally; DROP TABLE x", "TALLY_CLICKHOUSE_DATABASE"},
+		{"leading digit database", "TALLY_CLICKHOUSE_DATABASE", "1tally", "TALLY_CLICKHOUSE_DATABASE"},
+		{"empty group", "TALLY_CONSUMER_GROUP", " ", "TALLY_CONSUMER_GROUP"},
+		{"bad broker", "TALLY_KAFKA_BROKERS", "nohost", "TALLY_KAFKA_BROKERS"},
+		{"tiny timeout", "TALLY_QUERY_TIMEOUT", "1ms", "TALLY_QUERY_TIMEOUT"},
+		{"unparsable timeout", "TALLY_QUERY_TIMEOUT", "soon", "QueryTimeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadFrom(map[string]string{tt.key: tt.value})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want mention of %s", err, tt.want)
+			}
+		})
+	}
+}

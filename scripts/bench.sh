@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench.sh — Tally's benchmarks on the local stack (`make bench`).
+#
+#   BENCH_PROFILE=quick scripts/bench.sh    about 2 minutes of load (plus stack start-up)
+#   scripts/bench.sh                        the full profile (default)
+#   BENCH_MICRO=1 scripts/bench.sh          also run the Go micro-benchmarks
+#
+# Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=30000, no dashboard)
+# so it never collides with `make up` or the test stack, runs the scenarios in
+# bench/cmd/tallybench, writes bench/results/latest.{json,md,svg}, and stops the
+# stack again (BENCH_KEEP_STACK=1 leaves it running).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export STACK_DIR="${STACK_DIR:-$ROOT/.stack-bench}"
+export PORT_BASE="${PORT_BASE:-30000}"
+export WITH_DASHBOARD=0
+export PROCESSORS="${PROCESSORS:-1}"
+export TALLY_FAULT_INJECTION="${TALLY_FAULT_INJECTION:-false}"
+PROFILE="${BENCH_PROFILE:-full}"
+OUT="${BENCH_OUT:-$ROOT/bench/results}"
+
+say() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+
+say "building the load generator and benchmark driver"
+mkdir -p "$STACK_DIR/bin" "$OUT"
+(cd bench && GOWORK=off go build -o "$STACK_DIR/bin/loadgen" ./cmd/loadgen &&
+	GOWORK=off go build -o "$STACK_DIR/bin/tallybench" ./cmd/tallybench)
+
+cleanup() {
+	if [ "${BENCH_KEEP_STACK:-0}" != 1 ]; then
+		say "stopping the benchmark stack"
+		scripts/stack.sh down || true
+	fi
+}
+trap cleanup EXIT
+
+say "starting the stack under $STACK_DIR (PORT_BASE=$PORT_BASE)"
+scripts/stack.sh up
+eval "$(scripts/stack.sh env)"
+
+"$STACK_DIR/bin/tallybench" -profile "$PROFILE" \
+	-ingestor "http://127.0.0.1:$((8080 + PORT_BASE))" \
+	-queryapi "http://127.0.0.1:$((8081 + PORT_BASE))" \
+	-brokers "$TALLY_KAFKA_BROKERS" -topic "$TALLY_RAW_TOPIC" \
+	-stack-dir "$STACK_DIR" -root "$ROOT" -out "$OUT"
+
+if [ "${BENCH_MICRO:-0}" = 1 ]; then
+	say "micro-benchmarks (benchstat-comparable: $OUT/micro.txt)"
+	(cd processor && go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-6}" \
+		./internal/pipeline/ ./internal/seen/ ./internal/eventstore/) | tee "$OUT/micro.txt"
+fi
+
+say "results: $OUT/latest.json, $OUT/latest.md, $OUT/latest.svg"
+cat "$OUT/latest.md"
