@@ -23,6 +23,10 @@ OUT="${BENCH_OUT:-$ROOT/bench/results}"
 
 say() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 
+if [ "${BENCH_KEEP_DATA:-0}" != 1 ]; then
+	say "removing data left by earlier benchmark runs (BENCH_KEEP_DATA=1 keeps it)"
+	scripts/stack.sh clean
+fi
 say "building the load generator and benchmark driver"
 mkdir -p "$STACK_DIR/bin" "$OUT"
 (cd bench && GOWORK=off go build -o "$STACK_DIR/bin/loadgen" ./cmd/loadgen &&

@@ -37,6 +37,19 @@ func Statements(db string) []string {
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(ts)
 ORDER BY (client_id, metric, event_id)`, db),
+		// One row per stored copy, keyed by its source. events may hold
+		// several copies of an event until a merge collapses them (same sort
+		// key); receipts keep every copy's source forever, so counting
+		// records by source stays exact after merges.
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.receipts (
+	event_id String,
+	topic String,
+	partition Int32,
+	offset Int64,
+	received_ms Int64,
+	inserted_ms Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY (topic, partition, offset)`, db),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.rejected_events (
 	code String,
 	field String,

@@ -211,15 +211,17 @@ func (c *checker) settle(t *testing.T, l *ledger, fault string, timeout time.Dur
 		if err == nil {
 			err = getJSON(ctx, c.s.queryapi+"/v1/stats", &st)
 		}
-		if err == nil && st.Pending == 0 && st.InFlight == 0 && cnt == last && (cnt >= int64(want) || stable > 10) {
+		// Settled: nothing pending and the count unchanged for a while —
+		// briefly if it reached the ledger, longer if it is short (a loss).
+		if err == nil && st.Pending == 0 && st.InFlight == 0 && cnt == last {
 			stable++
-			if stable >= 3 {
+			if stable >= 3 && (cnt >= int64(want) || stable >= 15) {
 				break
 			}
-		} else if err == nil {
-			if cnt != last {
-				stable = 0
-			}
+		} else {
+			stable = 0
+		}
+		if err == nil {
 			last = cnt
 		}
 		if ctx.Err() != nil {
@@ -290,7 +292,7 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 	q := `SELECT
 		(SELECT uniqExact(partition, offset) FROM (
 			SELECT partition, offset FROM tally.duplicates WHERE event_id IN (SELECT event_id FROM tally.events WHERE client_id = ?)
-			UNION ALL SELECT partition, offset FROM tally.events WHERE client_id = ?)),
+			UNION ALL SELECT partition, offset FROM tally.receipts WHERE event_id IN (SELECT event_id FROM tally.events WHERE client_id = ?))),
 		(SELECT uniqExact(partition, offset) FROM tally.rejected_events WHERE client_hint = ?),
 		(SELECT uniqExact(partition, offset) FROM tally.dead_letters WHERE position(raw, ?) > 0)`
 	if err := c.ch.QueryRow(ctx, q, l.client, l.client, l.client, l.client).Scan(&dups, &rej, &dead); err != nil {

@@ -139,7 +139,7 @@ func (w *world) counts(t *testing.T) counts {
 	var c counts
 	q := fmt.Sprintf(`SELECT
 		(SELECT toInt64(uniqExact(event_id)) FROM %[1]s.events),
-		(SELECT uniqExact(partition, offset) FROM (SELECT partition, offset FROM %[1]s.duplicates UNION ALL SELECT partition, offset FROM %[1]s.events)) - (SELECT toInt64(uniqExact(event_id)) FROM %[1]s.events),
+		(SELECT uniqExact(partition, offset) FROM (SELECT partition, offset FROM %[1]s.duplicates UNION ALL SELECT partition, offset FROM %[1]s.receipts)) - (SELECT toInt64(uniqExact(event_id)) FROM %[1]s.events),
 		(SELECT toInt64(uniqExact(partition, offset)) FROM %[1]s.rejected_events),
 		(SELECT toInt64(uniqExact(partition, offset)) FROM %[1]s.dead_letters),
 		(SELECT toInt64(sum(a)) FROM (SELECT any(amount) AS a FROM %[1]s.events GROUP BY event_id))`, w.db)

@@ -115,6 +115,9 @@ func (s *Store) Write(ctx context.Context, b Batch) error {
 	if err := s.writeEvents(ctx, b.Events, now); err != nil {
 		return err
 	}
+	if err := s.writeReceipts(ctx, b.Events, now); err != nil {
+		return err
+	}
 	if err := s.writeDuplicates(ctx, b.Duplicates, now); err != nil {
 		return err
 	}
@@ -147,6 +150,29 @@ func (s *Store) writeEvents(ctx context.Context, rows []EventRow, now int64) err
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
+// writeReceipts records the source of every stored copy. Unlike events
+// rows, receipts never collapse across sources, so a copy that reached
+// ClickHouse while Redis was down stays countable after merges.
+func (s *Store) writeReceipts(ctx context.Context, rows []EventRow, now int64) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".receipts (event_id, topic, partition, offset, received_ms, inserted_ms)")
+	if err != nil {
+		return fmt.Errorf("prepare receipts insert: %w", err)
+	}
+	defer func() { _ = batch.Abort() }()
+	for _, r := range rows {
+		if err := batch.Append(r.Event.EventID, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.Source.Received.UnixMilli(), now); err != nil {
+			return fmt.Errorf("append receipt row: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert receipts: %w", err)
 	}
 	return nil
 }

@@ -25,22 +25,24 @@
 // because ClickHouse aliases are query-global and would otherwise leak into
 // the WHERE clause.
 //
-// Which one is faster depends on the time range, so Auto picks per query
-// (measured with BenchmarkAggregate on 18.16, 2 shared cores, 1.0M events +
-// 0.1M physical duplicate rows, groupBy=both; the machine was busy, so read
-// the ratios, not the absolute numbers):
+// Which one is faster depends on the time range, so Auto picks per query.
+// Measured with BenchmarkAggregate on 18.16 (2 cores shared with other
+// workloads, load average 10+, so read the ratios rather than the absolute
+// numbers), N events + N/10 physical duplicate rows, groupBy=both:
 //
-//	                  FINAL     GROUP BY event_id
-//	all time          0.75 s    1.74 s      → Auto uses FINAL
-//	one day           0.58 s    0.34 s      → Auto uses GROUP BY event_id
-//	one day, hourly   0.92 s    0.37 s
+//	                      N=1M: FINAL  GROUP BY   N=10M: FINAL  GROUP BY
+//	all time                    0.75 s   1.74 s          14.5 s    28.9 s   → FINAL
+//	one day                     0.58 s   0.34 s           4.2 s     1.2 s   → GROUP BY event_id
+//	one day, hourly series      0.92 s   0.37 s           4.5 s     1.5 s
 //
 // FINAL merges sorted parts without hashing 64-byte ids, so it wins when
 // everything is read; but 18.16 applies the WHERE only after the merge, so
 // a narrow time range (ts is not in the sort key) still pays for the whole
-// month partition, and the hash on the few surviving rows wins. Neither
-// reaches the 50 ms target at 10M events on this hardware: that needs a
-// pre-aggregated rollup maintained by the processor (future work).
+// month partition, and hashing the few surviving rows wins. Neither comes
+// near the 50 ms target at 10M events on this hardware, and an all-time
+// query at 10M can exceed the default 10 s query timeout (then: 503). That
+// needs a pre-aggregated rollup of first-seen events maintained at write
+// time — a schema and processor change, not something a reader can do.
 //
 // # Amounts
 //

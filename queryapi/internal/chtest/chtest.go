@@ -83,6 +83,19 @@ func InsertEvents(t testing.TB, conn driver.Conn, db string, rows []Row) {
 	if err := batch.Send(); err != nil {
 		t.Fatalf("send batch: %v", err)
 	}
+	// The processor writes a receipt for every stored copy; so do tests.
+	rb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".receipts (event_id, topic, partition, offset, received_ms, inserted_ms)")
+	if err != nil {
+		t.Fatalf("prepare receipts batch: %v", err)
+	}
+	for _, r := range rows {
+		if err := rb.Append(r.EventID, "events.raw", r.Partition, r.Offset, r.ReceivedMs, r.InsertedMs); err != nil {
+			t.Fatalf("append receipt: %v", err)
+		}
+	}
+	if err := rb.Send(); err != nil {
+		t.Fatalf("send receipts batch: %v", err)
+	}
 }
 
 // Exec runs one statement or fails the test.

@@ -587,8 +587,14 @@ func (s *Store) eventDetail(ctx context.Context, eventID string, at *Source) (De
 	if !ok {
 		return Detail{}, false, nil
 	}
-	rows, err := s.conn.Query(ctx, "SELECT topic, partition, offset, min(received_ms) AS r, min(inserted_ms), any(raw) FROM "+
-		s.db+".events WHERE event_id = ? GROUP BY topic, partition, offset ORDER BY r, partition, offset", eventID)
+	// Copies come from receipts (one per stored source, never merged away);
+	// their raw text from whichever events rows a merge has not collapsed.
+	raws, err := s.copyRaws(ctx, eventID)
+	if err != nil {
+		return Detail{}, false, err
+	}
+	rows, err := s.conn.Query(ctx, "SELECT topic, partition, offset, min(received_ms) AS r, min(inserted_ms), '' FROM "+
+		s.db+".receipts WHERE event_id = ? GROUP BY topic, partition, offset ORDER BY r, partition, offset", eventID)
 	if err != nil {
 		return Detail{}, false, fmt.Errorf("load copies: %w", err)
 	}
@@ -599,6 +605,7 @@ func (s *Store) eventDetail(ctx context.Context, eventID string, at *Source) (De
 			rows.Close()
 			return Detail{}, false, fmt.Errorf("load copies: scan: %w", err)
 		}
+		c.raw = raws.of(c.src)
 		copies = append(copies, c)
 	}
 	rows.Close()
@@ -723,4 +730,40 @@ func (s *Store) sourceDetail(ctx context.Context, id string, src Source) (Detail
 		}, nil
 	}
 	return Detail{}, ErrNotFound
+}
+
+// copyRawSet maps a stored copy's source to its raw text; any is the raw
+// text of some copy, for copies whose own row a merge collapsed.
+type copyRawSet struct {
+	bySource map[Source]string
+	any      string
+}
+
+func (r copyRawSet) of(src Source) string {
+	if raw, ok := r.bySource[src]; ok {
+		return raw
+	}
+	return r.any
+}
+
+func (s *Store) copyRaws(ctx context.Context, eventID string) (copyRawSet, error) {
+	out := copyRawSet{bySource: map[Source]string{}}
+	rows, err := s.conn.Query(ctx, "SELECT topic, partition, offset, any(raw) FROM "+s.db+
+		".events WHERE event_id = ? GROUP BY topic, partition, offset", eventID)
+	if err != nil {
+		return out, fmt.Errorf("load raw copies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			src Source
+			raw string
+		)
+		if err := rows.Scan(&src.Topic, &src.Partition, &src.Offset, &raw); err != nil {
+			return out, fmt.Errorf("load raw copies: scan: %w", err)
+		}
+		out.bySource[src] = raw
+		out.any = raw
+	}
+	return out, rows.Err()
 }

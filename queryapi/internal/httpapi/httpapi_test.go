@@ -362,6 +362,10 @@ func TestSeedRoutes(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), `"status":"failed"`) || !strings.Contains(rec.Body.String(), `"total":7`) {
 		t.Fatalf("body %s", rec.Body)
 	}
+	_, rec = do(t, s, "/api/events?startDate=2024/01/01&endDate=2024/01/01")
+	if rec.Code != http.StatusOK || !f.lastList.From.Equal(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) || !f.lastList.To.Equal(time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("seed date format: %d %+v", rec.Code, f.lastList)
+	}
 	req, rec = do(t, s, "/api/events?status=failed")
 	checkSpec(t, router, req, rec)
 	if f.lastList.Statuses[0] != eventlog.StatusDeadLettered {

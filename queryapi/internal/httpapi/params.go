@@ -101,8 +101,8 @@ var (
 )
 
 // instant parses a time parameter. It accepts RFC 3339 (any fraction),
-// a zone-less "2006-01-02T15:04:05[.000]" or "2006-01-02" (both UTC), and
-// integer Unix milliseconds. dateOnly reports the "2006-01-02" form, which
+// a zone-less "2006-01-02T15:04:05[.000]", "2006-01-02" or "2006/01/02"
+// (all UTC), and integer Unix milliseconds. dateOnly reports a date, which
 // the seed API's inclusive endDate reads as the whole day.
 func (p *params) instant(key string) (t *time.Time, dateOnly bool, err error) {
 	s, err := p.one(key)
@@ -127,8 +127,11 @@ func parseInstant(s string) (time.Time, bool, bool) {
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC); err == nil {
 		return t, false, true
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, time.UTC); err == nil {
-		return t, true, true
+	// "2024/01/01" is the seed README's own example.
+	for _, layout := range []string{time.DateOnly, "2006/01/02"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, true, true
+		}
 	}
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms >= 0 && ms < maxInstant.UnixMilli() {
 		return time.UnixMilli(ms), false, true

@@ -5,7 +5,8 @@
 //	received   = Σ (end − start offset) over the raw topic's partitions (Kafka)
 //	pending    = the consumer group's lag on the raw topic (Kafka)
 //	processed  = uniqExact(event_id) over events
-//	duplicates = distinct offsets in (events ∪ duplicates) − processed
+//	duplicates = distinct offsets in (receipts ∪ duplicates) − processed
+//	             (receipts: one row per stored copy, never collapsed by merges)
 //	rejected   = distinct offsets in rejected_events
 //	deadLettered = distinct offsets in dead_letters
 //	inFlight   = distinct offsets, in any of the four tables, at or past the
@@ -257,13 +258,13 @@ func (c *ClickHouse) Counts(ctx context.Context, committed map[int32]int64, now 
 		// later stored as a physical row (Redis lost, record redelivered)
 		// must count once.
 		" (SELECT uniqExact(topic, partition, offset) FROM (SELECT topic, partition, offset FROM " + c.db +
-		".events UNION ALL SELECT topic, partition, offset FROM " + c.db + ".duplicates))," +
+		".receipts UNION ALL SELECT topic, partition, offset FROM " + c.db + ".duplicates))," +
 		" (SELECT uniqExact(topic, partition, offset) FROM " + c.db + ".rejected_events)," +
 		" (SELECT uniqExact(topic, partition, offset) FROM " + c.db + ".dead_letters)," +
 		" (SELECT count() FROM (SELECT event_id FROM " + c.db + ".events WHERE event_id IN (SELECT event_id FROM " + c.db +
 		".events WHERE inserted_ms >= ?) GROUP BY event_id HAVING min(inserted_ms) >= ?))," +
 		" (SELECT uniqExact(topic, partition, offset) FROM (" +
-		sourcesIn("events") + " UNION ALL " + sourcesIn("duplicates") + " UNION ALL " +
+		sourcesIn("receipts") + " UNION ALL " + sourcesIn("duplicates") + " UNION ALL " +
 		sourcesIn("rejected_events") + " UNION ALL " + sourcesIn("dead_letters") + "))"
 	var (
 		out           Counts
