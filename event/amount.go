@@ -85,10 +85,8 @@ func ParseAmount(s string) (Amount, error) {
 	if !allDigits(intPart) || !allDigits(frac) {
 		return Amount{}, ErrAmountSyntax
 	}
-	frac = strings.TrimRight(frac, "0")
-	if len(frac) > 9 {
-		return Amount{}, ErrAmountPrecision
-	}
+	// Range before precision: an input wrong on both counts reports range,
+	// as the normalization engine does.
 	intPart = strings.TrimLeft(intPart, "0")
 	var units uint64
 	if intPart != "" {
@@ -97,6 +95,10 @@ func ParseAmount(s string) (Amount, error) {
 			return Amount{}, ErrAmountRange
 		}
 		units = u
+	}
+	frac = strings.TrimRight(frac, "0")
+	if len(frac) > 9 {
+		return Amount{}, ErrAmountPrecision
 	}
 	var nanos int64
 	if frac != "" {

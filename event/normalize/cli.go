@@ -3,6 +3,7 @@ package normalize
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -97,12 +98,12 @@ func readLine(r *bufio.Reader, buf []byte, limit int) (line []byte, tooLong, eof
 				buf = append(buf, chunk...)
 			}
 		}
-		switch err {
-		case nil:
+		switch {
+		case err == nil:
 			return buf[:len(buf)-min(len(buf), 1)], tooLong, false, nil
-		case bufio.ErrBufferFull:
+		case errors.Is(err, bufio.ErrBufferFull):
 			continue
-		case io.EOF:
+		case errors.Is(err, io.EOF):
 			return buf, tooLong, true, nil
 		default:
 			return nil, false, false, err

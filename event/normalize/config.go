@@ -382,7 +382,7 @@ func loadLocation(name string) (*time.Location, error) {
 		return nil, errors.New("time zone is empty (use UTC)")
 	}
 	if name == "Local" {
-		return nil, errors.New("Local depends on the server; name a zone")
+		return nil, errors.New(`time zone "Local" depends on the server; name a zone`)
 	}
 	return time.LoadLocation(name)
 }
@@ -395,7 +395,7 @@ func checkLayout(layout string) error {
 	}
 	ref := time.Date(2024, time.March, 15, 13, 4, 5, 0, time.UTC)
 	if _, err := time.Parse(layout, ref.Format(layout)); err != nil {
-		return fmt.Errorf("layout %q cannot parse its own output: %v", layout, err)
+		return fmt.Errorf("layout %q cannot parse its own output: %w", layout, err)
 	}
 	if !strings.ContainsAny(layout, "2") || !strings.Contains(layout, "2006") && !strings.Contains(layout, "06") {
 		return fmt.Errorf("layout %q has no day or year", layout)

@@ -234,7 +234,7 @@ func newResolver(nScopes int, aliases [numFields][]string) *resolver {
 				if strings.Contains(a, ".") {
 					r.dotted[f] = append(r.dotted[f], dottedAlias{rank: rank, scope: s, path: strings.Split(a, ".")})
 				} else {
-					direct[s][a] = entry{field: fieldID(f), rank: rank}
+					direct[s][a] = entry{field: f, rank: rank}
 				}
 				rank++
 			}

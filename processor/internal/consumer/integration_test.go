@@ -239,7 +239,9 @@ func TestThreeProcessorsWithOneKilledMidStream(t *testing.T) {
 	}
 	w.produce(t, vals[:1500]...)
 	ctxs[1]() // stop one member mid-stream
-	<-dones[1]
+	if err := <-dones[1]; err != nil {
+		t.Fatal(err)
+	}
 	w.produce(t, vals[1500:]...)
 	w.produce(t, vals[:300]...) // and resend some
 	w.waitCounts(t, counts{processed: 3000, duplicates: 300, sum: 3000})
