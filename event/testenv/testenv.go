@@ -1,8 +1,11 @@
 // Package testenv finds the real Kafka, Redis and ClickHouse that integration
-// tests run against. One helper serves both worlds: on this project's
-// machines the services are started by scripts/stack.sh (make test does it)
-// and announced through TALLY_TEST_* variables; on a laptop with a Docker
-// engine and no variables set, testcontainers-go starts them.
+// tests run against. Every integration test asks it, so there is one place to
+// change how services are found. Today the services are started by
+// scripts/stack.sh (make test does it) and announced through TALLY_TEST_*
+// variables. The hook for starting them with testcontainers-go where a
+// Docker engine exists (startContainer) is not implemented yet: no Docker
+// engine exists on the machines this project is built on, so that path could
+// not be run, and untested code would be worse than none.
 //
 // A missing service is a skip only on a developer's machine; with CI=true it
 // fails the test, so a CI run can never pass by skipping.

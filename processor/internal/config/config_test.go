@@ -1,11 +1,27 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
 
+// cleanEnv removes every TALLY_ variable for the test, so the outcome does
+// not depend on the shell (the integration tier exports the stack's).
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "TALLY_") {
+			t.Setenv(k, "")
+			if err := os.Unsetenv(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 func TestDefaultsAreValid(t *testing.T) {
+	cleanEnv(t)
 	c, err := Load()
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
@@ -16,6 +32,7 @@ func TestDefaultsAreValid(t *testing.T) {
 }
 
 func TestValidateReportsEveryProblem(t *testing.T) {
+	cleanEnv(t)
 	t.Setenv("TALLY_BATCH_SIZE", "0")
 	t.Setenv("TALLY_CLICKHOUSE_DATABASE", "tally; DROP")
 	t.Setenv("TALLY_DLQ_TOPIC", "events.raw")
