@@ -50,17 +50,17 @@ func cases() []chaosCase {
 	return []chaosCase{
 		{name: "none (resends, kcat, no timestamps, invalid)"},
 		{name: "kill -9 processor after insert, before commit", fault: func(t *testing.T, s *stack, p profile) {
-			s.restartWith(t, "processor", "TALLY_FAILPOINT=after-insert")
+			s.armFailpoint(t, "processor", "after-insert")
 			waitDead(t, s, "processor", p.duration+10*time.Second)
 			s.up(t)
 		}},
 		{name: "kill -9 processor mid-insert", fault: func(t *testing.T, s *stack, p profile) {
-			s.restartWith(t, "processor-2", "TALLY_FAILPOINT=mid-insert")
+			s.armFailpoint(t, "processor-2", "mid-insert")
 			waitDead(t, s, "processor-2", p.duration+10*time.Second)
 			s.up(t)
 		}},
 		{name: "kill -9 processor after marking redis", long: true, fault: func(t *testing.T, s *stack, p profile) {
-			s.restartWith(t, "processor-3", "TALLY_FAILPOINT=after-mark")
+			s.armFailpoint(t, "processor-3", "after-mark")
 			waitDead(t, s, "processor-3", p.duration+10*time.Second)
 			s.up(t)
 		}},

@@ -62,16 +62,21 @@ func newStack(t *testing.T) *stack {
 	}
 }
 
-// sh runs scripts/stack.sh with extra environment.
+// sh runs scripts/stack.sh with extra environment. It reports failures
+// with Errorf, not Fatalf, because fault functions call it from their own
+// goroutine; the case then shows in the report and the suite fails.
 func (s *stack) sh(t *testing.T, env []string, args ...string) {
 	t.Helper()
+	if out, err := s.run(env, args...); err != nil {
+		t.Errorf("stack.sh %v: %v\n%s", args, err, out)
+	}
+}
+
+func (s *stack) run(env []string, args ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(s.root, "scripts/stack.sh"), args...)
 	cmd.Env = append(os.Environ(), "STACK_DIR="+s.dir, "WITH_DASHBOARD=0", "PROCESSORS=3", "TALLY_FAULT_INJECTION=true")
 	cmd.Env = append(cmd.Env, env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("stack.sh %v: %v\n%s", args, err, out)
-	}
+	return cmd.CombinedOutput()
 }
 
 // up restarts whatever is not running (with the default environment).
@@ -81,11 +86,13 @@ func (s *stack) pid(t *testing.T, name string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(s.dir, "run", name+".pid"))
 	if err != nil {
-		t.Fatalf("pid of %s: %v", name, err)
+		t.Errorf("pid of %s: %v", name, err)
+		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || pid <= 1 {
+		t.Errorf("pid of %s: %q", name, b)
+		return 0
 	}
 	return pid
 }
@@ -93,11 +100,14 @@ func (s *stack) pid(t *testing.T, name string) int {
 func (s *stack) signal(t *testing.T, name string, sig syscall.Signal) {
 	t.Helper()
 	pid := s.pid(t, name)
+	if pid <= 1 {
+		return // never signal our own process group (kill(0, …))
+	}
 	// Processes run in their own session; signal the whole group so a JVM
 	// or server and its children all get it.
 	if err := syscall.Kill(-pid, sig); err != nil {
 		if err := syscall.Kill(pid, sig); err != nil {
-			t.Fatalf("signal %v to %s (%d): %v", sig, name, pid, err)
+			t.Errorf("signal %v to %s (%d): %v", sig, name, pid, err)
 		}
 	}
 }
@@ -106,6 +116,9 @@ func (s *stack) signal(t *testing.T, name string, sig syscall.Signal) {
 func (s *stack) kill9(t *testing.T, name string) {
 	t.Helper()
 	pid := s.pid(t, name)
+	if pid <= 1 {
+		return
+	}
 	s.signal(t, name, syscall.SIGKILL)
 	deadline := time.Now().Add(10 * time.Second)
 	for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
@@ -123,12 +136,24 @@ func (s *stack) alive(t *testing.T, name string) bool {
 	return pid > 0 && syscall.Kill(pid, 0) == nil
 }
 
-// restartWith restarts one processor with extra environment (a failpoint or
-// a negative control); the other processors keep running unchanged.
+// restartWith restarts one processor with extra environment (a negative
+// control); the other processors keep running unchanged.
 func (s *stack) restartWith(t *testing.T, name string, env ...string) {
 	t.Helper()
 	s.kill9(t, name)
 	s.sh(t, env, "up")
+}
+
+// armFailpoint restarts one processor with a failpoint. It may crash at the
+// failpoint before stack.sh sees it healthy, so a failed start-up of exactly
+// that process is expected, not an error.
+func (s *stack) armFailpoint(t *testing.T, name, failpoint string) {
+	t.Helper()
+	s.kill9(t, name)
+	out, err := s.run([]string{"TALLY_FAILPOINT=" + failpoint}, "up")
+	if err != nil && !strings.Contains(string(out), name+" exited during start-up") {
+		t.Errorf("arm %s on %s: %v\n%s", failpoint, name, err, out)
+	}
 }
 
 func (s *stack) processorURL(i int) string {
@@ -150,7 +175,7 @@ func (s *stack) setFault(t *testing.T, processors int, body string) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s /v1/faults on processor %d: %d", method, i, resp.StatusCode)
+			t.Errorf("%s /v1/faults on processor %d: %d", method, i, resp.StatusCode)
 		}
 	}
 }
