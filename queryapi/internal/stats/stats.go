@@ -274,7 +274,13 @@ func (c *ClickHouse) Counts(ctx context.Context, committed map[int32]int64, now 
 		&out.Rejected, &out.DeadLettered, &out.RecentProcessed, &out.InFlight); err != nil {
 		return Counts{}, fmt.Errorf("count records: %w", err)
 	}
-	out.Duplicates = storedOrDupes - out.Processed
+	// Every processed event has at least one receipt, so this cannot go
+	// negative unless the tables are inconsistent (rows written before the
+	// receipts table existed, say); clamp rather than wrap around, and the
+	// books then show as not reconciled.
+	if storedOrDupes >= out.Processed {
+		out.Duplicates = storedOrDupes - out.Processed
+	}
 	rows, err := c.conn.Query(ctx, "SELECT rcode, toUInt64(count()) AS n FROM (SELECT topic, partition, offset, any(code) AS rcode FROM "+
 		c.db+".rejected_events GROUP BY topic, partition, offset) GROUP BY rcode ORDER BY n DESC, rcode")
 	if err != nil {
