@@ -85,11 +85,12 @@ func run(logger *slog.Logger) error {
 	srv, err := httpapi.New(httpapi.Deps{
 		Aggregator: aggregate.NewStore(conn, cfg.ClickHouseDatabase),
 		Events:     eventlog.NewStore(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
-		Stats: stats.NewReconciler(
+		// Every stream and poller shares one snapshot per half second.
+		Stats: stats.NewShared(stats.NewReconciler(
 			stats.NewKafka(adm, cfg.RawTopic, cfg.ConsumerGroup),
 			stats.NewClickHouse(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
 			time.Now,
-		),
+		), 500*time.Millisecond),
 		ClickHouse:     conn,
 		Logger:         logger,
 		Registry:       reg,

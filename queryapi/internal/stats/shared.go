@@ -1,0 +1,81 @@
+package stats
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Source produces snapshots; Reconciler is the real one.
+type Source interface {
+	Snapshot(ctx context.Context) (Snapshot, error)
+}
+
+// Shared puts one snapshot computation in front of any number of callers.
+// A snapshot counts distinct source offsets over every table, which costs
+// ClickHouse a scan; without sharing, each dashboard's stream and each API
+// poller would run its own scan every second, and N viewers would cost N
+// scans. Callers within MaxAge of the last snapshot get it again; callers
+// that arrive while a computation runs wait for it instead of starting
+// another. Errors are not cached.
+type Shared struct {
+	src    Source
+	maxAge time.Duration
+	now    func() time.Time
+
+	mu       sync.Mutex
+	last     Snapshot
+	lastAt   time.Time
+	inflight chan struct{}
+	lastErr  error
+}
+
+// NewShared wraps src; maxAge is how old a reused snapshot may be.
+func NewShared(src Source, maxAge time.Duration) *Shared {
+	return &Shared{src: src, maxAge: maxAge, now: time.Now}
+}
+
+// Snapshot returns a snapshot at most maxAge old.
+func (s *Shared) Snapshot(ctx context.Context) (Snapshot, error) {
+	for {
+		s.mu.Lock()
+		if !s.lastAt.IsZero() && s.now().Sub(s.lastAt) < s.maxAge {
+			snap := s.last
+			s.mu.Unlock()
+			return snap, nil
+		}
+		if wait := s.inflight; wait != nil {
+			s.mu.Unlock()
+			select {
+			case <-wait:
+				s.mu.Lock()
+				err, snap, fresh := s.lastErr, s.last, !s.lastAt.IsZero() && s.now().Sub(s.lastAt) < s.maxAge
+				s.mu.Unlock()
+				if err != nil {
+					return Snapshot{}, err
+				}
+				if fresh {
+					return snap, nil
+				}
+				continue
+			case <-ctx.Done():
+				return Snapshot{}, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		s.inflight = done
+		s.mu.Unlock()
+
+		snap, err := s.src.Snapshot(ctx)
+
+		s.mu.Lock()
+		s.inflight = nil
+		s.lastErr = err
+		if err == nil {
+			s.last, s.lastAt = snap, s.now()
+		}
+		s.mu.Unlock()
+		close(done)
+		return snap, err
+	}
+}
