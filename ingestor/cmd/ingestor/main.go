@@ -89,6 +89,7 @@ func run() error {
 	if cfg.RedisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{
 			Addr:         cfg.RedisAddr,
+			Password:     cfg.RedisPassword,
 			DialTimeout:  cfg.RedisTimeout * 4,
 			ReadTimeout:  cfg.RedisTimeout,
 			WriteTimeout: cfg.RedisTimeout,

@@ -24,6 +24,7 @@ type Config struct {
 	RawTopic     string   `env:"TALLY_RAW_TOPIC" envDefault:"events.raw"`
 	// RedisAddr is empty when the duplicate hint is disabled; see Load.
 	RedisAddr       string `env:"-"`
+	RedisPassword   string `env:"TALLY_REDIS_PASSWORD"`
 	NormalizeConfig string `env:"TALLY_NORMALIZE_CONFIG"`
 	FaultInjection  bool   `env:"TALLY_FAULT_INJECTION" envDefault:"false"`
 	LogLevel        string `env:"TALLY_LOG_LEVEL" envDefault:"info"`

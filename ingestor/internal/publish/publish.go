@@ -10,15 +10,14 @@ package publish
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/tally-dev/tally/event/kafkaconn"
 )
 
 // ClientConfig is what NewClient needs.
@@ -50,8 +49,12 @@ const minRecordTimeout = time.Second
 // NewClient returns a producer for cfg.Topic. It does not connect; the first
 // produce or Ping does.
 func NewClient(cfg ClientConfig) (*kgo.Client, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
+	opts, err := kafkaconn.Options(kafkaconn.Settings{Brokers: cfg.Brokers, TLS: cfg.TLS,
+		SASLMechanism: cfg.SASLMechanism, SASLUser: cfg.SASLUser, SASLPassword: cfg.SASLPassword})
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(cfg.Linger),
@@ -60,26 +63,12 @@ func NewClient(cfg ClientConfig) (*kgo.Client, error) {
 		kgo.RecordDeliveryTimeout(max(cfg.ProduceTimeout, minRecordTimeout)),
 		kgo.RecordRetries(10),
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
-		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes + recordOverhead)),
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes+recordOverhead)),
 		kgo.ProduceRequestTimeout(max(cfg.ProduceTimeout, minRecordTimeout)),
 		kgo.ClientID("tally-ingestor"),
-	}
+	)
 	if cfg.Metrics != nil {
 		opts = append(opts, kgo.WithHooks(cfg.Metrics))
-	}
-	if cfg.TLS {
-		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
-	}
-	switch cfg.SASLMechanism {
-	case "":
-	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: cfg.SASLUser, Pass: cfg.SASLPassword}.AsMechanism()))
-	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASLUser, Pass: cfg.SASLPassword}.AsSha256Mechanism()))
-	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASLUser, Pass: cfg.SASLPassword}.AsSha512Mechanism()))
-	default:
-		return nil, fmt.Errorf("unsupported SASL mechanism %q", cfg.SASLMechanism)
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -36,7 +36,7 @@ import (
 	"github.com/tally-dev/tally/processor/internal/dlq"
 	"github.com/tally-dev/tally/processor/internal/eventstore"
 	"github.com/tally-dev/tally/processor/internal/faults"
-	"github.com/tally-dev/tally/processor/internal/kafkaconn"
+	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/processor/internal/lag"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
 	"github.com/tally-dev/tally/processor/internal/seen"
@@ -89,7 +89,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		opts, err := kafkaconn.Options(cfg.Kafka)
+		opts, err := kafkaconn.Options(cfg.Kafka.Settings())
 		if err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 	if err := retry(ctx, func() error { return store.Migrate(ctx) }); err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
-	opts, err := kafkaconn.Options(cfg.Kafka)
+	opts, err := kafkaconn.Options(cfg.Kafka.Settings())
 	if err != nil {
 		return err
 	}
@@ -198,13 +198,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 
 	var seenSet pipeline.SeenSet
 	if cfg.RedisAddr != "" {
-		rc := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: time.Second, ReadTimeout: time.Second,
+		rc := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DialTimeout: time.Second, ReadTimeout: time.Second,
 			WriteTimeout: time.Second, MaxRetries: 1})
 		defer rc.Close()
 		seenSet = seen.NewRedis(rc, cfg.SeenTTL)
 	}
 
-	kopts, err := kafkaconn.Options(cfg.Kafka)
+	kopts, err := kafkaconn.Options(cfg.Kafka.Settings())
 	if err != nil {
 		return err
 	}

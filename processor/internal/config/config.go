@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/tally-dev/tally/event/kafkaconn"
 )
 
 // Config is the processor's whole configuration.
@@ -29,8 +31,9 @@ type Config struct {
 
 	ClickHouse ClickHouse
 
-	RedisAddr string        `env:"TALLY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
-	SeenTTL   time.Duration `env:"TALLY_SEEN_TTL" envDefault:"168h"`
+	RedisAddr     string        `env:"TALLY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
+	RedisPassword string        `env:"TALLY_REDIS_PASSWORD"`
+	SeenTTL       time.Duration `env:"TALLY_SEEN_TTL" envDefault:"168h"`
 
 	NormalizeConfig string `env:"TALLY_NORMALIZE_CONFIG"`
 	FaultInjection  bool   `env:"TALLY_FAULT_INJECTION" envDefault:"false"`
@@ -66,6 +69,12 @@ type Kafka struct {
 	SASLUser      string   `env:"TALLY_KAFKA_SASL_USER"`
 	SASLPassword  string   `env:"TALLY_KAFKA_SASL_PASSWORD"`
 	TLS           bool     `env:"TALLY_KAFKA_TLS" envDefault:"false"`
+}
+
+// Settings returns the connection part of k.
+func (k Kafka) Settings() kafkaconn.Settings {
+	return kafkaconn.Settings{Brokers: k.Brokers, TLS: k.TLS, SASLMechanism: k.SASLMechanism,
+		SASLUser: k.SASLUser, SASLPassword: k.SASLPassword}
 }
 
 // ClickHouse holds the native-protocol connection settings.

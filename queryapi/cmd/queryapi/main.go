@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/openapi"
 	"github.com/tally-dev/tally/queryapi/internal/aggregate"
 	"github.com/tally-dev/tally/queryapi/internal/config"
@@ -71,7 +72,12 @@ func run(logger *slog.Logger) error {
 	}
 	defer conn.Close()
 
-	kc, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
+	kopts, err := kafkaconn.Options(kafkaconn.Settings{Brokers: cfg.KafkaBrokers, TLS: cfg.KafkaTLS,
+		SASLMechanism: cfg.KafkaSASLMechanism, SASLUser: cfg.KafkaSASLUser, SASLPassword: cfg.KafkaSASLPassword})
+	if err != nil {
+		return err
+	}
+	kc, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

@@ -23,10 +23,15 @@ type Config struct {
 	ClickHouseUser     string `env:"TALLY_CLICKHOUSE_USER" envDefault:"default"`
 	ClickHousePassword string `env:"TALLY_CLICKHOUSE_PASSWORD"`
 
-	KafkaBrokers  []string `env:"TALLY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	RawTopic      string   `env:"TALLY_RAW_TOPIC" envDefault:"events.raw"`
-	DLQTopic      string   `env:"TALLY_DLQ_TOPIC" envDefault:"events.dlq"`
-	ConsumerGroup string   `env:"TALLY_CONSUMER_GROUP" envDefault:"tally-processor"`
+	KafkaBrokers []string `env:"TALLY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	// Optional Kafka security, read for lag and received counts.
+	KafkaTLS           bool   `env:"TALLY_KAFKA_TLS" envDefault:"false"`
+	KafkaSASLMechanism string `env:"TALLY_KAFKA_SASL_MECHANISM"`
+	KafkaSASLUser      string `env:"TALLY_KAFKA_SASL_USER"`
+	KafkaSASLPassword  string `env:"TALLY_KAFKA_SASL_PASSWORD"`
+	RawTopic           string `env:"TALLY_RAW_TOPIC" envDefault:"events.raw"`
+	DLQTopic           string `env:"TALLY_DLQ_TOPIC" envDefault:"events.dlq"`
+	ConsumerGroup      string `env:"TALLY_CONSUMER_GROUP" envDefault:"tally-processor"`
 
 	// QueryTimeout bounds every ClickHouse read, both as a context deadline
 	// and as the server-side max_execution_time, so one expensive request
