@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/processor/internal/admin"
 	"github.com/tally-dev/tally/processor/internal/config"
@@ -36,7 +37,6 @@ import (
 	"github.com/tally-dev/tally/processor/internal/dlq"
 	"github.com/tally-dev/tally/processor/internal/eventstore"
 	"github.com/tally-dev/tally/processor/internal/faults"
-	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/processor/internal/lag"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
 	"github.com/tally-dev/tally/processor/internal/seen"
