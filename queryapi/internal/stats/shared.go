@@ -17,18 +17,23 @@ type Source interface {
 // poller would run its own scan every second, and N viewers would cost N
 // scans. Callers within MaxAge of the last snapshot get it again; callers
 // that arrive while a computation runs wait for it instead of starting
-// another. Errors are not cached.
+// another. A failure (ClickHouse down or too slow) is remembered for
+// ErrorHold, so callers do not pile new scans onto a struggling server.
 type Shared struct {
 	src    Source
 	maxAge time.Duration
 	now    func() time.Time
 
-	mu       sync.Mutex
-	last     Snapshot
-	lastAt   time.Time
-	inflight chan struct{}
-	lastErr  error
+	mu        sync.Mutex
+	last      Snapshot
+	lastAt    time.Time
+	inflight  chan struct{}
+	lastErr   error
+	lastErrAt time.Time
 }
+
+// ErrorHold is how long a failed snapshot is answered from memory.
+const ErrorHold = 2 * time.Second
 
 // NewShared wraps src; maxAge is how old a reused snapshot may be.
 func NewShared(src Source, maxAge time.Duration) *Shared {
@@ -43,6 +48,11 @@ func (s *Shared) Snapshot(ctx context.Context) (Snapshot, error) {
 			snap := s.last
 			s.mu.Unlock()
 			return snap, nil
+		}
+		if s.lastErr != nil && s.now().Sub(s.lastErrAt) < ErrorHold {
+			err := s.lastErr
+			s.mu.Unlock()
+			return Snapshot{}, err
 		}
 		if wait := s.inflight; wait != nil {
 			s.mu.Unlock()
@@ -73,6 +83,8 @@ func (s *Shared) Snapshot(ctx context.Context) (Snapshot, error) {
 		s.lastErr = err
 		if err == nil {
 			s.last, s.lastAt = snap, s.now()
+		} else {
+			s.lastErrAt = s.now()
 		}
 		s.mu.Unlock()
 		close(done)

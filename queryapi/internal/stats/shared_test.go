@@ -62,15 +62,22 @@ func TestSharedRefreshesAfterMaxAge(t *testing.T) {
 	}
 }
 
-func TestSharedDoesNotCacheErrors(t *testing.T) {
+func TestSharedHoldsErrorsBriefly(t *testing.T) {
+	now := time.Unix(0, 0)
 	src := &countingSource{err: errors.New("clickhouse down")}
-	s := NewShared(src, time.Minute)
+	s := NewShared(src, time.Second)
+	s.now = func() time.Time { return now }
 	for range 3 {
 		if _, err := s.Snapshot(context.Background()); err == nil {
 			t.Fatal("error swallowed")
 		}
 	}
-	if src.calls.Load() != 3 {
-		t.Fatalf("errors were cached: %d calls", src.calls.Load())
+	if src.calls.Load() != 1 {
+		t.Fatalf("%d scans started while the last one had just failed, want 1", src.calls.Load())
+	}
+	now = now.Add(ErrorHold + time.Millisecond)
+	src.err = nil
+	if _, err := s.Snapshot(context.Background()); err != nil || src.calls.Load() != 2 {
+		t.Fatalf("no retry after the hold: err %v, calls %d", err, src.calls.Load())
 	}
 }

@@ -246,7 +246,7 @@ func (c *ClickHouse) Counts(ctx context.Context, committed map[int32]int64, now 
 	var args []any
 	sourcesIn := func(table string) string {
 		args = append(args, inFlightArgs...)
-		return "SELECT topic, partition, offset FROM " + c.db + "." + table + " WHERE " + inFlightCond
+		return "SELECT partition, offset FROM " + c.db + "." + table + " WHERE " + inFlightCond
 	}
 	// Throughput counts events first stored in the window: a crash replay
 	// or a missed duplicate rewrites an old event without processing anew.
@@ -257,13 +257,13 @@ func (c *ClickHouse) Counts(ctx context.Context, committed map[int32]int64, now 
 		// One union, not two counts: a record linked as a duplicate and
 		// later stored as a physical row (Redis lost, record redelivered)
 		// must count once.
-		" (SELECT uniqExact(topic, partition, offset) FROM (SELECT topic, partition, offset FROM " + c.db +
-		".receipts UNION ALL SELECT topic, partition, offset FROM " + c.db + ".duplicates))," +
-		" (SELECT uniqExact(topic, partition, offset) FROM " + c.db + ".rejected_events)," +
-		" (SELECT uniqExact(topic, partition, offset) FROM " + c.db + ".dead_letters)," +
+		" (SELECT uniqExact(partition, offset) FROM (SELECT partition, offset FROM " + c.db +
+		".receipts UNION ALL SELECT partition, offset FROM " + c.db + ".duplicates))," +
+		" (SELECT uniqExact(partition, offset) FROM " + c.db + ".rejected_events)," +
+		" (SELECT uniqExact(partition, offset) FROM " + c.db + ".dead_letters)," +
 		" (SELECT count() FROM (SELECT event_id FROM " + c.db + ".events WHERE event_id IN (SELECT event_id FROM " + c.db +
 		".events WHERE inserted_ms >= ?) GROUP BY event_id HAVING min(inserted_ms) >= ?))," +
-		" (SELECT uniqExact(topic, partition, offset) FROM (" +
+		" (SELECT uniqExact(partition, offset) FROM (" +
 		sourcesIn("receipts") + " UNION ALL " + sourcesIn("duplicates") + " UNION ALL " +
 		sourcesIn("rejected_events") + " UNION ALL " + sourcesIn("dead_letters") + "))"
 	var (
