@@ -71,6 +71,8 @@ install() {
 	check_cmd clickhouse-server clickhouse-server
 	check_cmd clickhouse-client clickhouse-client
 	check_cmd kcat kcat
+	check_cmd redis-cli redis-tools
+	check_cmd curl curl
 	if [ "${WITH_CHROMIUM:-0}" = 1 ]; then check_cmd chromium chromium; fi
 	if [ "${#need_apt[@]}" -gt 0 ]; then
 		say "installing from apt: ${need_apt[*]}"

@@ -151,6 +151,19 @@ func (h *harness) do(r request) *httptest.ResponseRecorder {
 // wait ran out, and returns what it found.
 func (h *harness) records(want int, wait time.Duration) []*kgo.Record {
 	h.t.Helper()
+	// Read from the start with a fresh client per attempt: under a loaded
+	// CI machine a kfake consumer has been seen to stall on its first
+	// fetch, and a new client (new metadata, new fetch session) recovers.
+	deadline := time.Now().Add(wait)
+	var out []*kgo.Record
+	for len(out) < want && time.Now().Before(deadline) {
+		out = h.readOnce(want, min(2*time.Second, time.Until(deadline)))
+	}
+	return out
+}
+
+func (h *harness) readOnce(want int, wait time.Duration) []*kgo.Record {
+	h.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumeTopics(h.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
