@@ -30,6 +30,11 @@ const (
 	HeaderDLQOffset    = "tally-dlq-offset"
 )
 
+// SeenKeyPrefix + event id is the Redis key the processor sets (SET NX,
+// value "<partition>:<offset>" of the original) once an event's row is
+// durable, and the ingestor reads for its best-effort duplicate hint.
+const SeenKeyPrefix = "seen:"
+
 // Canonical is one normalized logical event.
 type Canonical struct {
 	// EventID is the 64-hex SHA-256 that identifies the logical event; see

@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"math/big"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -554,5 +553,3 @@ func machine() map[string]any {
 	m["cpus"] = numCPU()
 	return m
 }
-
-var _ = http.MethodGet

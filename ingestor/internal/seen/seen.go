@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tally-dev/tally/event"
 )
 
-// KeyPrefix is the processor's key format: KeyPrefix + eventId.
-const KeyPrefix = "seen:"
+// KeyPrefix is the wire contract's key format: KeyPrefix + eventId.
+const KeyPrefix = event.SeenKeyPrefix
 
 // Redis looks ids up with one pipelined round trip.
 type Redis struct {

@@ -78,11 +78,7 @@ func committed(t *testing.T, addrs []string) int64 {
 	}
 	defer cl.Close()
 	var total int64
-	for p := int32(0); p < 4; p++ {
-		_ = p
-	}
-	req := kadmFetch(t, cl)
-	for _, v := range req {
+	for _, v := range kadmFetch(t, cl) {
 		total += v
 	}
 	return total

@@ -127,117 +127,77 @@ func (s *Store) Write(ctx context.Context, b Batch) error {
 	return s.writeDeadLetters(ctx, b.DeadLetters, now)
 }
 
-func (s *Store) writeEvents(ctx context.Context, rows []EventRow, now int64) error {
-	if len(rows) == 0 {
+// insert writes n rows to table as one native batch. ClickHouse 18.16 needs
+// the column list spelled out; row appends row i's values in that order.
+func (s *Store) insert(ctx context.Context, table, columns string, n int, row func(i int) []any) error {
+	if n == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".events (event_id, client_id, metric, amount, ts, ts_ms, ts_defaulted, idempotency_key, received_ms, topic, partition, offset, raw, inserted_ms)")
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
 	if err != nil {
-		return fmt.Errorf("prepare events insert: %w", err)
+		return fmt.Errorf("prepare %s insert: %w", table, err)
 	}
 	defer func() { _ = batch.Abort() }()
-	for _, r := range rows {
-		e := r.Event
-		var defaulted uint8
-		if e.TimestampDefaulted {
-			defaulted = 1
-		}
-		if err := batch.Append(e.EventID, e.ClientID, e.Metric, Decimal(e.Amount), e.Timestamp.UTC(), e.Timestamp.UnixMilli(),
-			defaulted, e.IdempotencyKey, r.Source.Received.UnixMilli(), r.Source.Topic, r.Source.Partition, r.Source.Offset,
-			string(r.Raw), now); err != nil {
-			return fmt.Errorf("append event row: %w", err)
+	for i := range n {
+		if err := batch.Append(row(i)...); err != nil {
+			return fmt.Errorf("append %s row: %w", table, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert events: %w", err)
+		return fmt.Errorf("insert %s: %w", table, err)
 	}
 	return nil
+}
+
+func (s *Store) writeEvents(ctx context.Context, rows []EventRow, now int64) error {
+	return s.insert(ctx, "events", "event_id, client_id, metric, amount, ts, ts_ms, ts_defaulted, idempotency_key, received_ms, topic, partition, offset, raw, inserted_ms",
+		len(rows), func(i int) []any {
+			r, e := rows[i], rows[i].Event
+			var defaulted uint8
+			if e.TimestampDefaulted {
+				defaulted = 1
+			}
+			return []any{e.EventID, e.ClientID, e.Metric, Decimal(e.Amount), e.Timestamp.UTC(), e.Timestamp.UnixMilli(),
+				defaulted, e.IdempotencyKey, r.Source.Received.UnixMilli(), r.Source.Topic, r.Source.Partition, r.Source.Offset,
+				string(r.Raw), now}
+		})
 }
 
 // writeReceipts records the source of every stored copy. Unlike events
 // rows, receipts never collapse across sources, so a copy that reached
 // ClickHouse while Redis was down stays countable after merges.
 func (s *Store) writeReceipts(ctx context.Context, rows []EventRow, now int64) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".receipts (event_id, topic, partition, offset, received_ms, inserted_ms)")
-	if err != nil {
-		return fmt.Errorf("prepare receipts insert: %w", err)
-	}
-	defer func() { _ = batch.Abort() }()
-	for _, r := range rows {
-		if err := batch.Append(r.Event.EventID, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.Source.Received.UnixMilli(), now); err != nil {
-			return fmt.Errorf("append receipt row: %w", err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert receipts: %w", err)
-	}
-	return nil
+	return s.insert(ctx, "receipts", "event_id, topic, partition, offset, received_ms, inserted_ms",
+		len(rows), func(i int) []any {
+			r := rows[i]
+			return []any{r.Event.EventID, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.Source.Received.UnixMilli(), now}
+		})
 }
 
 func (s *Store) writeDuplicates(ctx context.Context, rows []DuplicateRow, now int64) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".duplicates (event_id, topic, partition, offset, original_partition, original_offset, received_ms, detected_ms)")
-	if err != nil {
-		return fmt.Errorf("prepare duplicates insert: %w", err)
-	}
-	defer func() { _ = batch.Abort() }()
-	for _, r := range rows {
-		if err := batch.Append(r.EventID, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.OriginalPartition, r.OriginalOffset,
-			r.Source.Received.UnixMilli(), now); err != nil {
-			return fmt.Errorf("append duplicate row: %w", err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert duplicates: %w", err)
-	}
-	return nil
+	return s.insert(ctx, "duplicates", "event_id, topic, partition, offset, original_partition, original_offset, received_ms, detected_ms",
+		len(rows), func(i int) []any {
+			r := rows[i]
+			return []any{r.EventID, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.OriginalPartition, r.OriginalOffset,
+				r.Source.Received.UnixMilli(), now}
+		})
 }
 
 func (s *Store) writeRejected(ctx context.Context, rows []RejectedRow, now int64) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".rejected_events (code, field, message, client_hint, raw, received_ms, topic, partition, offset, inserted_ms)")
-	if err != nil {
-		return fmt.Errorf("prepare rejected insert: %w", err)
-	}
-	defer func() { _ = batch.Abort() }()
-	for _, r := range rows {
-		if err := batch.Append(r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
-			r.Source.Topic, r.Source.Partition, r.Source.Offset, now); err != nil {
-			return fmt.Errorf("append rejected row: %w", err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert rejected: %w", err)
-	}
-	return nil
+	return s.insert(ctx, "rejected_events", "code, field, message, client_hint, raw, received_ms, topic, partition, offset, inserted_ms",
+		len(rows), func(i int) []any {
+			r := rows[i]
+			return []any{r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
+				r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
+		})
 }
 
 func (s *Store) writeDeadLetters(ctx context.Context, rows []DeadLetterRow, now int64) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".dead_letters (reason, raw, received_ms, topic, partition, offset, inserted_ms)")
-	if err != nil {
-		return fmt.Errorf("prepare dead-letter insert: %w", err)
-	}
-	defer func() { _ = batch.Abort() }()
-	for _, r := range rows {
-		if err := batch.Append(r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Topic, r.Source.Partition,
-			r.Source.Offset, now); err != nil {
-			return fmt.Errorf("append dead-letter row: %w", err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert dead letters: %w", err)
-	}
-	return nil
+	return s.insert(ctx, "dead_letters", "reason, raw, received_ms, topic, partition, offset, inserted_ms",
+		len(rows), func(i int) []any {
+			r := rows[i]
+			return []any{r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
+		})
 }
 
 // Decimal converts an exact amount to the driver's decimal type.

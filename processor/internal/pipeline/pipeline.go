@@ -153,6 +153,18 @@ type plan struct {
 	key        string
 }
 
+// oversizeAuditBytes bounds the raw bytes an oversized record's
+// dead_letters row keeps; the whole value stays in the dead-letter topic.
+const oversizeAuditBytes = 1024
+
+// deadLetter routes r to the dead-letter topic and its audit row (keeping
+// raw), with the same reason in both.
+func (pl *plan) deadLetter(r *kgo.Record, src event.Source, reason string, raw []byte) {
+	pl.dead = append(pl.dead, r)
+	pl.deadReason = append(pl.deadReason, reason)
+	pl.batch.DeadLetters = append(pl.batch.DeadLetters, eventstore.DeadLetterRow{Reason: reason, Source: src, Raw: raw})
+}
+
 // Process makes records durable following the contract in the package doc.
 // It returns nil when every record is durably accounted for, or ctx's error
 // if ctx ends first (nothing may be committed then).
@@ -298,25 +310,17 @@ func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) *plan {
 		}
 		switch {
 		case len(r.Value) == 0:
-			pl.dead = append(pl.dead, r)
-			pl.deadReason = append(pl.deadReason, "empty_record: the record has no value")
-			pl.batch.DeadLetters = append(pl.batch.DeadLetters, eventstore.DeadLetterRow{Reason: "empty_record", Source: src})
+			pl.deadLetter(r, src, "empty_record: the record has no value", nil)
 			continue
 		case len(r.Value) > p.o.MaxRecordBytes:
-			reason := "too_large: record of " + strconv.Itoa(len(r.Value)) + " bytes exceeds " + strconv.Itoa(p.o.MaxRecordBytes)
-			pl.dead = append(pl.dead, r)
-			pl.deadReason = append(pl.deadReason, reason)
-			// The audit row keeps a prefix; the full value stays in the DLQ topic.
-			pl.batch.DeadLetters = append(pl.batch.DeadLetters, eventstore.DeadLetterRow{Reason: reason, Source: src, Raw: r.Value[:min(len(r.Value), 1024)]})
+			pl.deadLetter(r, src, "too_large: record of "+strconv.Itoa(len(r.Value))+" bytes exceeds "+strconv.Itoa(p.o.MaxRecordBytes),
+				r.Value[:min(len(r.Value), oversizeAuditBytes)])
 			continue
 		}
 		ev, rej := p.o.Normalizer.Normalize(normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey})
 		if rej != nil {
 			if unparseable(rej.Code) {
-				reason := rej.Code + ": " + rej.Message
-				pl.dead = append(pl.dead, r)
-				pl.deadReason = append(pl.deadReason, reason)
-				pl.batch.DeadLetters = append(pl.batch.DeadLetters, eventstore.DeadLetterRow{Reason: reason, Source: src, Raw: r.Value})
+				pl.deadLetter(r, src, rej.Code+": "+rej.Message, r.Value)
 				continue
 			}
 			pl.batch.Rejected = append(pl.batch.Rejected, eventstore.RejectedRow{

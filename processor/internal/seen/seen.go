@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tally-dev/tally/event"
 )
 
-// KeyPrefix is shared with the ingestor's duplicate hint.
-const KeyPrefix = "seen:"
+// KeyPrefix is the wire contract's key format, shared with the ingestor.
+const KeyPrefix = event.SeenKeyPrefix
 
 // Origin locates the original copy of an event.
 type Origin struct {
