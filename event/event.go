@@ -22,6 +22,10 @@ const (
 	HeaderSimulateFailure = "tally-simulate-failure" // "true": first durable write of the batch fails (dev only)
 	HeaderEventID         = "tally-event-id"         // the ingestor's preflight id (informational)
 	HeaderSource          = "tally-source"           // "http" for ingestor records
+	HeaderTenant          = "tally-tenant"           // the tenant the ingestor authenticated (absent: DefaultTenant)
+	// HeaderForwardedFrom marks a copy the processor produced to its owner
+	// partition: "<topic>/<partition>/<offset>" of the stray it came from.
+	HeaderForwardedFrom = "tally-forwarded-from"
 
 	// Dead-letter headers: where the record came from and why it could not be stored.
 	HeaderDLQReason    = "tally-dlq-reason"
@@ -34,6 +38,9 @@ const (
 // value "<partition>:<offset>" of the original) once an event's row is
 // durable, and the ingestor reads for its best-effort duplicate hint.
 const SeenKeyPrefix = "seen:"
+
+// DefaultTenant owns every event that carries no tenant.
+const DefaultTenant = "default"
 
 // Canonical is one normalized logical event.
 type Canonical struct {

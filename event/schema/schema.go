@@ -1,25 +1,120 @@
-// Package schema holds Tally's ClickHouse DDL. Every statement is idempotent
-// (IF NOT EXISTS) and runs unchanged on ClickHouse 18.16, which the local
-// stack and the tests use, and on current ClickHouse, which production uses.
-// That rules out DateTime64, TTL, LowCardinality and settings newer than
-// 18.16; millisecond instants are kept as Int64 columns beside a DateTime.
+// Package schema holds Tally's ClickHouse schema: table and column names
+// for the writers and readers to build their SQL from, and the DDL. Every
+// statement is idempotent (IF NOT EXISTS) and runs unchanged on ClickHouse
+// 18.16, which the local stack and the tests use, and on current ClickHouse,
+// which production uses. That rules out DateTime64, TTL, LowCardinality and
+// settings newer than 18.16; millisecond instants are Int64 columns.
 //
-// Every table that records what happened to a raw record is keyed by the
-// record's source (topic, partition, offset) and uses ReplacingMergeTree, so
-// reprocessing a record after a crash replaces its row instead of adding one,
-// and counts use uniqExact over the source so they are exact before merges.
+// The read model is described in docs/design/read-model.md. In short:
+//   - events holds one row per logical event — the first stored copy (its
+//     winner) — and event_ids indexes the same winners by owner slot and
+//     id, for durable lookups and for healing the Redis seen-set;
+//   - duplicates, rejected_events, dead_letters and forwarded record the
+//     fate of every other raw record, keyed by its source;
+//   - state holds the read model: rollups, outcome counters and positions,
+//     each row the exact contribution of one partition's offsets below the
+//     row's version, so the highest version of a key is its value.
+//
+// Every table is a ReplacingMergeTree whose sort key is the same for every
+// write of the same fact, so rewriting a batch after a crash replaces rows
+// instead of adding them.
 package schema
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
+
+// Version is the schema version these statements create. Migrate records it
+// in the schema_version table; processor migrate upgrades older databases.
+const Version = 2
+
+// Table names.
+const (
+	Events        = "events"
+	EventIDs      = "event_ids"
+	Duplicates    = "duplicates"
+	Rejected      = "rejected_events"
+	DeadLetters   = "dead_letters"
+	Forwarded     = "forwarded"
+	State         = "state"
+	SchemaVersion = "schema_version"
+	// EventsV1 is the first wave's events table, kept after an upgrade.
+	EventsV1 = "events_v1"
+)
+
+// Kinds of state rows (column kind).
+const (
+	KindRollup   uint8 = 1
+	KindCounter  uint8 = 2
+	KindPosition uint8 = 3
+)
+
+// Levels of rollup rows (column level), coarse to fine. LevelAll rows have
+// bucket 0.
+const (
+	LevelAll    uint8 = 0
+	LevelDay    uint8 = 1
+	LevelHour   uint8 = 2
+	Level10Min  uint8 = 3
+	LevelMinute uint8 = 4
+)
+
+// LevelSeconds is the bucket width of each level (0 for LevelAll).
+var LevelSeconds = map[uint8]int64{LevelAll: 0, LevelDay: 86400, LevelHour: 3600, Level10Min: 600, LevelMinute: 60}
+
+// Outcomes: the metric column of counter rows, and the kind column of
+// duplicates rows where it applies.
+const (
+	OutcomeProcessed    = "processed"
+	OutcomeDuplicate    = "duplicate"
+	OutcomeConflict     = "conflict"
+	OutcomeRejected     = "rejected"
+	OutcomeDeadLettered = "dead_lettered"
+	OutcomeForwarded    = "forwarded"
+	OutcomeSkipped      = "skipped"
+)
+
+// Outcomes lists every counter, in the order of the reconciliation identity.
+var Outcomes = []string{OutcomeProcessed, OutcomeDuplicate, OutcomeConflict, OutcomeRejected,
+	OutcomeDeadLettered, OutcomeForwarded, OutcomeSkipped}
+
+// Columns, in insert order. Writers insert exactly these lists (18.16 needs
+// them spelled out).
+var (
+	EventsColumns = []string{"tenant", "event_id", "client_id", "metric", "amount", "ts", "ts_ms", "ts_defaulted",
+		"idempotency_key", "fingerprint", "received_ms", "stream", "topic", "partition", "offset", "raw", "inserted_ms"}
+	EventIDsColumns   = []string{"slot", "tenant", "event_id", "ts_ms", "fingerprint", "stream", "topic", "partition", "offset", "inserted_ms"}
+	DuplicatesColumns = []string{"tenant", "event_id", "kind", "stream", "topic", "partition", "offset", "original_partition",
+		"original_offset", "client_id", "metric", "amount", "ts_ms", "ts_defaulted", "raw", "received_ms", "detected_ms"}
+	RejectedColumns = []string{"tenant", "code", "field", "message", "client_hint", "raw", "received_ms", "stream", "topic",
+		"partition", "offset", "inserted_ms"}
+	DeadLettersColumns = []string{"tenant", "reason", "raw", "received_ms", "stream", "topic", "partition", "offset", "inserted_ms"}
+	ForwardedColumns   = []string{"tenant", "event_id", "client_id", "received_ms", "stream", "topic", "partition", "offset",
+		"to_partition", "to_offset", "inserted_ms"}
+	StateColumns = []string{"tenant", "kind", "level", "bucket", "client_id", "metric", "stream", "part", "version",
+		"count", "sum", "min", "max", "min_ts", "max_ts"}
+)
+
+// Cols joins a column list for an INSERT or SELECT.
+func Cols(cols []string) string { return strings.Join(cols, ", ") }
 
 // Statements returns the DDL for database db, in the order to apply it.
 func Statements(db string) []string {
+	q := func(format string) string { return fmt.Sprintf(format, db) }
 	return []string{
-		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", db),
-		// One row per stored copy of a logical event. The sort key holds only
-		// the event's own content and id (never ingestion time), so every copy
-		// of one event shares it and merges collapse them.
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.events (
+		q("CREATE DATABASE IF NOT EXISTS %s"),
+		q(`CREATE TABLE IF NOT EXISTS %s.schema_version (
+	version UInt32,
+	applied_ms Int64
+) ENGINE = ReplacingMergeTree(applied_ms)
+ORDER BY version`),
+		// The winners, ordered for time-range reads (the read model's exact
+		// edges, the event listing): every rewrite of a winner after a crash
+		// has the same sort key and collapses. A winner's timestamp is fixed
+		// by its first copy, so all its rows share the month partition.
+		q(`CREATE TABLE IF NOT EXISTS %s.events (
+	tenant String,
 	event_id String,
 	client_id String,
 	metric String,
@@ -28,7 +123,9 @@ func Statements(db string) []string {
 	ts_ms Int64,
 	ts_defaulted UInt8,
 	idempotency_key String,
+	fingerprint UInt64,
 	received_ms Int64,
+	stream String,
 	topic String,
 	partition Int32,
 	offset Int64,
@@ -36,53 +133,108 @@ func Statements(db string) []string {
 	inserted_ms Int64
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(ts)
-ORDER BY (client_id, metric, event_id)`, db),
-		// One row per stored copy, keyed by its source. events may hold
-		// several copies of an event until a merge collapses them (same sort
-		// key); receipts keep every copy's source forever, so counting
-		// records by source stays exact after merges.
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.receipts (
+ORDER BY (tenant, toStartOfMinute(ts), client_id, metric, event_id)`),
+		// The same winners by owner slot (event.Slot of the client) and id:
+		// durable lookups while Redis is down, and the source for healing
+		// Redis after a flush. Slots, unlike partitions, never move.
+		q(`CREATE TABLE IF NOT EXISTS %s.event_ids (
+	slot Int32,
+	tenant String,
 	event_id String,
+	ts_ms Int64,
+	fingerprint UInt64,
+	stream String,
 	topic String,
 	partition Int32,
 	offset Int64,
-	received_ms Int64,
 	inserted_ms Int64
 ) ENGINE = ReplacingMergeTree
-ORDER BY (topic, partition, offset)`, db),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.rejected_events (
+ORDER BY (slot, tenant, event_id)`),
+		// Copies that lost to a winner: duplicates (same content) and
+		// conflicts (same id, other content; they keep their fields and raw
+		// payload for the lineage view). Ordered by id for lineage.
+		q(`CREATE TABLE IF NOT EXISTS %s.duplicates (
+	tenant String,
+	event_id String,
+	kind String,
+	stream String,
+	topic String,
+	partition Int32,
+	offset Int64,
+	original_partition Int32,
+	original_offset Int64,
+	client_id String,
+	metric String,
+	amount Decimal(38, 9),
+	ts_ms Int64,
+	ts_defaulted UInt8,
+	raw String,
+	received_ms Int64,
+	detected_ms Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY (tenant, event_id, stream, partition, offset)`),
+		q(`CREATE TABLE IF NOT EXISTS %s.rejected_events (
+	tenant String,
 	code String,
 	field String,
 	message String,
 	client_hint String,
 	raw String,
 	received_ms Int64,
+	stream String,
 	topic String,
 	partition Int32,
 	offset Int64,
 	inserted_ms Int64
 ) ENGINE = ReplacingMergeTree
-ORDER BY (topic, partition, offset)`, db),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.duplicates (
-	event_id String,
-	topic String,
-	partition Int32,
-	offset Int64,
-	original_partition Int32,
-	original_offset Int64,
-	received_ms Int64,
-	detected_ms Int64
-) ENGINE = ReplacingMergeTree
-ORDER BY (topic, partition, offset)`, db),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.dead_letters (
+ORDER BY (stream, partition, offset)`),
+		q(`CREATE TABLE IF NOT EXISTS %s.dead_letters (
+	tenant String,
 	reason String,
 	raw String,
 	received_ms Int64,
+	stream String,
 	topic String,
 	partition Int32,
 	offset Int64,
 	inserted_ms Int64
 ) ENGINE = ReplacingMergeTree
-ORDER BY (topic, partition, offset)`, db),
+ORDER BY (stream, partition, offset)`),
+		// Strays: records found outside their owner partition and produced
+		// again to it (docs/design/read-model.md, R1).
+		q(`CREATE TABLE IF NOT EXISTS %s.forwarded (
+	tenant String,
+	event_id String,
+	client_id String,
+	received_ms Int64,
+	stream String,
+	topic String,
+	partition Int32,
+	offset Int64,
+	to_partition Int32,
+	to_offset Int64,
+	inserted_ms Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY (stream, partition, offset)`),
+		// The read model. No PARTITION BY: a batch's rows are one block and
+		// one part, so readers see all of a batch's counters or none.
+		q(`CREATE TABLE IF NOT EXISTS %s.state (
+	tenant String,
+	kind UInt8,
+	level UInt8,
+	bucket UInt32,
+	client_id String,
+	metric String,
+	stream String,
+	part Int32,
+	version UInt64,
+	count UInt64,
+	sum Decimal(38, 9),
+	min Decimal(38, 9),
+	max Decimal(38, 9),
+	min_ts Int64,
+	max_ts Int64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (tenant, kind, level, bucket, client_id, metric, stream, part)`),
 	}
 }

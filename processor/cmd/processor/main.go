@@ -37,9 +37,12 @@ import (
 	"github.com/tally-dev/tally/processor/internal/dlq"
 	"github.com/tally-dev/tally/processor/internal/eventstore"
 	"github.com/tally-dev/tally/processor/internal/faults"
+	"github.com/tally-dev/tally/processor/internal/forward"
 	"github.com/tally-dev/tally/processor/internal/lag"
+	"github.com/tally-dev/tally/processor/internal/migrate"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
 	"github.com/tally-dev/tally/processor/internal/seen"
+	"github.com/tally-dev/tally/processor/internal/topology"
 )
 
 func main() {
@@ -75,7 +78,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		return migrate(ctx, cfg, logger)
+		return runMigrate(ctx, cfg, logger)
 	case "dlq":
 		if len(args) == 0 || args[0] != "replay" {
 			return errors.New("usage: processor dlq replay [--dry-run]")
@@ -117,7 +120,7 @@ func normalizeConfig(path string) (*normalize.Config, error) {
 
 // migrate applies the ClickHouse schema and creates the topics, waiting up to
 // a minute for both to come up (the stack starts them just before).
-func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
@@ -126,7 +129,10 @@ func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 		return err
 	}
 	defer store.Close()
-	if err := retry(ctx, func() error { return store.Migrate(ctx) }); err != nil {
+	if err := retry(ctx, func() error { return store.Ping(ctx) }); err != nil {
+		return fmt.Errorf("reach clickhouse: %w", err)
+	}
+	if err := migrate.Apply(ctx, store.Conn(), cfg.ClickHouse.Database, logger); err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
 	opts, err := kafkaconn.Options(cfg.Kafka.Settings())
@@ -189,43 +195,72 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("normalization config: %w", err)
 	}
 
-	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+	chStore, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
 		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	var seenSet pipeline.SeenSet
-	if cfg.RedisAddr != "" {
-		rc := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DialTimeout: time.Second, ReadTimeout: time.Second,
-			WriteTimeout: time.Second, MaxRetries: 1})
-		defer rc.Close()
-		seenSet = seen.NewRedis(rc, cfg.SeenTTL)
-	}
+	defer chStore.Close()
 
 	kopts, err := kafkaconn.Options(cfg.Kafka.Settings())
 	if err != nil {
 		return err
 	}
-	producer, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic))...)
+	producer, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic),
+		// Room for a dead-lettered record of MaxRecordBytes plus headers.
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
 	if err != nil {
 		return err
 	}
 	defer producer.Close()
+	adm := kadm.NewClient(producer)
+	// Strays go to the partition the pipeline names (their owner).
+	forwarder, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
+	if err != nil {
+		return err
+	}
+	defer forwarder.Close()
 
 	var board *faults.Board
+	var crash faults.Crash
 	if cfg.FaultInjection {
 		board = faults.NewBoard()
 		logger.Warn("fault injection is enabled; never run this in production")
+		crash = func(point string) {
+			logger.Warn("failpoint reached; killing the process", "failpoint", point)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	metrics := pipeline.NewMetrics(reg)
+
+	var store pipeline.Store = chStore
+	var seenSet pipeline.SeenSet
+	var guarded *seen.Guarded
+	if cfg.RedisAddr != "" {
+		rc := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DialTimeout: time.Second, ReadTimeout: 2 * time.Second,
+			WriteTimeout: 2 * time.Second, MaxRetries: 1})
+		defer rc.Close()
+		guarded = seen.NewGuarded(seen.NewRedis(rc), logger)
+		guarded.Check(ctx)
+		seenSet = guarded
+	}
+	if cfg.FaultInjection {
+		store = &faults.Store{Store: store, Board: board, Failpoint: cfg.Failpoint, Crash: crash, Simulated: metrics.SimulatedFailures.Inc}
+		if seenSet != nil {
+			seenSet = &faults.Seen{SeenSet: seenSet, Board: board, Failpoint: cfg.Failpoint, Crash: crash}
+		}
+		if seenSet, err = faults.NegativeControl(cfg.NegativeControl, seenSet); err != nil {
+			return err
+		}
 	}
 
-	metrics := pipeline.NewMetrics(reg)
 	pipe := pipeline.New(pipeline.Options{
-		Normalizer: engine, Store: store, Seen: seenSet, DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic),
-		Faults: board, Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
+		Normalizer: engine, Store: store, Seen: seenSet, Forwarder: forward.New(forwarder),
+		DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic), Topology: topology.New(adm),
+		Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
 		AttemptTimeout: cfg.BatchTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
-		Failpoints: failpoints(cfg, logger), NegativeControl: cfg.NegativeControl,
 	})
 
 	cons, err := consumer.New(consumer.Options{
@@ -236,7 +271,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lagGauge := lag.NewReporter(reg, kadm.NewClient(producer), cfg.ConsumerGroup, cfg.Kafka.RawTopic)
+	lagGauge := lag.NewReporter(reg, adm, cfg.ConsumerGroup, cfg.Kafka.RawTopic)
 
 	srv := &http.Server{
 		Addr: cfg.HTTPAddr,
@@ -273,6 +308,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		lagGauge.Run(gctx, 5*time.Second)
 		return nil
 	})
+	if guarded != nil {
+		g.Go(func() error {
+			guarded.Run(gctx, 30*time.Second)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -284,26 +325,4 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		err = nil
 	}
 	return err
-}
-
-// failpoints turns TALLY_FAILPOINT into a crash (SIGKILL to ourselves) at the
-// named point of the first batch that stores an event.
-func failpoints(cfg config.Config, logger *slog.Logger) pipeline.Failpoints {
-	if !cfg.FaultInjection || cfg.Failpoint == "" {
-		return pipeline.Failpoints{}
-	}
-	crash := func() {
-		logger.Warn("failpoint reached; killing the process", "failpoint", cfg.Failpoint)
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {}
-	}
-	switch cfg.Failpoint {
-	case "mid-insert":
-		return pipeline.Failpoints{MidInsert: crash}
-	case "after-insert":
-		return pipeline.Failpoints{AfterInsert: crash}
-	case "after-mark":
-		return pipeline.Failpoints{AfterMark: crash}
-	}
-	return pipeline.Failpoints{}
 }

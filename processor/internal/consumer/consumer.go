@@ -27,8 +27,14 @@ import (
 )
 
 // Processor makes a batch durable; nil means the batch may be committed.
+// Forget is called for partitions assigned, revoked or lost: what it knew of
+// them may be stale once another member has owned them. Positions returns,
+// for newly assigned partitions, the offset up to which every record is
+// already counted; consumption resumes there.
 type Processor interface {
 	Process(ctx context.Context, records []*kgo.Record) (pipeline.Result, error)
+	Forget(topic string, partitions []int32)
+	Positions(ctx context.Context, topic string, partitions []int32) (map[int32]int64, error)
 }
 
 // Options configure a Consumer.
@@ -70,13 +76,45 @@ func New(o Options) (*Consumer, error) {
 		kgo.ConsumeTopics(o.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		// Committed data only: records of aborted transactions are never
+		// counted. Control records (transaction markers) are kept, so the
+		// pipeline counts their offsets and commits past them: otherwise lag
+		// never reaches zero behind a marker and the books never balance.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(max(o.Linger, 10*time.Millisecond)),
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(16<<20),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(15*time.Second),
 		kgo.RebalanceTimeout(60*time.Second),
+		// Resume each assigned partition at the read model's position, not
+		// only at the group's commit: after a crash between the read model's
+		// write and the commit nothing is processed twice, and if
+		// ClickHouse lost recent data (a restore), the records it lost are
+		// read again. Records below the position are skipped by the
+		// pipeline anyway, so falling back to the commit is always safe.
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			for topic, parts := range m {
+				ps := make([]int32, 0, len(parts))
+				for p := range parts {
+					ps = append(ps, p)
+				}
+				pos, err := o.Processor.Positions(ctx, topic, ps)
+				if err != nil {
+					o.Logger.Warn("reading read-model positions failed; resuming at the group's commits", "err", err)
+					continue
+				}
+				for p, off := range pos {
+					if off > 0 {
+						parts[p] = kgo.NewOffset().At(off).WithEpoch(-1)
+					}
+				}
+			}
+			return m, nil
+		}),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			o.Processor.Forget(o.Topic, m[o.Topic])
 			c.mu.Lock()
 			for _, p := range m[o.Topic] {
 				c.assigned[p] = true
@@ -108,6 +146,7 @@ func New(o Options) (*Consumer, error) {
 }
 
 func (c *Consumer) forget(ps []int32) {
+	c.o.Processor.Forget(c.o.Topic, ps)
 	c.mu.Lock()
 	for _, p := range ps {
 		delete(c.assigned, p)

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"sync"
 	"testing"
 	"time"
@@ -16,10 +17,27 @@ import (
 // ledger is a fake processor that records every (partition, offset) it made
 // "durable", and can fail to simulate an outage.
 type ledger struct {
-	mu      sync.Mutex
-	seen    map[[2]int64]int
-	failFor time.Duration
-	start   time.Time
+	mu        sync.Mutex
+	seen      map[[2]int64]int
+	controls  int
+	failFor   time.Duration
+	start     time.Time
+	positions map[int32]int64
+	forgotten int
+}
+
+func (l *ledger) Forget(string, []int32) {
+	l.mu.Lock()
+	l.forgotten++
+	l.mu.Unlock()
+}
+
+func (l *ledger) Positions(_ context.Context, _ string, parts []int32) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for _, p := range parts {
+		out[p] = l.positions[p]
+	}
+	return out, nil
 }
 
 func (l *ledger) Process(ctx context.Context, rs []*kgo.Record) (pipeline.Result, error) {
@@ -33,6 +51,10 @@ func (l *ledger) Process(ctx context.Context, rs []*kgo.Record) (pipeline.Result
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range rs {
+		if r.Attrs.IsControl() {
+			l.controls++
+			continue
+		}
 		l.seen[[2]int64{int64(r.Partition), r.Offset}]++
 	}
 	return pipeline.Result{Stored: len(rs)}, nil
@@ -155,5 +177,92 @@ func TestNothingIsCommittedWhileTheWriteFails(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The consumer resumes each partition at the read model's position when it
+// is past the group's commit (a crash after the write, before the commit):
+// nothing below it is delivered again.
+func TestResumesAtTheReadModelPosition(t *testing.T) {
+	c := cluster(t)
+	addrs := c.ListenAddrs()
+	produce(t, addrs, 200, 0)
+	l := &ledger{seen: map[[2]int64]int{}, positions: map[int32]int64{}}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "events.raw")
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) {
+		l.positions[o.Partition] = o.Offset / 2
+		total += o.Offset - o.Offset/2
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	_, done := start(t, ctx, addrs, l, 1000)
+	waitFor(t, "the records past the positions", func() bool { return int64(l.count()) == total })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for k := range l.seen {
+		if k[1] < l.positions[int32(k[0])] {
+			t.Fatalf("record %v below its partition's position %d was delivered", k, l.positions[int32(k[0])])
+		}
+	}
+	if l.forgotten == 0 {
+		t.Fatal("the processor was never told to forget assigned partitions")
+	}
+}
+
+// A transactional producer commits one transaction and aborts another: the
+// consumer delivers the committed records and the transaction markers (so
+// the pipeline can count their offsets) but never an aborted record, and it
+// commits past the last marker, so lag reaches zero.
+func TestTransactionsDeliverCommittedRecordsAndMarkers(t *testing.T) {
+	c := cluster(t)
+	addrs := c.ListenAddrs()
+	tx, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("events.raw"), kgo.TransactionalID("tx-test"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx := context.Background()
+	for i, commit := range []bool{true, false, true} {
+		if err := tx.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			if err := tx.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte(fmt.Sprintf(`{"t":%d,"j":%d}`, i, j))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := &ledger{seen: map[[2]int64]int{}}
+	cctx, cancel := context.WithCancel(context.Background())
+	_, done := start(t, cctx, addrs, l, 1000)
+	// 3 transactions × (3 records + 1 marker) = 12 offsets on partition 0.
+	waitFor(t, "every offset of partition 0 committed", func() bool {
+		cl, _ := kgo.NewClient(kgo.SeedBrokers(addrs...))
+		defer cl.Close()
+		return kadmFetch(t, cl)[0] == 12
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.count() != 6 {
+		t.Fatalf("delivered %d data records, want 6 (the aborted transaction's 3 never)", l.count())
+	}
+	if l.controls != 3 {
+		t.Fatalf("delivered %d transaction markers, want 3", l.controls)
 	}
 }

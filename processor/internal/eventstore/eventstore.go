@@ -1,18 +1,21 @@
-// Package eventstore writes the processor's durable rows to ClickHouse: stored
-// events, rejections, duplicate lineage and dead letters (schema in
-// github.com/tally-dev/tally/event/schema).
+// Package eventstore is the pipeline's Store on ClickHouse (schema in
+// github.com/tally-dev/tally/event/schema): it writes winners, their id
+// index, duplicates, rejections, dead letters, forwarded strays and the read
+// model, and answers the pipeline's questions about durable state.
 //
-// Every write is idempotent with respect to the raw record it describes: rows
-// carry the record's (topic, partition, offset), tables are
-// ReplacingMergeTree, and every count reads them through uniqExact over that
-// source. Retrying a batch after a failure or a crash therefore adds physical
-// rows at worst, never logical ones. Inserts list their columns because
+// Every write is idempotent with respect to the raw record it describes:
+// rows carry the record's source and tables are ReplacingMergeTree over a
+// key that a rewrite repeats, so retrying a batch after a failure or a crash
+// adds physical rows at worst, never logical ones; state rows are versioned
+// and readers take the highest version. Inserts list their columns because
 // ClickHouse 18.16 rejects column-less batch inserts from clickhouse-go.
 package eventstore
 
 import (
 	"context"
 	"fmt"
+	"math/big"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -21,44 +24,8 @@ import (
 
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/processor/internal/pipeline"
 )
-
-// EventRow is one stored copy of a logical event.
-type EventRow struct {
-	Event  event.Canonical
-	Source event.Source
-	Raw    []byte
-}
-
-// RejectedRow is a record the normalization engine refused, kept for audit.
-type RejectedRow struct {
-	Code, Field, Message, ClientHint string
-	Source                           event.Source
-	Raw                              []byte
-}
-
-// DuplicateRow links a copy that was not stored to its original.
-type DuplicateRow struct {
-	EventID           string
-	Source            event.Source
-	OriginalPartition int32
-	OriginalOffset    int64
-}
-
-// DeadLetterRow records a raw record that went to the dead-letter topic.
-type DeadLetterRow struct {
-	Reason string
-	Source event.Source
-	Raw    []byte
-}
-
-// Batch is everything one processed batch writes.
-type Batch struct {
-	Events      []EventRow
-	Rejected    []RejectedRow
-	Duplicates  []DuplicateRow
-	DeadLetters []DeadLetterRow
-}
 
 // Store writes batches to ClickHouse.
 type Store struct {
@@ -88,8 +55,11 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse: %w", err)
 	}
-	return &Store{conn: conn, db: opts.Database}, nil
+	return New(conn, opts.Database), nil
 }
+
+// New wraps an open connection; db is a validated identifier.
+func New(conn driver.Conn, db string) *Store { return &Store{conn: conn, db: db} }
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.conn.Close() }
@@ -97,43 +67,251 @@ func (s *Store) Close() error { return s.conn.Close() }
 // Ping checks that ClickHouse answers.
 func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 
-// Migrate applies the schema; every statement is idempotent.
-func (s *Store) Migrate(ctx context.Context) error {
-	for _, stmt := range schema.Statements(s.db) {
-		if err := s.conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("apply schema: %w", err)
+// Conn exposes the connection (migrations and rebuilds).
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Database is the database name.
+func (s *Store) Database() string { return s.db }
+
+var _ pipeline.Store = (*Store)(nil)
+
+// Write inserts a batch's rows. Winners go first, so that a duplicate's
+// original is never younger than its lineage row; any failure fails the
+// whole call and the caller retries all of it.
+func (s *Store) Write(ctx context.Context, b pipeline.Batch) error {
+	now := time.Now().UnixMilli()
+	if err := s.writeEvents(ctx, b.Winners, now); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, schema.EventIDs, schema.EventIDsColumns, len(b.Winners), func(i int) []any {
+		w := b.Winners[i]
+		return []any{w.Slot, w.Tenant, w.Event.EventID, w.Event.Timestamp.UnixMilli(), w.Event.Fingerprint(),
+			w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, now}
+	}); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, schema.Duplicates, schema.DuplicatesColumns, len(b.Duplicates), func(i int) []any {
+		d := b.Duplicates[i]
+		kind := schema.OutcomeDuplicate
+		if d.Conflict {
+			kind = schema.OutcomeConflict
+		}
+		return []any{d.Tenant, d.Event.EventID, kind, d.Source.Stream, d.Source.Topic, d.Source.Partition,
+			d.Source.Offset, d.Original.Partition, d.Original.Offset, d.Event.ClientID, d.Event.Metric, Decimal(d.Event.Amount),
+			d.Event.Timestamp.UnixMilli(), boolByte(d.Event.TimestampDefaulted), string(d.Raw), d.Source.Received.UnixMilli(), now}
+	}); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, schema.Rejected, schema.RejectedColumns, len(b.Rejected), func(i int) []any {
+		r := b.Rejected[i]
+		return []any{r.Tenant, r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
+			r.Source.Stream, r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
+	}); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, schema.DeadLetters, schema.DeadLettersColumns, len(b.DeadLetters), func(i int) []any {
+		r := b.DeadLetters[i]
+		return []any{r.Tenant, r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
+			r.Source.Partition, r.Source.Offset, now}
+	}); err != nil {
+		return err
+	}
+	return s.insert(ctx, schema.Forwarded, schema.ForwardedColumns, len(b.Forwarded), func(i int) []any {
+		r := b.Forwarded[i]
+		return []any{r.Tenant, r.EventID, r.ClientID, r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
+			r.Source.Partition, r.Source.Offset, r.To.Partition, r.To.Offset, now}
+	})
+}
+
+// maxMonthsPerInsert keeps one events insert under current ClickHouse's
+// max_partitions_per_insert_block (100): an accepted batch spanning more
+// months is written in several inserts instead of failing forever.
+const maxMonthsPerInsert = 90
+
+func (s *Store) writeEvents(ctx context.Context, rows []pipeline.Winner, now int64) error {
+	months := make(map[int][]int)
+	var order []int
+	for i, w := range rows {
+		t := w.Event.Timestamp.UTC()
+		m := t.Year()*100 + int(t.Month())
+		if _, ok := months[m]; !ok {
+			order = append(order, m)
+		}
+		months[m] = append(months[m], i)
+	}
+	for start := 0; start < len(order); start += maxMonthsPerInsert {
+		var idx []int
+		for _, m := range order[start:min(len(order), start+maxMonthsPerInsert)] {
+			idx = append(idx, months[m]...)
+		}
+		if err := s.insert(ctx, schema.Events, schema.EventsColumns, len(idx), func(i int) []any {
+			w := rows[idx[i]]
+			e := w.Event
+			return []any{w.Tenant, e.EventID, e.ClientID, e.Metric, Decimal(e.Amount), e.Timestamp.UTC(),
+				e.Timestamp.UnixMilli(), boolByte(e.TimestampDefaulted), e.IdempotencyKey, e.Fingerprint(),
+				w.Source.Received.UnixMilli(), w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, string(w.Raw), now}
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// Write inserts a batch. Events go first so that a duplicate's original is
-// never younger than its lineage row; any failure fails the whole call and
-// the caller retries all of it.
-func (s *Store) Write(ctx context.Context, b Batch) error {
-	now := time.Now().UnixMilli()
-	if err := s.writeEvents(ctx, b.Events, now); err != nil {
-		return err
+// WriteState writes a batch's read-model rows as one insert: one block, one
+// part (the table has no PARTITION BY), so readers see all of it or none.
+func (s *Store) WriteState(ctx context.Context, rows []pipeline.StateRow) error {
+	return s.insert(ctx, schema.State, schema.StateColumns, len(rows), func(i int) []any {
+		r := rows[i]
+		k := r.Key
+		return []any{k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part, r.Version, r.Count,
+			SumDecimal(r.Sum), Decimal(r.Min), Decimal(r.Max), r.MinTs, r.MaxTs}
+	})
+}
+
+// stateKeyColumns is the state table's sort key.
+const stateKeyColumns = "tenant, kind, level, bucket, client_id, metric, stream, part"
+
+// loadChunk bounds the keys of one LoadState query.
+const loadChunk = 2000
+
+// LoadState reads the highest version of each key.
+func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
+	out := make(map[pipeline.StateKey]pipeline.StateRow, len(keys))
+	for start := 0; start < len(keys); start += loadChunk {
+		chunk := keys[start:min(len(keys), start+loadChunk)]
+		set := make([]clickhouse.GroupSet, len(chunk))
+		for i, k := range chunk {
+			set[i] = clickhouse.GroupSet{Value: []any{k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part}}
+		}
+		// One argMax of a tuple: with equal versions, every column comes
+		// from the same row.
+		// Decimals are read natively: 18.16's toString misprints some
+		// Decimal128 values above 2^64 (a digit becomes NUL).
+		rows, err := s.conn.Query(ctx, "SELECT "+stateKeyColumns+", v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
+			"FROM (SELECT "+stateKeyColumns+", argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v FROM "+
+			s.db+"."+schema.State+" WHERE ("+stateKeyColumns+") IN (?) GROUP BY "+stateKeyColumns+")", set)
+		if err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
+		for rows.Next() {
+			var (
+				r             pipeline.StateRow
+				sum, mn, mx   decimal.Decimal
+				version, cnt  uint64
+				minTs, maxTs  int64
+				kind, level   uint8
+				bucket        uint32
+				part          int32
+				tenant, cl, m string
+				stream        string
+			)
+			if err := rows.Scan(&tenant, &kind, &level, &bucket, &cl, &m, &stream, &part, &version, &cnt, &sum, &mn, &mx,
+				&minTs, &maxTs); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("load state: scan: %w", err)
+			}
+			r.Key = pipeline.StateKey{Tenant: tenant, Kind: kind, Level: level, Bucket: bucket, Client: cl, Metric: m,
+				Stream: stream, Part: part}
+			r.Version, r.Count, r.MinTs, r.MaxTs = version, cnt, minTs, maxTs
+			var ok bool
+			if r.Sum, ok = sumOf(sum); !ok {
+				rows.Close()
+				return nil, fmt.Errorf("load state: bad sum %s", sum)
+			}
+			if r.Min, ok = amountOf(mn); !ok {
+				rows.Close()
+				return nil, fmt.Errorf("load state: bad min %s", mn)
+			}
+			if r.Max, ok = amountOf(mx); !ok {
+				rows.Close()
+				return nil, fmt.Errorf("load state: bad max %s", mx)
+			}
+			out[r.Key] = r
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
 	}
-	if err := s.writeReceipts(ctx, b.Events, now); err != nil {
-		return err
+	return out, nil
+}
+
+// Lookup returns the winners among ids.
+func (s *Store) Lookup(ctx context.Context, ids []pipeline.SlotID) (map[pipeline.SlotID]pipeline.Origin, error) {
+	out := make(map[pipeline.SlotID]pipeline.Origin)
+	for start := 0; start < len(ids); start += loadChunk {
+		chunk := ids[start:min(len(ids), start+loadChunk)]
+		set := make([]clickhouse.GroupSet, len(chunk))
+		for i, id := range chunk {
+			set[i] = clickhouse.GroupSet{Value: []any{id.Slot, id.Tenant, id.EventID}}
+		}
+		// A winner may have been written more than once (a replayed batch):
+		// every row names the same origin.
+		rows, err := s.conn.Query(ctx, "SELECT slot, tenant, event_id, any(stream), any(partition), any(offset), any(fingerprint) FROM "+
+			s.db+"."+schema.EventIDs+" WHERE (slot, tenant, event_id) IN (?) GROUP BY slot, tenant, event_id", set)
+		if err != nil {
+			return nil, fmt.Errorf("look up winners: %w", err)
+		}
+		for rows.Next() {
+			var id pipeline.SlotID
+			var o pipeline.Origin
+			var stream string
+			if err := rows.Scan(&id.Slot, &id.Tenant, &id.EventID, &stream, &o.Partition, &o.Offset, &o.Fingerprint); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up winners: scan: %w", err)
+			}
+			o.Stream = pipeline.StreamTag(stream)
+			out[id] = o
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("look up winners: %w", err)
+		}
 	}
-	if err := s.writeDuplicates(ctx, b.Duplicates, now); err != nil {
-		return err
+	return out, nil
+}
+
+// Winners streams the winners of the slots (optionally only one stream's,
+// from an offset on).
+func (s *Store) Winners(ctx context.Context, slots []int32, stream string, from int64, each func(string, pipeline.Origin) error) error {
+	set := make([]any, len(slots))
+	for i, sl := range slots {
+		set[i] = sl
 	}
-	if err := s.writeRejected(ctx, b.Rejected, now); err != nil {
-		return err
+	q := "SELECT event_id, stream, partition, offset, fingerprint FROM " + s.db + "." + schema.EventIDs + " WHERE slot IN ?"
+	args := []any{clickhouse.GroupSet{Value: set}}
+	if stream != "" {
+		q += " AND stream = ? AND offset >= ?"
+		args = append(args, stream, from)
 	}
-	return s.writeDeadLetters(ctx, b.DeadLetters, now)
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read winners: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, st string
+		var o pipeline.Origin
+		if err := rows.Scan(&id, &st, &o.Partition, &o.Offset, &o.Fingerprint); err != nil {
+			return fmt.Errorf("read winners: scan: %w", err)
+		}
+		o.Stream = pipeline.StreamTag(st)
+		if err := each(id, o); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // insert writes n rows to table as one native batch. ClickHouse 18.16 needs
-// the column list spelled out; row appends row i's values in that order.
-func (s *Store) insert(ctx context.Context, table, columns string, n int, row func(i int) []any) error {
+// the column list spelled out; row returns row i's values in that order.
+func (s *Store) insert(ctx context.Context, table string, columns []string, n int, row func(i int) []any) error {
 	if n == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+strings.Join(columns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("prepare %s insert: %w", table, err)
 	}
@@ -149,55 +327,11 @@ func (s *Store) insert(ctx context.Context, table, columns string, n int, row fu
 	return nil
 }
 
-func (s *Store) writeEvents(ctx context.Context, rows []EventRow, now int64) error {
-	return s.insert(ctx, "events", "event_id, client_id, metric, amount, ts, ts_ms, ts_defaulted, idempotency_key, received_ms, topic, partition, offset, raw, inserted_ms",
-		len(rows), func(i int) []any {
-			r, e := rows[i], rows[i].Event
-			var defaulted uint8
-			if e.TimestampDefaulted {
-				defaulted = 1
-			}
-			return []any{e.EventID, e.ClientID, e.Metric, Decimal(e.Amount), e.Timestamp.UTC(), e.Timestamp.UnixMilli(),
-				defaulted, e.IdempotencyKey, r.Source.Received.UnixMilli(), r.Source.Topic, r.Source.Partition, r.Source.Offset,
-				string(r.Raw), now}
-		})
-}
-
-// writeReceipts records the source of every stored copy. Unlike events
-// rows, receipts never collapse across sources, so a copy that reached
-// ClickHouse while Redis was down stays countable after merges.
-func (s *Store) writeReceipts(ctx context.Context, rows []EventRow, now int64) error {
-	return s.insert(ctx, "receipts", "event_id, topic, partition, offset, received_ms, inserted_ms",
-		len(rows), func(i int) []any {
-			r := rows[i]
-			return []any{r.Event.EventID, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.Source.Received.UnixMilli(), now}
-		})
-}
-
-func (s *Store) writeDuplicates(ctx context.Context, rows []DuplicateRow, now int64) error {
-	return s.insert(ctx, "duplicates", "event_id, topic, partition, offset, original_partition, original_offset, received_ms, detected_ms",
-		len(rows), func(i int) []any {
-			r := rows[i]
-			return []any{r.EventID, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.OriginalPartition, r.OriginalOffset,
-				r.Source.Received.UnixMilli(), now}
-		})
-}
-
-func (s *Store) writeRejected(ctx context.Context, rows []RejectedRow, now int64) error {
-	return s.insert(ctx, "rejected_events", "code, field, message, client_hint, raw, received_ms, topic, partition, offset, inserted_ms",
-		len(rows), func(i int) []any {
-			r := rows[i]
-			return []any{r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
-				r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
-		})
-}
-
-func (s *Store) writeDeadLetters(ctx context.Context, rows []DeadLetterRow, now int64) error {
-	return s.insert(ctx, "dead_letters", "reason, raw, received_ms, topic, partition, offset, inserted_ms",
-		len(rows), func(i int) []any {
-			r := rows[i]
-			return []any{r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
-		})
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Decimal converts an exact amount to the driver's decimal type.
@@ -209,4 +343,22 @@ func Decimal(a event.Amount) decimal.Decimal {
 		return decimal.New(a.Units*event.NanosPerUnit+int64(a.Nanos), -9)
 	}
 	return decimal.NewFromBigInt(a.BigScaled(), -9)
+}
+
+// SumDecimal converts an exact total to the driver's decimal type.
+func SumDecimal(s event.Sum) decimal.Decimal { return decimal.NewFromBigInt(s.Big(), -9) }
+
+// sumOf converts the driver's Decimal(38, 9) to an exact total.
+func sumOf(d decimal.Decimal) (event.Sum, bool) {
+	return event.SumFromBig(d.Shift(9).BigInt())
+}
+
+// amountOf converts the driver's Decimal(38, 9) to an amount.
+func amountOf(d decimal.Decimal) (event.Amount, bool) {
+	v := d.Shift(9).BigInt()
+	q, r := new(big.Int).QuoRem(v, big.NewInt(event.NanosPerUnit), new(big.Int))
+	if !q.IsInt64() {
+		return event.Amount{}, false
+	}
+	return event.Amount{Units: q.Int64(), Nanos: int32(r.Int64())}, true
 }

@@ -4,8 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the pipeline's Prometheus collectors.
 type Metrics struct {
-	Consumed, Processed, Duplicates, Rejected, DeadLettered prometheus.Counter
-	Retries, RedisFailOpen, SimulatedFailures               prometheus.Counter
+	Consumed, Processed, Duplicates, Conflicts, Rejected, DeadLettered prometheus.Counter
+	Forwarded, Skipped, Retries, RedisFailOpen, Heals, SimulatedFailures prometheus.Counter
 	BatchSeconds, InsertSeconds, BatchRecords               prometheus.Histogram
 }
 
@@ -18,11 +18,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Consumed:          counter("records_consumed_total", "Raw records made durable (any outcome)."),
 		Processed:         counter("events_processed_total", "Event rows written (first copies)."),
 		Duplicates:        counter("events_duplicate_total", "Copies recorded as duplicates of a stored event."),
+		Conflicts:         counter("events_conflict_total", "Copies of a stored event id with other content (idempotency_conflict)."),
+		Forwarded:         counter("records_forwarded_total", "Records found outside their owner partition and produced to it."),
+		Skipped:           counter("offsets_skipped_total", "Offsets without a data record: transaction markers, aborted or expired records."),
+		Heals:             counter("redis_heals_total", "Times the Redis seen-set was refilled from ClickHouse after losing data."),
+		SimulatedFailures: counter("simulated_failures_total", "First write attempts failed on purpose (simulateFailure)."),
 		Rejected:          counter("events_rejected_total", "Records stored as rejections."),
 		DeadLettered:      counter("events_dead_lettered_total", "Records sent to the dead-letter topic."),
 		Retries:           counter("write_retries_total", "Failed batch write attempts that were retried."),
 		RedisFailOpen:     counter("redis_fail_open_total", "Redis calls that failed and were skipped (fail open)."),
-		SimulatedFailures: counter("simulated_failures_total", "First write attempts failed on purpose (simulateFailure)."),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "batch_seconds",
 			Help: "Time to make one batch durable, retries included.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		InsertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "insert_seconds",
@@ -31,8 +35,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Records per batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Consumed, m.Processed, m.Duplicates, m.Rejected, m.DeadLettered, m.Retries, m.RedisFailOpen,
-			m.SimulatedFailures, m.BatchSeconds, m.InsertSeconds, m.BatchRecords)
+		reg.MustRegister(m.Consumed, m.Processed, m.Duplicates, m.Conflicts, m.Rejected, m.DeadLettered, m.Forwarded,
+			m.Skipped, m.Retries, m.RedisFailOpen, m.Heals, m.SimulatedFailures, m.BatchSeconds, m.InsertSeconds, m.BatchRecords)
 	}
 	return m
 }

@@ -1,324 +1,401 @@
-package pipeline
+package pipeline_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"pgregory.net/rapid"
 
 	"github.com/tally-dev/tally/event"
-	"github.com/tally-dev/tally/event/normalize"
-	"github.com/tally-dev/tally/processor/internal/eventstore"
-	"github.com/tally-dev/tally/processor/internal/faults"
-	"github.com/tally-dev/tally/processor/internal/seen"
+	"github.com/tally-dev/tally/event/schema"
 )
 
-// fakeStore records successful writes; failures makes the next n calls fail.
-type fakeStore struct {
-	mu       sync.Mutex
-	failures int
-	calls    int
-	batches  []eventstore.Batch
-	log      *[]string
-}
-
-func (s *fakeStore) Write(_ context.Context, b eventstore.Batch) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if s.failures > 0 {
-		s.failures--
-		return errors.New("clickhouse: connection refused")
+func rollup(r *rig, level uint8, client, metric string, at time.Time) (uint64, string) {
+	var bucket uint32
+	if w := schema.LevelSeconds[level]; w > 0 {
+		bucket = uint32(at.Unix() / w * w)
 	}
-	s.batches = append(s.batches, b)
-	if s.log != nil {
-		*s.log = append(*s.log, "write")
-	}
-	return nil
-}
-
-func (s *fakeStore) events() []eventstore.EventRow {
-	var out []eventstore.EventRow
-	for _, b := range s.batches {
-		out = append(out, b.Events...)
-	}
-	return out
-}
-
-func (s *fakeStore) duplicates() []eventstore.DuplicateRow {
-	var out []eventstore.DuplicateRow
-	for _, b := range s.batches {
-		out = append(out, b.Duplicates...)
-	}
-	return out
-}
-
-type fakeSeen struct {
-	m       map[string]seen.Origin
-	failing bool
-	log     *[]string
-}
-
-func (f *fakeSeen) Lookup(_ context.Context, ids []string) (map[string]seen.Origin, error) {
-	if f.failing {
-		return nil, errors.New("redis: connection refused")
-	}
-	out := map[string]seen.Origin{}
-	for _, id := range ids {
-		if o, ok := f.m[id]; ok {
-			out[id] = o
+	var count uint64
+	var sum event.Sum
+	for k, row := range r.store.latest() {
+		if k.Kind == schema.KindRollup && k.Level == level && k.Bucket == bucket && k.Client == client && k.Metric == metric {
+			count += row.Count
+			sum.AddSum(row.Sum)
 		}
 	}
-	return out, nil
+	return count, sum.Big().String()
 }
 
-func (f *fakeSeen) Mark(_ context.Context, origins map[string]seen.Origin) error {
-	if f.failing {
-		return errors.New("redis: connection refused")
-	}
-	if f.log != nil {
-		*f.log = append(*f.log, "mark")
-	}
-	for id, o := range origins {
-		if _, ok := f.m[id]; !ok {
-			f.m[id] = o
+func counter(r *rig, outcome string) uint64 {
+	var n uint64
+	for k, row := range r.store.latest() {
+		if k.Kind == schema.KindCounter && k.Metric == outcome {
+			n += row.Count
 		}
 	}
-	return nil
+	return n
 }
 
-type fakeDLQ struct{ records []*kgo.Record }
-
-func (d *fakeDLQ) DeadLetter(_ context.Context, rs []*kgo.Record, _ []string) error {
-	d.records = append(d.records, rs...)
-	return nil
+func TestResendsAreCountedOnceWithinAndAcrossBatches(t *testing.T) {
+	r := newRig(t, 4)
+	e := ev("client_A", "purchase", "12.5", "2026-01-02T03:04:05Z")
+	for range 3 {
+		r.send(e)
+	}
+	p := r.processor()
+	r.drain(p, 2) // the third copy arrives in a second batch
+	r.send(e)
+	r.drain(p, 10)
+	r.check()
+	if got := counter(r, schema.OutcomeDuplicate); got != 3 {
+		t.Fatalf("duplicates = %d, want 3", got)
+	}
 }
 
-func engine(t *testing.T) *normalize.Engine {
-	t.Helper()
-	e, err := normalize.New(normalize.DefaultConfig())
+// Defect 1 of issue #13: a timestamp-less event whose copies are received on
+// both sides of a month boundary, with Redis flushed in between, counted in
+// both months. First copy wins: it counts once, in the first copy's bucket,
+// whatever a later copy's received time.
+func TestTimestamplessResendAcrossMonthBoundaryWithRedisFlushedCountsOnceInFirstBucket(t *testing.T) {
+	r := newRig(t, 4)
+	first := time.Date(2026, 3, 31, 23, 59, 58, 0, time.UTC)
+	second := time.Date(2026, 4, 1, 0, 0, 2, 0, time.UTC)
+	e := ev("client_A", "purchase", "7", "")
+	r.send(e, receivedAt(first))
+	p := r.processor()
+	r.drain(p, 10)
+	r.mr.FlushAll()
+	r.send(e, receivedAt(second))
+	r.drain(p, 10)
+	r.check()
+	if n, sum := rollup(r, schema.LevelDay, "client_A", "purchase", first); n != 1 || sum != "7000000000" {
+		t.Fatalf("March 31: count %d sum %s, want 1 and 7", n, sum)
+	}
+	if n, _ := rollup(r, schema.LevelDay, "client_A", "purchase", second); n != 0 {
+		t.Fatalf("April 1 counts the resend: %d", n)
+	}
+	if n, _ := rollup(r, schema.LevelAll, "client_A", "purchase", time.Time{}); n != 1 {
+		t.Fatalf("all time: %d, want 1", n)
+	}
+}
+
+// The same with Redis down (not flushed) for the resend: the decision comes
+// from the store.
+func TestTimestamplessResendWithRedisDownIsDecidedFromTheStore(t *testing.T) {
+	r := newRig(t, 4)
+	e := ev("client_A", "purchase", "7", "")
+	r.send(e, receivedAt(time.Date(2026, 3, 31, 23, 59, 58, 0, time.UTC)))
+	r.drain(r.processor(), 10)
+	r.mr.Close()
+	r.send(e, receivedAt(time.Date(2026, 4, 1, 0, 0, 2, 0, time.UTC)))
+	r.drain(r.processor(), 10)
+	r.check()
+	if got := counter(r, schema.OutcomeDuplicate); got != 1 {
+		t.Fatalf("duplicates = %d, want 1", got)
+	}
+}
+
+// Defect 2 of issue #13: a reused idempotency key with other content counted
+// twice. First copy wins; the second is a conflict, counted nowhere else.
+func TestReusedKeyWithOtherContentIsAConflictAndFirstCopyWins(t *testing.T) {
+	r := newRig(t, 4)
+	r.send(keyed("client_A", "k-1", "purchase", "5"))
+	p := r.processor()
+	r.drain(p, 10)
+	r.mr.FlushAll() // not even Redis's memory is needed
+	r.send(keyed("client_A", "k-1", "refund", "7"))
+	r.drain(p, 10)
+	r.check()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if n, sum := rollup(r, schema.LevelAll, "client_A", "purchase", at); n != 1 || sum != "5000000000" {
+		t.Fatalf("purchase: count %d sum %s, want 1 and 5", n, sum)
+	}
+	if n, _ := rollup(r, schema.LevelAll, "client_A", "refund", at); n != 0 {
+		t.Fatalf("the conflicting copy is counted: %d", n)
+	}
+	if got := counter(r, schema.OutcomeConflict); got != 1 {
+		t.Fatalf("conflicts = %d, want 1", got)
+	}
+	for _, d := range r.store.dups {
+		if !d.Conflict || d.Event.Metric != "refund" || string(d.Raw) == "" {
+			t.Fatalf("conflict row %+v: must keep what the copy said", d)
+		}
+	}
+}
+
+func TestStraysAreForwardedToTheirOwnerAndCountedThere(t *testing.T) {
+	r := newRig(t, 4)
+	e := ev("client_A", "purchase", "3", "2026-01-02T03:04:05Z")
+	owner := event.OwnerPartition("client_A", 4)
+	wrong := (owner + 1) % 4
+	r.log.produce(wrong, []byte(e)) // a Kafka-native producer keyed by something else
+	r.log.produce(wrong, []byte(e))
+	r.send(e)
+	r.drain(r.processor(), 10)
+	r.check()
+	if got := counter(r, schema.OutcomeForwarded); got != 2 {
+		t.Fatalf("forwarded = %d, want 2", got)
+	}
+	if n, _ := rollup(r, schema.LevelAll, "client_A", "purchase", time.Time{}); n != 1 {
+		t.Fatalf("count = %d, want 1", n)
+	}
+	for _, f := range r.store.forwarded {
+		if f.To.Partition != owner {
+			t.Fatalf("forwarded to %d, owner is %d", f.To.Partition, owner)
+		}
+	}
+}
+
+func TestGapsAreSkippedOffsetsAndTheBooksBalance(t *testing.T) {
+	r := newRig(t, 2)
+	r.send(ev("client_A", "m", "1", "2026-01-02T03:04:05Z"))
+	part := event.OwnerPartition("client_A", 2)
+	r.log.gap(part) // an aborted transaction's record
+	r.log.gap(part) // its abort marker (read_committed delivers neither here)
+	r.send(ev("client_A", "m", "2", "2026-01-02T03:04:05Z"))
+	r.send(`{"clientId":"client_A","amount":"lots"}`)
+	r.log.produce(part, nil)
+	r.log.produce(part, []byte(`{"clientId":`))
+	r.drain(r.processor(), 10)
+	r.check()
+	if got := counter(r, schema.OutcomeSkipped); got != 2 {
+		t.Fatalf("skipped = %d, want 2", got)
+	}
+}
+
+// Every crash point of docs/design/read-model.md, R5: after the rows, after
+// the read model, after the Redis marks (Redis first marked, then flushed,
+// or not), and outages that fail a step and are retried.
+func TestCrashAtEveryPointIsExact(t *testing.T) {
+	for _, step := range []string{"write", "state"} {
+		for _, flush := range []bool{false, true} {
+			t.Run(fmt.Sprintf("after-%s/flush=%v", step, flush), func(t *testing.T) {
+				r := newRig(t, 2)
+				for i := range 5 {
+					r.send(ev("client_A", "m", fmt.Sprint(i), "2026-01-02T03:04:05Z"))
+					r.send(ev("client_B", "m", "1", "")) // one timestamp-less event, resent
+				}
+				crashed := false
+				ctx, cancel := context.WithCancel(context.Background())
+				p := r.processor()
+				r.store.after = func(s string) error {
+					if s == step && !crashed {
+						crashed = true
+						cancel() // the process dies right after the step
+						return errCrash
+					}
+					return nil
+				}
+				recs := r.log.poll([]int32{0, 1}, 3)
+				if _, err := p.Process(ctx, recs); !errors.Is(err, context.Canceled) {
+					t.Fatalf("crashed batch returned %v", err)
+				}
+				if flush {
+					r.mr.FlushAll()
+				}
+				r.store.after = nil
+				r.drain(r.processor(), 4) // a new process, other batch boundaries
+				r.check()
+			})
+		}
+	}
+}
+
+func TestOutagesAreRetriedUntilDurable(t *testing.T) {
+	r := newRig(t, 2)
+	r.send(ev("client_A", "m", "1", "2026-01-02T03:04:05Z"))
+	r.store.fail = 3
+	r.fwd.fail = false
+	p := r.processor()
+	res, err := p.Process(context.Background(), r.log.poll([]int32{0, 1}, 10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	if res.Attempts < 4 {
+		t.Fatalf("attempts = %d, want ≥ 4 (three failures, then success)", res.Attempts)
+	}
+	r.log.commit(r.log.poll([]int32{0, 1}, 10))
+	r.check()
 }
 
-func rec(partition int32, offset int64, value string, headers ...kgo.RecordHeader) *kgo.Record {
-	return &kgo.Record{Topic: "events.raw", Partition: partition, Offset: offset, Value: []byte(value),
-		Timestamp: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Headers: headers}
-}
-
-func ev(client string, amount int) string {
-	return fmt.Sprintf(`{"source":%q,"payload":{"metric":"purchase","amount":"%d","timestamp":"2024/01/01"}}`, client, amount)
-}
-
-type harness struct {
-	store *fakeStore
-	seen  *fakeSeen
-	dlq   *fakeDLQ
-	p     *Pipeline
-	log   []string
-}
-
-func newHarness(t *testing.T, mod func(*Options)) *harness {
-	h := &harness{}
-	h.store = &fakeStore{log: &h.log}
-	h.seen = &fakeSeen{m: map[string]seen.Origin{}, log: &h.log}
-	h.dlq = &fakeDLQ{}
-	o := Options{Normalizer: engine(t), Store: h.store, Seen: h.seen, DeadLetters: h.dlq,
-		RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond, MaxRecordBytes: 4096}
-	if mod != nil {
-		mod(&o)
-	}
-	h.p = New(o)
-	return h
-}
-
-func TestResendsInOneBatchAreStoredOnce(t *testing.T) {
-	h := newHarness(t, nil)
-	res, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1)), rec(0, 1, ev("a", 1)), rec(1, 0, ev("b", 2))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Stored != 2 || res.Duplicates != 1 {
-		t.Fatalf("result = %+v, want 2 stored 1 duplicate", res)
-	}
-	d := h.store.duplicates()
-	if len(d) != 1 || d[0].Source.Offset != 1 || d[0].OriginalPartition != 0 || d[0].OriginalOffset != 0 {
-		t.Fatalf("duplicate lineage = %+v", d)
-	}
-}
-
-func TestResendAcrossBatchesLinksToOriginal(t *testing.T) {
-	h := newHarness(t, nil)
-	ctx := context.Background()
-	if _, err := h.p.Process(ctx, []*kgo.Record{rec(3, 10, ev("a", 1))}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := h.p.Process(ctx, []*kgo.Record{rec(5, 7, ev("a", 1))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Stored != 0 || res.Duplicates != 1 {
-		t.Fatalf("second batch = %+v", res)
-	}
-	d := h.store.duplicates()[0]
-	if d.OriginalPartition != 3 || d.OriginalOffset != 10 {
-		t.Fatalf("lineage points at %d/%d, want 3/10", d.OriginalPartition, d.OriginalOffset)
-	}
-}
-
-func TestReprocessedOriginalIsNotADuplicate(t *testing.T) {
-	// Crash after marking, before commit: the same record comes back and
-	// Redis names it as its own origin.
-	h := newHarness(t, nil)
-	ctx := context.Background()
-	batch := []*kgo.Record{rec(2, 4, ev("a", 1))}
-	if _, err := h.p.Process(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	res, err := h.p.Process(ctx, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Stored != 1 || res.Duplicates != 0 {
-		t.Fatalf("reprocessed original = %+v, want stored again (idempotent), no duplicate", res)
-	}
-}
-
-func TestWriteIsRetriedAndRedisMarkedOnlyAfterIt(t *testing.T) {
-	h := newHarness(t, nil)
-	h.store.failures = 3
-	res, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Attempts != 4 || h.p.Retries() != 3 {
-		t.Fatalf("attempts = %d, retries = %d, want 4 and 3", res.Attempts, h.p.Retries())
-	}
-	if fmt.Sprint(h.log) != "[write mark]" {
-		t.Fatalf("order of effects = %v, want [write mark]", h.log)
-	}
-	if !h.p.Healthy() {
-		t.Fatal("pipeline unhealthy after a successful retry")
-	}
-}
-
-func TestShutdownDuringOutageMarksNothing(t *testing.T) {
-	h := newHarness(t, nil)
-	h.store.failures = 1 << 30
+func TestShutdownDuringOutageWritesNoReadModel(t *testing.T) {
+	r := newRig(t, 2)
+	r.send(ev("client_A", "m", "1", "2026-01-02T03:04:05Z"))
+	r.store.fail = 1 << 30
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := h.p.Process(ctx, []*kgo.Record{rec(0, 0, ev("a", 1))})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the context's error", err)
+	if _, err := r.processor().Process(ctx, r.log.poll([]int32{0, 1}, 10)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Process = %v, want the context's error", err)
 	}
-	if len(h.seen.m) != 0 || len(h.store.batches) != 0 {
-		t.Fatal("something was marked or stored although the write never succeeded")
+	if len(r.store.state) != 0 {
+		t.Fatal("state written although the batch never became durable")
 	}
-	if h.p.Healthy() {
-		t.Fatal("pipeline reports healthy during an outage")
+	if n, _ := r.rc.Keys(context.Background(), "tally:*").Result(); len(n) != 0 {
+		t.Fatalf("redis marked during an outage: %v", n)
 	}
 }
 
-func TestRedisDownFailsOpen(t *testing.T) {
-	h := newHarness(t, nil)
-	h.seen.failing = true
-	res, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1)), rec(0, 1, ev("a", 1))})
-	if err != nil {
+// A zombie — a processor fenced out of the group that still finishes its
+// batch — and the new owner process the same partition at once. Rows are
+// correct whoever writes them, and the highest version wins.
+func TestZombieAndNewOwnerTogetherStayExact(t *testing.T) {
+	r := newRig(t, 1)
+	for i := range 20 {
+		r.send(ev("client_A", "m", fmt.Sprint(i%7), fmt.Sprintf("2026-01-02T03:04:%02dZ", i%7)))
+	}
+	zombie, owner := r.processor(), r.processor()
+	all := r.log.poll([]int32{0}, 100)
+	// The owner takes the first 12 and commits; the zombie, which had polled
+	// the first 15 before it was fenced, writes them late.
+	if _, err := owner.Process(context.Background(), all[:12]); err != nil {
 		t.Fatal(err)
 	}
-	// The in-batch duplicate is still caught without Redis.
-	if res.Stored != 1 || res.Duplicates != 1 {
-		t.Fatalf("result = %+v", res)
+	r.log.commit(all[:12])
+	if _, err := zombie.Process(context.Background(), all[:15]); err != nil {
+		t.Fatal(err)
 	}
+	// The owner continues from its commit, with boundaries of its own.
+	if _, err := owner.Process(context.Background(), all[12:18]); err != nil {
+		t.Fatal(err)
+	}
+	r.log.commit(all[12:18])
+	r.drain(owner, 100)
+	r.check()
 }
 
-func TestUnparseableRecordsAreDeadLettered(t *testing.T) {
-	h := newHarness(t, nil)
-	big := `{"source":"a","payload":"` + string(make([]byte, 5000)) + `"}`
-	res, err := h.p.Process(context.Background(), []*kgo.Record{
-		rec(0, 0, "not json"), rec(0, 1, ""), rec(0, 2, big), rec(0, 3, `{"source":"a","amount":"abc"}`), rec(0, 4, ev("a", 1)),
+// The property: any interleaving of resends, conflicts, strays, gaps, bad
+// input, crashes at any step, Redis flushes and outages, and batch
+// boundaries ends with exactly the truth computed from the log alone.
+func TestReadModelIsExactUnderAnyFaults(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		r := newRig(t, 3)
+		defer r.mr.Close()
+		seed := rapid.Uint64().Draw(t, "seed")
+		rng := rand.New(rand.NewPCG(seed, seed))
+		clients := []string{"client_A", "client_B", "c3", "ünï"}
+		var pool []string
+		for i := range 12 {
+			c := clients[rng.IntN(len(clients))]
+			switch rng.IntN(4) {
+			case 0:
+				pool = append(pool, ev(c, "m"+fmt.Sprint(i%3), fmt.Sprint(rng.IntN(100)), ""))
+			case 1:
+				pool = append(pool, keyed(c, "k"+fmt.Sprint(rng.IntN(4)), "m"+fmt.Sprint(rng.IntN(2)), fmt.Sprint(rng.IntN(9))))
+			default:
+				ts := time.Date(2026, 3, 31, 23, 58+rng.IntN(3), rng.IntN(60), rng.IntN(1000)*1e6, time.UTC)
+				pool = append(pool, ev(c, "m"+fmt.Sprint(i%3), fmt.Sprintf("%d.%03d", rng.IntN(50), rng.IntN(1000)),
+					ts.Format(time.RFC3339Nano)))
+			}
+		}
+		steps := rapid.IntRange(5, 40).Draw(t, "steps")
+		p := r.processor()
+		all := []int32{0, 1, 2}
+		received := time.Date(2026, 3, 31, 23, 59, 0, 0, time.UTC)
+		for range steps {
+			switch op := rng.IntN(12); {
+			case op < 5:
+				received = received.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+				r.send(pool[rng.IntN(len(pool))], receivedAt(received))
+			case op == 5:
+				r.log.produce(int32(rng.IntN(3)), []byte(pool[rng.IntN(len(pool))]), receivedAt(received)) // stray or not
+			case op == 6:
+				r.log.gap(int32(rng.IntN(3)))
+			case op == 7:
+				r.log.produce(int32(rng.IntN(3)), []byte(`{"clientId":"client_A","amount":"NaN"}`))
+			case op == 8:
+				r.mr.FlushAll()
+			case op == 9:
+				r.seenOff = !r.seenOff
+				p = r.processor() // a restart with or without Redis
+			default:
+				// Process one batch; maybe crash after a step.
+				recs := r.log.poll(all, 1+rng.IntN(4))
+				if len(recs) == 0 {
+					continue
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				crashAt := []string{"", "", "write", "state"}[rng.IntN(4)]
+				r.store.after = func(s string) error {
+					if s == crashAt {
+						cancel()
+						return errCrash
+					}
+					return nil
+				}
+				_, err := p.Process(ctx, recs)
+				r.store.after = nil
+				cancel()
+				if err != nil {
+					p = r.processor() // crashed: a new process, nothing committed
+					continue
+				}
+				r.log.commit(recs)
+			}
+		}
+		r.drain(r.processor(), 5)
+		r.check()
 	})
-	if err != nil {
-		t.Fatal(err)
+}
+
+func TestMarksMoveTheWatermarkOnlyAfterTheReadModel(t *testing.T) {
+	r := newRig(t, 1)
+	r.send(ev("client_A", "m", "1", "2026-01-02T03:04:05Z"))
+	var wmAtState string
+	r.store.after = func(step string) error {
+		if step == "state" {
+			wmAtState, _ = r.rc.Get(context.Background(), "tally:wm:"+stream+":1:0").Result()
+		}
+		return nil
 	}
-	if res.DeadLettered != 3 || len(h.dlq.records) != 3 || res.Rejected != 1 || res.Stored != 1 {
-		t.Fatalf("result = %+v, dlq = %d", res, len(h.dlq.records))
+	r.drain(r.processor(), 10)
+	if wmAtState != "0" {
+		t.Fatalf("watermark %q when the read model was written; want 0 (set by the first heal, not yet moved)", wmAtState)
 	}
-	rej := h.store.batches[0].Rejected[0]
-	if rej.Code != "amount_invalid" || rej.Source.Offset != 3 {
-		t.Fatalf("rejection = %+v", rej)
+	wm, err := r.rc.Get(context.Background(), "tally:wm:"+stream+":1:0").Result()
+	if err != nil || wm != "1" {
+		t.Fatalf("watermark after the batch = %q, %v; want 1", wm, err)
 	}
 }
 
-func TestSimulatedFailureFailsFirstAttemptOnly(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Faults = faults.NewBoard() })
-	sim := kgo.RecordHeader{Key: event.HeaderSimulateFailure, Value: []byte("true")}
-	res, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1), sim)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Attempts != 2 || len(h.store.events()) != 1 {
-		t.Fatalf("attempts = %d, stored = %d; want 2 attempts, 1 stored", res.Attempts, len(h.store.events()))
-	}
-}
-
-func TestSimulatedFailureIgnoredWithoutFaultInjection(t *testing.T) {
-	h := newHarness(t, nil)
-	sim := kgo.RecordHeader{Key: event.HeaderSimulateFailure, Value: []byte("true")}
-	res, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1), sim)})
-	if err != nil || res.Attempts != 1 {
-		t.Fatalf("attempts = %d, err = %v; a Kafka header alone must not inject faults", res.Attempts, err)
-	}
-}
-
-func TestFaultBoardClickHouseFailure(t *testing.T) {
-	board := faults.NewBoard()
-	if _, err := board.Apply(faults.Request{Target: "clickhouse", Mode: faults.Fail}); err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, func(o *Options) { o.Faults = board })
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1))})
-		done <- err
-	}()
-	time.Sleep(30 * time.Millisecond)
-	if h.p.Healthy() || h.store.calls != 0 {
-		t.Fatalf("healthy=%v calls=%d while ClickHouse is failing", h.p.Healthy(), h.store.calls)
-	}
-	board.Clear()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if len(h.store.events()) != 1 {
-		t.Fatal("event not stored after the fault cleared")
-	}
-}
-
-func TestNegativeControlNoDedupStoresEveryCopy(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.NegativeControl = "no-dedup" })
-	res, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1)), rec(0, 1, ev("a", 1))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Stored != 2 {
-		t.Fatalf("no-dedup stored %d rows, want 2", res.Stored)
-	}
-}
-
-func TestMarkBeforeWriteControlMarksFirst(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.NegativeControl = "mark-before-write" })
-	h.store.failures = 1
-	if _, err := h.p.Process(context.Background(), []*kgo.Record{rec(0, 0, ev("a", 1))}); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(h.log) != "[mark write]" {
-		t.Fatalf("order = %v, want [mark write]", h.log)
+// A topic deleted and recreated, and the raw log replayed into it (a
+// disaster recovery): every record lands at the offset it had before. An
+// origin names its stream, so a replayed record is a duplicate of its old
+// self, not its own winner again.
+func TestReplayIntoARecreatedTopicCountsNothingTwice(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flush=%v", flush), func(t *testing.T) {
+			r := newRig(t, 2)
+			var sent []string
+			for i := range 6 {
+				e := ev("client_"+fmt.Sprint(i%3), "m", fmt.Sprint(i), "2026-01-02T03:04:05Z")
+				sent = append(sent, e)
+				r.send(e)
+			}
+			r.drain(r.processor(), 4)
+			old := r.log
+			r.log = newLog(2)
+			r.fwd.log = r.log
+			r.topicID = "00000000000000000000000000000002"
+			if flush {
+				r.mr.FlushAll()
+			}
+			for _, e := range sent {
+				r.send(e)
+			}
+			if r.log.end(0)+r.log.end(1) != old.end(0)+old.end(1) {
+				t.Fatal("the replay should reproduce the log")
+			}
+			r.drain(r.processor(), 4)
+			if got := counter(r, schema.OutcomeProcessed); got != 6 {
+				t.Fatalf("processed = %d over both incarnations, want 6", got)
+			}
+			if got := counter(r, schema.OutcomeDuplicate); got != 6 {
+				t.Fatalf("duplicates = %d, want 6 (every replayed record)", got)
+			}
+		})
 	}
 }

@@ -1,0 +1,78 @@
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// keyPartitioner is Kafka's default partitioner for keyed records (murmur2,
+// as in the Java client and franz-go's default). It is stateless for keyed
+// records, so one value serves every caller.
+var keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
+
+// PartitionKey is the Kafka record key that sends an event to its owner
+// partition: the canonical client id. Every copy of an event id has the
+// same client, so every copy has the same owner (docs/design/read-model.md,
+// R1), and all of one client's events are counted by one writer.
+func PartitionKey(clientID string) []byte { return []byte(clientID) }
+
+// OwnerPartition is the partition, of a topic with n partitions, that owns
+// events of clientID: where Kafka's default partitioner puts a record keyed
+// by PartitionKey(clientID).
+func OwnerPartition(clientID string, n int32) int32 {
+	if n <= 1 {
+		return 0
+	}
+	return int32(keyPartitioner.Partition(&kgo.Record{Key: PartitionKey(clientID)}, int(n)))
+}
+
+// Slots is the fixed number of owner slots. A client's slot never changes;
+// partition p of a topic with n partitions owns the slots s with s mod n = p,
+// which is exactly the clients OwnerPartition gives it when n divides Slots
+// (8! = 40320: every partition count up to 10, and 12, 14, 15, 16, 20, 24,
+// 28, 30, 32, 36, 40, 48, 56, 60, 64, 70, 72, 80, 84, 90, 96, 112, 120,
+// 126, 128, …). Winners are indexed by slot, so a change of partition count
+// moves slots between partitions without losing track of any winner.
+const Slots = 40320
+
+// Slot is the owner slot of clientID.
+func Slot(clientID string) int32 {
+	return int32(keyPartitioner.Partition(&kgo.Record{Key: PartitionKey(clientID)}, Slots))
+}
+
+// ValidPartitionCount reports whether a topic with n partitions can own
+// slots exactly (n divides Slots).
+func ValidPartitionCount(n int32) bool { return n >= 1 && Slots%n == 0 }
+
+// OwnedSlots lists the slots partition p of n owns.
+func OwnedSlots(p, n int32) []int32 {
+	out := make([]int32, 0, Slots/max(n, 1))
+	for s := p; s < Slots; s += n {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Fingerprint identifies the content of an event beyond what its id fixes:
+// the metric, the amount, and the timestamp when the producer sent one. Two
+// copies of one id with different fingerprints are a conflict (an
+// idempotency key reused for other content); a timestamp-less event's
+// copies differ only in received time, which is not content, so they match.
+func (c Canonical) Fingerprint() uint64 {
+	h := sha256.New()
+	h.Write([]byte("tally-fp-v1"))
+	h.Write([]byte{0})
+	h.Write([]byte(c.Metric))
+	h.Write([]byte{0})
+	h.Write([]byte(c.Amount.String()))
+	h.Write([]byte{0})
+	if !c.TimestampDefaulted {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(c.Timestamp.UnixMilli()))
+		h.Write(b[:])
+	}
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}

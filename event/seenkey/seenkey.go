@@ -1,0 +1,107 @@
+// Package seenkey is the Redis layout of Tally's seen-set, shared by the
+// processor (which writes it) and the ingestor (which reads it for its
+// duplicate hint). See docs/design/read-model.md, R3.
+//
+// One entry per stored event (its winner): the 32-byte binary id is split
+// into a bucket — the hash key "tally:s:" plus the first 20 bits as five hex
+// digits — and a field, the remaining 30 bytes. The value is the winner's
+// origin: a 4-byte tag of its stream (the topic incarnation), partition and
+// offset as varints, and the 8-byte content fingerprint. With 2^20 buckets, 100M ids make hashes of about a hundred
+// entries, which Redis keeps as compact listpacks: about 50 bytes per id,
+// under the 64-byte budget of issue #14.
+//
+// Beside the entries, one watermark per owner partition, partition count
+// and topic incarnation ("tally:wm:<stream>:<n>:<partition>") says that
+// every winner owned by that partition below the watermark's offset is
+// present; the processor trusts a miss only below it.
+package seenkey
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"strconv"
+)
+
+// BucketBits is how many leading bits of the id select the hash.
+const BucketBits = 20
+
+// Origin locates an event's winner — its stream (a tag of the topic
+// incarnation), partition and offset — and fingerprints its content.
+type Origin struct {
+	Stream      uint32
+	Partition   int32
+	Offset      int64
+	Fingerprint uint64
+}
+
+// ErrBadID is returned for an id that is not 64 lowercase hex digits.
+var ErrBadID = errors.New("seenkey: event id is not 64 lowercase hex digits")
+
+// Split returns the hash key and field of an event id.
+func Split(id string) (key string, field string, err error) {
+	if len(id) != 64 {
+		return "", "", ErrBadID
+	}
+	var b [32]byte
+	if _, err := hex.Decode(b[:], []byte(id)); err != nil || !lowerHex(id) {
+		return "", "", ErrBadID
+	}
+	return "tally:s:" + id[:5], string(b[2:]), nil
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Encode renders an origin as an entry value.
+func Encode(o Origin) string {
+	b := make([]byte, 0, 2*binary.MaxVarintLen64+12)
+	b = binary.BigEndian.AppendUint32(b, o.Stream)
+	b = binary.AppendVarint(b, int64(o.Partition))
+	b = binary.AppendVarint(b, o.Offset)
+	b = binary.BigEndian.AppendUint64(b, o.Fingerprint)
+	return string(b)
+}
+
+// Decode reads an entry value written by Encode.
+func Decode(v string) (Origin, bool) {
+	b := []byte(v)
+	if len(b) < 4 {
+		return Origin{}, false
+	}
+	stream := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	p, n := binary.Varint(b)
+	if n <= 0 || p < -1<<31 || p > 1<<31-1 {
+		return Origin{}, false
+	}
+	b = b[n:]
+	off, n := binary.Varint(b)
+	if n <= 0 {
+		return Origin{}, false
+	}
+	b = b[n:]
+	if len(b) != 8 {
+		return Origin{}, false
+	}
+	return Origin{Stream: stream, Partition: int32(p), Offset: off, Fingerprint: binary.BigEndian.Uint64(b)}, true
+}
+
+// Watermark is the key of the watermark of partition p of a topic with n
+// partitions: another partition count means other owned slots, so another
+// watermark (and a full heal).
+func Watermark(stream string, n, p int32) string {
+	return "tally:wm:" + stream + ":" + strconv.FormatInt(int64(n), 10) + ":" + strconv.FormatInt(int64(p), 10)
+}
+
+// HealToken is the key a heal of a partition holds while it runs; a flush
+// removes it, and the heal then refuses to set the watermark.
+func HealToken(stream string, n, p int32) string {
+	return "tally:heal:" + stream + ":" + strconv.FormatInt(int64(n), 10) + ":" + strconv.FormatInt(int64(p), 10)
+}

@@ -1,0 +1,52 @@
+package seenkey
+
+import (
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+func TestSplitIsInjective(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := rapid.StringMatching(`[0-9a-f]{64}`).Draw(t, "a")
+		b := rapid.StringMatching(`[0-9a-f]{64}`).Draw(t, "b")
+		ka, fa, err := Split(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, fb, err := Split(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (ka == kb && fa == fb) != (a == b) {
+			t.Fatalf("%s and %s map to (%q,%x) and (%q,%x)", a, b, ka, fa, kb, fb)
+		}
+		if len(fa) != 30 || !strings.HasPrefix(ka, "tally:s:") || len(ka) != len("tally:s:")+5 {
+			t.Fatalf("layout: key %q field %d bytes", ka, len(fa))
+		}
+	})
+}
+
+func TestSplitRejectsNonIDs(t *testing.T) {
+	for _, id := range []string{"", "abc", strings.Repeat("A", 64), strings.Repeat("g", 64), strings.Repeat("a", 65)} {
+		if _, _, err := Split(id); err == nil {
+			t.Errorf("Split(%q) accepted", id)
+		}
+	}
+}
+
+func TestEncodeRoundTrips(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		o := Origin{Stream: rapid.Uint32().Draw(t, "s"), Partition: rapid.Int32().Draw(t, "p"), Offset: rapid.Int64().Draw(t, "o"), Fingerprint: rapid.Uint64().Draw(t, "f")}
+		got, ok := Decode(Encode(o))
+		if !ok || got != o {
+			t.Fatalf("Decode(Encode(%+v)) = %+v, %v", o, got, ok)
+		}
+	})
+	for _, bad := range []string{"", "\x01", "\x00\x00\x00\x01\x02\x04", "\x00\x00\x00\x01\x02\x04short"} {
+		if _, ok := Decode(bad); ok {
+			t.Errorf("Decode(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,135 @@
+//go:build integration
+
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/event/testenv"
+	"github.com/tally-dev/tally/processor/internal/eventstore"
+	"github.com/tally-dev/tally/processor/internal/migrate"
+	"github.com/tally-dev/tally/processor/internal/pipeline"
+)
+
+func newStore(t *testing.T) *eventstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	addr := testenv.ClickHouse(t)
+	db := fmt.Sprintf("it_store_%d", time.Now().UnixNano())
+	s, err := eventstore.Open(eventstore.Options{Addr: []string{addr}, Database: db, User: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		s.Close()
+	})
+	if err := migrate.Apply(ctx, s.Conn(), db, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func winner(i int, amount event.Amount, ts time.Time) pipeline.Winner {
+	id := fmt.Sprintf("%064x", i)
+	return pipeline.Winner{Tenant: "default", Slot: event.Slot("client_A"), Raw: []byte(`{"raw":true}`),
+		Event: event.Canonical{EventID: id, ClientID: "client_A", Metric: "m", Amount: amount, Timestamp: ts},
+		Source: pipeline.Source{Stream: "raw/abc", Topic: "raw", Partition: 3, Offset: int64(i), Received: ts}}
+}
+
+// Every statement the processor runs, against the real server: a batch of
+// every row kind (events spanning more months than one insert may hold),
+// state rows with 128-bit sums, and the three reads.
+func TestStoreRoundTrip(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	base := time.Date(2010, 1, 15, 12, 0, 0, 0, time.UTC)
+	var b pipeline.Batch
+	for i := range 150 { // 150 different months
+		b.Winners = append(b.Winners, winner(i, event.Amount{Units: int64(i), Nanos: 5}, base.AddDate(0, i, 0)))
+	}
+	b.Duplicates = []pipeline.Duplicate{{Tenant: "default", Event: b.Winners[0].Event, Conflict: true, Raw: []byte("{}"),
+		Source: pipeline.Source{Stream: "raw/abc", Topic: "raw", Partition: 3, Offset: 1000, Received: base},
+		Original: pipeline.Origin{Partition: 3, Offset: 0}}}
+	b.Rejected = []pipeline.Rejected{{Tenant: "default", Code: "amount_invalid", Source: pipeline.Source{Stream: "raw/abc", Offset: 1001}}}
+	b.DeadLetters = []pipeline.DeadLetter{{Tenant: "default", Reason: "invalid_json", Source: pipeline.Source{Stream: "raw/abc", Offset: 1002}}}
+	b.Forwarded = []pipeline.ForwardedRow{{Tenant: "default", EventID: "x", ClientID: "c", Source: pipeline.Source{Stream: "raw/abc", Offset: 1003},
+		To: pipeline.Forwarded{Partition: 1, Offset: 9}}}
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, b); err != nil { // a replay rewrites, never adds logically
+		t.Fatal(err)
+	}
+
+	huge, _ := event.SumFromBig(new(big.Int).Lsh(big.NewInt(1), 100))
+	key := pipeline.StateKey{Tenant: "default", Kind: schema.KindRollup, Level: schema.LevelDay, Bucket: 1262304000,
+		Client: "client_A", Metric: `it's "quoted"`, Stream: "raw/abc", Part: 3}
+	rows := []pipeline.StateRow{
+		{Key: key, Version: 10, Count: 2, Sum: event.SumOf(event.Amount{Units: 1}), Min: event.Amount{Units: -3, Nanos: -5}, Max: event.Amount{Units: 4}, MinTs: 1, MaxTs: 2},
+		{Key: key, Version: 20, Count: 5, Sum: huge, Min: event.Amount{Units: -3, Nanos: -5}, Max: event.Amount{Units: 9}, MinTs: 1, MaxTs: 7},
+	}
+	if err := s.WriteState(ctx, rows[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteState(ctx, rows[1:]); err != nil {
+		t.Fatal(err)
+	}
+	other := key
+	other.Client = "nobody"
+	got, err := s.LoadState(ctx, []pipeline.StateKey{key, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[key] != rows[1] {
+		t.Fatalf("LoadState = %+v, want the version-20 row %+v", got, rows[1])
+	}
+
+	ids := []pipeline.SlotID{{Slot: event.Slot("client_A"), Tenant: "default", EventID: b.Winners[7].Event.EventID},
+		{Slot: event.Slot("client_A"), Tenant: "other", EventID: b.Winners[7].Event.EventID}}
+	found, err := s.Lookup(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pipeline.Origin{Stream: pipeline.StreamTag("raw/abc"), Partition: 3, Offset: 7, Fingerprint: b.Winners[7].Event.Fingerprint()}
+	if len(found) != 1 || found[ids[0]] != want {
+		t.Fatalf("Lookup = %+v, want only %+v (another tenant's id is another event)", found, want)
+	}
+
+	var n int
+	if err := s.Winners(ctx, event.OwnedSlots(event.Slot("client_A")%8, 8), "", 0, func(string, pipeline.Origin) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 300 { // every row, twice: the store reads rows; Redis sets them once
+		t.Fatalf("Winners yielded %d rows, want 300", n)
+	}
+	n = 0
+	if err := s.Winners(ctx, event.OwnedSlots(event.Slot("client_A")%8, 8), "raw/abc", 140, func(string, pipeline.Origin) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 20 {
+		t.Fatalf("Winners from offset 140 yielded %d rows, want 20", n)
+	}
+
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{testenv.ClickHouse(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var events uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM "+s.Database()+".events").Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if events != 150 {
+		t.Fatalf("events holds %d ids, want 150", events)
+	}
+}

@@ -1,0 +1,454 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/normalize"
+	"github.com/tally-dev/tally/event/schema"
+)
+
+// plan is a classified batch with everything it will write.
+type plan struct {
+	batch       Batch
+	strays      []Stray
+	dead        []*kgo.Record
+	deadReasons []string
+	parts       []*partPlan
+	deltas      map[StateKey]*delta
+	owner       map[StateKey]*partPlan
+	state       []StateRow
+	marks       []Marks
+	res         Result
+	forwarded   bool
+	deadSent    bool
+}
+
+// partPlan is one partition's share of a batch.
+type partPlan struct {
+	ps      *partState
+	from    int64 // the position the batch starts from
+	to      int64 // the position after the batch
+	cands   []candidate
+	winners map[string]Origin
+}
+
+type candidate struct {
+	ev     event.Canonical
+	tenant string
+	slot   int32
+	src    Source
+	raw    []byte
+	fp     uint64
+}
+
+func (pl *plan) result() Result { return pl.res }
+
+func (pl *plan) count(pp *partPlan, tenant, outcome string, n int64) {
+	if n <= 0 {
+		return
+	}
+	pl.add(pp, counterKey(tenant, outcome, pp.ps.stream, pp.ps.part)).count += uint64(n)
+}
+
+func (pl *plan) add(pp *partPlan, k StateKey) *delta {
+	d := pl.deltas[k]
+	if d == nil {
+		d = &delta{}
+		pl.deltas[k] = d
+		pl.owner[k] = pp
+	}
+	return d
+}
+
+// oversizeAuditBytes bounds the raw bytes an oversized record's
+// dead_letters row keeps.
+const oversizeAuditBytes = 1024
+
+func (pl *plan) deadLetter(pp *partPlan, r *kgo.Record, src Source, tenant, reason string, raw []byte) {
+	pl.dead = append(pl.dead, r)
+	pl.deadReasons = append(pl.deadReasons, reason)
+	pl.batch.DeadLetters = append(pl.batch.DeadLetters, DeadLetter{Tenant: tenant, Reason: reason, Source: src, Raw: raw})
+	pl.count(pp, tenant, schema.OutcomeDeadLettered, 1)
+	pl.res.DeadLettered++
+}
+
+// plan classifies records and computes every row the batch writes. It has
+// no side effects beyond healing the seen-set, so it may be retried.
+func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) (*plan, error) {
+	pl := &plan{deltas: make(map[StateKey]*delta), owner: make(map[StateKey]*partPlan)}
+	for _, g := range groupByPartition(records) {
+		ps, err := p.partition(ctx, g.topic, g.part)
+		if err != nil {
+			return nil, err
+		}
+		pp := &partPlan{ps: ps, from: ps.position, to: ps.position, winners: make(map[string]Origin)}
+		p.classify(pl, pp, g.records)
+		if pp.to > pp.from {
+			pl.parts = append(pl.parts, pp)
+		}
+	}
+	known, err := p.lookup(ctx, pl.parts)
+	if err != nil {
+		return nil, err
+	}
+	for i, pp := range pl.parts {
+		p.decide(pl, pp, known[i])
+	}
+	if err := p.stateRows(ctx, pl); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+type partitionGroup struct {
+	topic   string
+	part    int32
+	records []*kgo.Record
+}
+
+// groupByPartition splits a poll into partitions, keeping each partition's
+// records in offset order (the order Kafka delivered them).
+func groupByPartition(records []*kgo.Record) []partitionGroup {
+	var out []partitionGroup
+	idx := make(map[partKey]int)
+	for _, r := range records {
+		k := partKey{r.Topic, r.Partition}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, partitionGroup{topic: r.Topic, part: r.Partition})
+		}
+		out[i].records = append(out[i].records, r)
+	}
+	return out
+}
+
+// partition returns the state of a partition, loading it on first use
+// after an ownership change.
+func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*partState, error) {
+	p.mu.Lock()
+	ps := p.parts[partKey{topic, part}]
+	p.mu.Unlock()
+	if ps != nil {
+		return ps, nil
+	}
+	info, err := p.o.Topology.Topic(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	if part >= info.Partitions {
+		return nil, fmt.Errorf("topic %s has %d partitions; partition %d is not one of them", topic, info.Partitions, part)
+	}
+	if !event.ValidPartitionCount(info.Partitions) {
+		return nil, fmt.Errorf("topic %s has %d partitions, which does not divide the %d owner slots: choose a divisor "+
+			"(8, 12, 16, 24, 32, 48, 64, 96, 128, …)", topic, info.Partitions, event.Slots)
+	}
+	ps = &partState{topic: topic, stream: topic + "/" + info.ID, part: part, owners: info.Partitions,
+		rows: make(map[StateKey]StateRow)}
+	pk := positionKey(ps.stream, part)
+	rows, err := p.o.Store.LoadState(ctx, []StateKey{pk})
+	if err != nil {
+		return nil, fmt.Errorf("load position of %s: %w", ps.stream, err)
+	}
+	if r, ok := rows[pk]; ok {
+		ps.position = int64(r.Count)
+		ps.rows[pk] = r
+	}
+	p.mu.Lock()
+	p.parts[partKey{topic, part}] = ps
+	p.mu.Unlock()
+	return ps, nil
+}
+
+// classify sorts one partition's records into outcomes and candidates.
+func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
+	ps := pp.ps
+	next := ps.position
+	for _, r := range records {
+		if r.Offset < ps.position {
+			continue // counted by an earlier attempt (or another process)
+		}
+		pl.count(pp, "", schema.OutcomeSkipped, r.Offset-next) // aborted or expired offsets
+		pl.res.Skipped += int(r.Offset - next)
+		next = r.Offset + 1
+		if r.Attrs.IsControl() {
+			pl.count(pp, "", schema.OutcomeSkipped, 1) // a transaction marker
+			pl.res.Skipped++
+			continue
+		}
+		h := headers(r)
+		src := Source{Stream: ps.stream, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Received: receivedAt(r, h)}
+		if h.simulate {
+			pl.batch.Simulate = true
+		}
+		tenant := h.tenant
+		switch {
+		case len(r.Value) == 0:
+			pl.deadLetter(pp, r, src, tenant, "empty_record: the record has no value", nil)
+			continue
+		case len(r.Value) > p.o.MaxRecordBytes:
+			pl.deadLetter(pp, r, src, tenant, "too_large: record of "+strconv.Itoa(len(r.Value))+" bytes exceeds "+
+				strconv.Itoa(p.o.MaxRecordBytes), r.Value[:min(len(r.Value), oversizeAuditBytes)])
+			continue
+		}
+		ev, rej := p.o.Normalizer.Normalize(normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey})
+		if rej != nil {
+			if unparseable(rej.Code) {
+				pl.deadLetter(pp, r, src, tenant, rej.Code+": "+rej.Message, r.Value)
+				continue
+			}
+			pl.batch.Rejected = append(pl.batch.Rejected, Rejected{Tenant: tenant, Code: rej.Code, Field: rej.Field,
+				Message: rej.Message, ClientHint: rej.ClientHint, Source: src, Raw: r.Value})
+			pl.count(pp, tenant, schema.OutcomeRejected, 1)
+			pl.res.Rejected++
+			continue
+		}
+		if owner := event.OwnerPartition(ev.ClientID, ps.owners); owner != ps.part {
+			pl.strays = append(pl.strays, Stray{Record: r, Source: src, Tenant: tenant, ClientID: ev.ClientID,
+				EventID: ev.EventID, Owner: owner})
+			pl.count(pp, tenant, schema.OutcomeForwarded, 1)
+			pl.res.Forwarded++
+			continue
+		}
+		pp.cands = append(pp.cands, candidate{ev: ev, tenant: tenant, slot: event.Slot(ev.ClientID), src: src, raw: r.Value,
+			fp: ev.Fingerprint()})
+	}
+	pp.to = next
+}
+
+// lookup finds the known winners of every candidate id, per partition:
+// from the seen-set where its watermark covers the partition (healing it
+// first if it lost data), else from the store.
+func (p *Pipeline) lookup(ctx context.Context, parts []*partPlan) ([]map[string]Origin, error) {
+	known := make([]map[string]Origin, len(parts))
+	var probes []Probe
+	var probed []int
+	for i, pp := range parts {
+		if len(pp.cands) == 0 {
+			continue
+		}
+		probes = append(probes, Probe{Stream: pp.ps.stream, N: pp.ps.owners, Part: pp.ps.part, IDs: candidateIDs(pp.cands)})
+		probed = append(probed, i)
+	}
+	if len(probes) == 0 {
+		return known, nil
+	}
+	complete := make([]bool, len(parts))
+	if p.o.Seen != nil {
+		answers, err := p.o.Seen.Lookup(ctx, probes)
+		if err != nil {
+			p.seenFailed("redis lookup failed; deciding from ClickHouse", err)
+		} else {
+			for j, a := range answers {
+				i := probed[j]
+				pp := parts[i]
+				if a.Watermark < pp.from {
+					a, err = p.heal(ctx, pp, a.Watermark, probes[j])
+					if err != nil {
+						p.seenFailed("healing redis failed; deciding from ClickHouse", err)
+						continue
+					}
+				}
+				known[i], complete[i] = a.Found, true
+			}
+		}
+	}
+	for _, i := range probed {
+		if complete[i] {
+			continue
+		}
+		pp := parts[i]
+		ids := make([]SlotID, 0, len(pp.cands))
+		for _, c := range pp.cands {
+			ids = append(ids, SlotID{Slot: c.slot, Tenant: c.tenant, EventID: c.ev.EventID})
+		}
+		found, err := p.o.Store.Lookup(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("look up winners in the store: %w", err)
+		}
+		m := make(map[string]Origin, len(found))
+		for id, o := range found {
+			m[id.EventID] = o
+		}
+		known[i] = m
+	}
+	return known, nil
+}
+
+// heal refills the seen-set for one partition from the store and asks
+// again. wm < 0 means the seen-set lost everything: every winner of the
+// slots the partition owns, of any stream, is added back; otherwise only
+// this stream's winners past wm.
+func (p *Pipeline) heal(ctx context.Context, pp *partPlan, wm int64, probe Probe) (Answer, error) {
+	ps := pp.ps
+	stream, from := ps.stream, wm
+	if wm < 0 {
+		stream, from = "", 0
+	}
+	p.o.Logger.Info("healing redis from clickhouse", "stream", ps.stream, "partition", ps.part, "watermark", wm,
+		"position", pp.from, "full", wm < 0)
+	p.o.Metrics.Heals.Inc()
+	err := p.o.Seen.Heal(ctx, ps.stream, ps.owners, ps.part, pp.from, func(each func(string, Origin) error) error {
+		return p.o.Store.Winners(ctx, event.OwnedSlots(ps.part, ps.owners), stream, from, each)
+	})
+	if err != nil {
+		return Answer{}, err
+	}
+	answers, err := p.o.Seen.Lookup(ctx, []Probe{probe})
+	if err != nil {
+		return Answer{}, err
+	}
+	if answers[0].Watermark < pp.from {
+		return Answer{}, fmt.Errorf("redis lost data while healing partition %d", ps.part)
+	}
+	return answers[0], nil
+}
+
+func (p *Pipeline) seenFailed(msg string, err error) {
+	p.o.Metrics.RedisFailOpen.Inc()
+	p.o.Logger.Warn(msg, "err", err)
+}
+
+func candidateIDs(cands []candidate) []string {
+	ids := make([]string, 0, len(cands))
+	uniq := make(map[string]struct{}, len(cands))
+	for _, c := range cands {
+		if _, ok := uniq[c.ev.EventID]; !ok {
+			uniq[c.ev.EventID] = struct{}{}
+			ids = append(ids, c.ev.EventID)
+		}
+	}
+	return ids
+}
+
+// decide makes every candidate a winner, a duplicate or a conflict: the
+// first stored copy of an id wins (docs/design/read-model.md, R2).
+func (p *Pipeline) decide(pl *plan, pp *partPlan, known map[string]Origin) {
+	ps := pp.ps
+	tag := StreamTag(ps.stream)
+	for _, c := range pp.cands {
+		self := Origin{Stream: tag, Partition: c.src.Partition, Offset: c.src.Offset, Fingerprint: c.fp}
+		id := c.ev.EventID
+		if o, ok := known[id]; ok && (o.Stream != self.Stream || o.Partition != self.Partition || o.Offset != self.Offset) {
+			conflict := o.Fingerprint != self.Fingerprint
+			d := Duplicate{Tenant: c.tenant, Event: c.ev, Source: c.src, Original: o, Conflict: conflict}
+			outcome := schema.OutcomeDuplicate
+			if conflict {
+				d.Raw = c.raw
+				outcome = schema.OutcomeConflict
+				pl.res.Conflicts++
+			} else {
+				pl.res.Duplicates++
+			}
+			pl.batch.Duplicates = append(pl.batch.Duplicates, d)
+			pl.count(pp, c.tenant, outcome, 1)
+			continue
+		}
+		if known == nil {
+			known = make(map[string]Origin)
+		}
+		known[id] = self
+		pp.winners[id] = self
+		pl.batch.Winners = append(pl.batch.Winners, Winner{Tenant: c.tenant, Event: c.ev, Source: c.src, Slot: c.slot, Raw: c.raw})
+		pl.count(pp, c.tenant, schema.OutcomeProcessed, 1)
+		pl.res.Stored++
+		ms := c.ev.Timestamp.UnixMilli()
+		for _, lvl := range rollupLevels {
+			pl.add(pp, rollupKey(c.tenant, lvl, ms, c.ev.ClientID, c.ev.Metric, ps.stream, ps.part)).addEvent(c.ev.Amount, ms)
+		}
+	}
+}
+
+// stateRows turns the batch's contributions into read-model rows at each
+// partition's new position, reading the rows it does not hold from the
+// store. A row newer than the partition's position means another process
+// counted this partition's records meanwhile: the partition is reloaded and
+// the batch planned again (errStale), so nothing is added twice.
+func (p *Pipeline) stateRows(ctx context.Context, pl *plan) error {
+	var missing []StateKey
+	for k, pp := range pl.owner {
+		if _, ok := pp.ps.rows[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	loaded, err := p.o.Store.LoadState(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("load read model rows: %w", err)
+	}
+	for k, r := range loaded {
+		pl.owner[k].ps.rows[k] = r
+	}
+	for k, pp := range pl.owner {
+		if r, ok := pp.ps.rows[k]; ok && int64(r.Version) > pp.from {
+			p.Forget(pp.ps.topic, []int32{pp.ps.part})
+			return errStale
+		}
+	}
+	for _, pp := range pl.parts {
+		ps := pp.ps
+		v := uint64(pp.to)
+		pl.state = append(pl.state, StateRow{Key: positionKey(ps.stream, ps.part), Version: v, Count: v})
+		pl.marks = append(pl.marks, Marks{Stream: ps.stream, N: ps.owners, Part: ps.part, From: pp.from, To: pp.to, Winners: pp.winners})
+	}
+	for k, d := range pl.deltas {
+		pp := pl.owner[k]
+		row := d.apply(pp.ps.rows[k], uint64(pp.to))
+		row.Key = k
+		pl.state = append(pl.state, row)
+	}
+	return nil
+}
+
+// unparseable reports rejection codes for bytes that are not a JSON event at
+// all: they cannot be stored as rejections of an event and are dead-lettered.
+func unparseable(code string) bool {
+	switch code {
+	case "invalid_json", "invalid_utf8", "too_large":
+		return true
+	}
+	return false
+}
+
+type recordHeaders struct {
+	receivedAt     string
+	idempotencyKey string
+	tenant         string
+	simulate       bool
+}
+
+func headers(r *kgo.Record) recordHeaders {
+	h := recordHeaders{tenant: event.DefaultTenant}
+	for _, kv := range r.Headers {
+		switch kv.Key {
+		case event.HeaderReceivedAt:
+			h.receivedAt = string(kv.Value)
+		case event.HeaderIdempotencyKey:
+			h.idempotencyKey = string(kv.Value)
+		case event.HeaderTenant:
+			if len(kv.Value) > 0 {
+				h.tenant = string(kv.Value)
+			}
+		case event.HeaderSimulateFailure:
+			h.simulate = string(kv.Value) == "true"
+		}
+	}
+	return h
+}
+
+// receivedAt is the ingestor's receive time, or the record's timestamp for
+// Kafka-native producers.
+func receivedAt(r *kgo.Record, h recordHeaders) time.Time {
+	if h.receivedAt != "" {
+		if t, err := time.Parse(time.RFC3339Nano, h.receivedAt); err == nil {
+			return t.UTC().Truncate(time.Millisecond)
+		}
+	}
+	return r.Timestamp.UTC().Truncate(time.Millisecond)
+}

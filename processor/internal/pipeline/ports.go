@@ -1,0 +1,202 @@
+package pipeline
+
+import (
+	"context"
+	"hash/crc32"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/normalize"
+)
+
+// The pipeline's ports: small interfaces declared here, with types the
+// pipeline owns. Adapters (eventstore, seen, dlq, the Kafka topology) import
+// this package, never the reverse.
+
+// Normalizer maps a raw event to its canonical form or a rejection.
+type Normalizer interface {
+	Normalize(in normalize.Input) (event.Canonical, *normalize.Rejection)
+}
+
+// Origin locates the winner of an event id — the first stored copy: its
+// stream's tag (StreamTag), partition and offset — and fingerprints its
+// content.
+type Origin struct {
+	Stream      uint32
+	Partition   int32
+	Offset      int64
+	Fingerprint uint64
+}
+
+// StreamTag is the compact name of a stream (a topic incarnation) kept in
+// origins: a record is its own origin only in its own stream.
+func StreamTag(stream string) uint32 { return crc32.ChecksumIEEE([]byte(stream)) }
+
+// SlotID names an event id by its owner slot (event.Slot) and tenant.
+type SlotID struct {
+	Slot            int32
+	Tenant, EventID string
+}
+
+// Source locates one raw record: its topic incarnation (stream), partition
+// and offset, and when it was received.
+type Source struct {
+	Stream    string // "<topic>/<topic id>"
+	Topic     string
+	Partition int32
+	Offset    int64
+	Received  time.Time
+}
+
+// Store makes batches durable and answers the questions the pipeline asks
+// of durable state. Every write is idempotent per source record.
+type Store interface {
+	// Write stores a batch's rows (winners, their id index, duplicates,
+	// rejections, dead letters, forwarded strays).
+	Write(ctx context.Context, b Batch) error
+	// WriteState stores a batch's state rows in one insert.
+	WriteState(ctx context.Context, rows []StateRow) error
+	// LoadState returns the highest version of each key that exists.
+	LoadState(ctx context.Context, keys []StateKey) (map[StateKey]StateRow, error)
+	// Lookup returns the winners among ids.
+	Lookup(ctx context.Context, ids []SlotID) (map[SlotID]Origin, error)
+	// Winners calls each for every winner of the slots; with stream set,
+	// only those of that stream at offsets ≥ from.
+	Winners(ctx context.Context, slots []int32, stream string, from int64, each func(id string, o Origin) error) error
+}
+
+// Probe asks the seen-set about ids of one owner partition (partition Part
+// of a topic of N partitions).
+type Probe struct {
+	Stream string
+	N      int32
+	Part   int32
+	IDs    []string
+}
+
+// Answer is the seen-set's atomic view for one Probe: its watermark (-1
+// when absent: the seen-set lost it) and the origins of the ids it holds.
+type Answer struct {
+	Watermark int64
+	Found     map[string]Origin
+}
+
+// Marks adds a batch's winners of one partition to the seen-set and moves
+// the partition's watermark from From to To.
+type Marks struct {
+	Stream   string
+	N        int32
+	Part     int32
+	From, To int64
+	Winners  map[string]Origin
+}
+
+// SeenSet remembers every winner, with a watermark per owner partition below
+// which a miss is trustworthy (docs/design/read-model.md, R3). It is a cache
+// in front of the Store; the pipeline never trusts it beyond its watermark.
+type SeenSet interface {
+	// Lookup answers every probe in one atomic step per probe.
+	Lookup(ctx context.Context, probes []Probe) ([]Answer, error)
+	// Mark adds winners; it moves a watermark only if it is at least From,
+	// so a flush between Lookup and Mark leaves the partition incomplete.
+	Mark(ctx context.Context, marks []Marks) error
+	// Heal adds every winner that winners yields and then sets the
+	// watermark to to — unless the seen-set lost data meanwhile.
+	Heal(ctx context.Context, stream string, n, part int32, to int64, winners func(each func(id string, o Origin) error) error) error
+}
+
+// Stray is a record found outside its owner partition.
+type Stray struct {
+	Record   *kgo.Record
+	Source   Source
+	Tenant   string
+	ClientID string
+	EventID  string
+	Owner    int32
+}
+
+// Forwarded is where a stray's copy landed.
+type Forwarded struct {
+	Partition int32
+	Offset    int64
+}
+
+// Forwarder produces strays to their owner partitions and waits for the
+// broker's acknowledgement of every one.
+type Forwarder interface {
+	Forward(ctx context.Context, strays []Stray) ([]Forwarded, error)
+}
+
+// DeadLetterer produces records to the dead-letter topic and returns once
+// the broker acknowledged them.
+type DeadLetterer interface {
+	DeadLetter(ctx context.Context, records []*kgo.Record, reasons []string) error
+}
+
+// TopicInfo describes one incarnation of a topic.
+type TopicInfo struct {
+	ID         string // Kafka's topic id
+	Partitions int32
+}
+
+// Topology answers what the pipeline needs to know about a topic.
+type Topology interface {
+	Topic(ctx context.Context, name string) (TopicInfo, error)
+}
+
+// Winner is one stored event: the first copy of its id.
+type Winner struct {
+	Tenant string
+	Event  event.Canonical
+	Source Source
+	Slot   int32
+	Raw    []byte
+}
+
+// Duplicate is a copy that lost to a winner; Conflict when its content
+// differs (then Event and Raw keep what it said).
+type Duplicate struct {
+	Tenant   string
+	Event    event.Canonical
+	Source   Source
+	Original Origin
+	Conflict bool
+	Raw      []byte
+}
+
+// Rejected is a record the normalization engine refused, kept for audit.
+type Rejected struct {
+	Tenant                           string
+	Code, Field, Message, ClientHint string
+	Source                           Source
+	Raw                              []byte
+}
+
+// DeadLetter records a raw record sent to the dead-letter topic.
+type DeadLetter struct {
+	Tenant string
+	Reason string
+	Source Source
+	Raw    []byte
+}
+
+// ForwardedRow records a stray and where its copy went.
+type ForwardedRow struct {
+	Tenant, EventID, ClientID string
+	Source                    Source
+	To                        Forwarded
+}
+
+// Batch is everything one batch writes besides state.
+type Batch struct {
+	Winners     []Winner
+	Duplicates  []Duplicate
+	Rejected    []Rejected
+	DeadLetters []DeadLetter
+	Forwarded   []ForwardedRow
+	// Simulate is set when a record asked for the seed's simulated
+	// failure; only the fault-injection wrapper reads it.
+	Simulate bool
+}
