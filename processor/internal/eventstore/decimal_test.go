@@ -41,7 +41,6 @@ func TestAmountsRoundTripThroughTheDriverDecimal(t *testing.T) {
 	})
 }
 
-
 // BenchmarkDecimal is the exact amount conversion for the Decimal(38, 9)
 // column, on the fast (int64) path and on the big.Int path.
 func BenchmarkDecimal(b *testing.B) {

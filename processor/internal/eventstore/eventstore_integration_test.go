@@ -42,7 +42,7 @@ func newStore(t *testing.T) *eventstore.Store {
 func winner(i int, amount event.Amount, ts time.Time) pipeline.Winner {
 	id := fmt.Sprintf("%064x", i)
 	return pipeline.Winner{Tenant: "default", Slot: event.Slot("client_A"), Raw: []byte(`{"raw":true}`),
-		Event: event.Canonical{EventID: id, ClientID: "client_A", Metric: "m", Amount: amount, Timestamp: ts},
+		Event:  event.Canonical{EventID: id, ClientID: "client_A", Metric: "m", Amount: amount, Timestamp: ts},
 		Source: pipeline.Source{Stream: "raw/abc", Topic: "raw", Partition: 3, Offset: int64(i), Received: ts}}
 }
 
@@ -58,7 +58,7 @@ func TestStoreRoundTrip(t *testing.T) {
 		b.Winners = append(b.Winners, winner(i, event.Amount{Units: int64(i), Nanos: 5}, base.AddDate(0, i, 0)))
 	}
 	b.Duplicates = []pipeline.Duplicate{{Tenant: "default", Event: b.Winners[0].Event, Conflict: true, Raw: []byte("{}"),
-		Source: pipeline.Source{Stream: "raw/abc", Topic: "raw", Partition: 3, Offset: 1000, Received: base},
+		Source:   pipeline.Source{Stream: "raw/abc", Topic: "raw", Partition: 3, Offset: 1000, Received: base},
 		Original: pipeline.Origin{Partition: 3, Offset: 0}}}
 	b.Rejected = []pipeline.Rejected{{Tenant: "default", Code: "amount_invalid", Source: pipeline.Source{Stream: "raw/abc", Offset: 1001}}}
 	b.DeadLetters = []pipeline.DeadLetter{{Tenant: "default", Reason: "invalid_json", Source: pipeline.Source{Stream: "raw/abc", Offset: 1002}}}

@@ -428,7 +428,9 @@ func (a *agg) add(e event.Canonical) {
 	a.sum.Add(e.Amount)
 }
 
-func amountLess(a, b event.Amount) bool { return a.Units < b.Units || a.Units == b.Units && a.Nanos < b.Nanos }
+func amountLess(a, b event.Amount) bool {
+	return a.Units < b.Units || a.Units == b.Units && a.Nanos < b.Nanos
+}
 
 func (r *rig) truth() truth {
 	tr := truth{winners: map[srcKey]event.Canonical{}, rollups: map[pipeline.StateKey]agg{}, counters: map[string]int64{},

@@ -4,9 +4,9 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the pipeline's Prometheus collectors.
 type Metrics struct {
-	Consumed, Processed, Duplicates, Conflicts, Rejected, DeadLettered prometheus.Counter
+	Consumed, Processed, Duplicates, Conflicts, Rejected, DeadLettered   prometheus.Counter
 	Forwarded, Skipped, Retries, RedisFailOpen, Heals, SimulatedFailures prometheus.Counter
-	BatchSeconds, InsertSeconds, BatchRecords               prometheus.Histogram
+	BatchSeconds, InsertSeconds, BatchRecords                            prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: none).
