@@ -1,79 +1,58 @@
-// Package aggregate computes Tally's exact aggregations (count, sum, avg,
-// min, max per client/metric and time bucket) from ClickHouse.
+// Package aggregate answers Tally's exact aggregations (count, sum, avg,
+// min, max per client/metric and time bucket) from the read model the
+// processor maintains (docs/design/read-model.md), never by scanning every
+// event.
 //
-// # Exactness (invariant I2)
+// # Exactness (invariants I2 and I6)
 //
-// The events table is a ReplacingMergeTree: until a background merge runs,
-// one logical event may exist as several physical rows (the Redis filter was
-// flushed, a batch was reprocessed after a crash, two copies raced). Every
-// query therefore reads exactly one row per event_id, in one of two ways:
+// The state table holds rollups of winners — the first stored copy of every
+// event id — by tenant × client × metric × bucket at five levels (all time,
+// day, hour, ten minutes, minute), one row per writing partition, versioned
+// by offset: the highest version of a row is its exact value. A query reads,
+// for every key, only that version (argMax over a tuple, so all columns come
+// from one row).
 //
-//	Final:          SELECT <keys>, count(), sum(amount), … FROM db.events FINAL
-//	                WHERE <prefilter> GROUP BY <keys>
-//	GroupByEventID: SELECT <keys>, count(), sum(e_amount), …
-//	                FROM (SELECT event_id, any(client_id) AS e_client, …,
-//	                      any(amount) AS e_amount, min(ts) AS e_ts
-//	                      FROM db.events WHERE <prefilter> GROUP BY event_id)
-//	                GROUP BY <keys>
-//
-// Both rest on one property of the processor's rows: every physical copy of
-// an event_id carries the same canonical fields (the id is derived from
-// them). Hence all copies share the sort key (client_id, metric, event_id)
-// and the partition (toYYYYMM(ts)), which is what FINAL needs to collapse
-// them; any() picks an exact value; and a client/metric/time prefilter keeps
-// either every copy of an event or none. The inner aliases are prefixed e_
-// because ClickHouse aliases are query-global and would otherwise leak into
-// the WHERE clause.
-//
-// Which one is faster depends on the time range, so Auto picks per query.
-// Measured with BenchmarkAggregate on 18.16 (2 cores shared with other
-// workloads, load average 10+, so read the ratios rather than the absolute
-// numbers), N events + N/10 physical duplicate rows, groupBy=both:
-//
-//	                      N=1M: FINAL  GROUP BY   N=10M: FINAL  GROUP BY
-//	all time                    0.75 s   1.74 s          14.5 s    28.9 s   → FINAL
-//	one day                     0.58 s   0.34 s           4.2 s     1.2 s   → GROUP BY event_id
-//	one day, hourly series      0.92 s   0.37 s           4.5 s     1.5 s
-//
-// FINAL merges sorted parts without hashing 64-byte ids, so it wins when
-// everything is read; but 18.16 applies the WHERE only after the merge, so
-// a narrow time range (ts is not in the sort key) still pays for the whole
-// month partition, and hashing the few surviving rows wins. Neither comes
-// near the 50 ms target at 10M events on this hardware, and an all-time
-// query at 10M can exceed the default 10 s query timeout (then: 503). That
-// needs a pre-aggregated rollup of first-seen events maintained at write
-// time — a schema and processor change, not something a reader can do.
+// A range [from, to) is covered by the coarsest whole buckets that fit in
+// it, level by level down to minutes (plan), so every instant of the range
+// is read from exactly one level and no seam counts twice. What remains are
+// at most two partial minutes at the edges. There a minute row whose events
+// all lie inside the range (its min and max event times say so) is used
+// whole, one that lies outside is ignored, and only a row that straddles the
+// edge is replaced by its winners read from the events table — limited to
+// the offsets below that row's own version, so the edge is exactly as fresh
+// as the row, and read with FINAL, so a winner rewritten by a replay counts
+// once. A series with an interval uses the interval's level for its whole
+// buckets and the same rule for partial ones.
 //
 // # Amounts
 //
-// Amounts are Decimal(38, 9). Sums, minima and maxima are read as text
-// (toString) and carried as exact decimals (package decimal); the average is
-// computed in Go as the exact sum divided by the count, rounded half away
-// from zero to 9 fractional digits — the only rounding anywhere.
-//
-// # Time buckets
-//
-// Buckets are toStartOfMinute/Hour/Day of the event time in UTC (explicit
-// time zone, so the server's zone never matters), returned as instants.
+// Sums, minima and maxima are read as the driver's decimals (ClickHouse
+// 18.16's toString misprints some Decimal128 values above 2^64) and carried
+// as exact decimals (package decimal); the average is the exact sum divided
+// by the count, rounded half away from zero to 9 digits — the only rounding.
 //
 // # Safety
 //
-// User values reach SQL only as bound parameters (clickhouse-go's `?`
-// binding quotes and escapes them; 18.16 has no server-side parameters).
-// Group keys and intervals are whitelisted enums mapped to fixed SQL text.
-// The database name is validated as an identifier by package config.
+// User values reach SQL only as bound parameters. Group keys and intervals
+// are whitelisted enums mapped to fixed SQL text. The database name is
+// validated as an identifier by package config.
 package aggregate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	shopspring "github.com/shopspring/decimal"
 
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/queryapi/internal/decimal"
 )
 
@@ -135,17 +114,17 @@ func (i Interval) Duration() time.Duration {
 	return 0
 }
 
-// sqlFunc is the fixed ClickHouse function for the interval.
-func (i Interval) sqlFunc() string {
+// level is the rollup level whose buckets are the interval's.
+func (i Interval) level() uint8 {
 	switch i {
 	case IntervalMinute:
-		return "toStartOfMinute"
+		return schema.LevelMinute
 	case IntervalHour:
-		return "toStartOfHour"
+		return schema.LevelHour
 	case IntervalDay:
-		return "toStartOfDay"
+		return schema.LevelDay
 	}
-	return ""
+	return schema.LevelAll
 }
 
 // Limits protect ClickHouse and the client from accidental huge answers.
@@ -159,8 +138,9 @@ const (
 )
 
 // Query describes one aggregation. Times are a half-open range [From, To);
-// a nil bound is open.
+// a nil bound is open. Tenant "" means event.DefaultTenant.
 type Query struct {
+	Tenant    string
 	ClientIDs []string
 	Metrics   []string
 	From, To  *time.Time
@@ -206,6 +186,9 @@ type Stats struct {
 }
 
 func (s *Stats) merge(o Stats) {
+	if o.Count == 0 {
+		return
+	}
 	if s.Count == 0 {
 		*s = o
 		return
@@ -218,7 +201,6 @@ func (s *Stats) merge(o Stats) {
 	if o.Max.Cmp(s.Max) > 0 {
 		s.Max = o.Max
 	}
-	s.Avg = s.Sum.Div(s.Count)
 }
 
 // Bucket is one time bucket of a series.
@@ -236,250 +218,452 @@ type Group struct {
 	Series []Bucket
 }
 
-// Statement is SQL text with its bound arguments.
-type Statement struct {
-	SQL  string
-	Args []any
-}
-
-// Method is how a query collapses physical copies to one row per event.
-type Method int
-
-const (
-	// Auto picks FINAL without a time range and GroupByEventID with one;
-	// see the package doc for the measurements behind it.
-	Auto Method = iota
-	// Final reads the table with FINAL: ReplacingMergeTree merges copies
-	// that share the sort key (client_id, metric, event_id) and partition
-	// (toYYYYMM(ts)) while reading. Every copy of an event shares both.
-	Final
-	// GroupByEventID collapses in an inner GROUP BY event_id.
-	GroupByEventID
-)
-
-// String names the method (test and benchmark names).
-func (m Method) String() string {
-	switch m {
-	case Final:
-		return "final"
-	case GroupByEventID:
-		return "groupby"
-	}
-	return "auto"
-}
-
-func (m Method) resolve(q Query) Method {
-	if m != Auto {
-		return m
-	}
-	if q.From != nil || q.To != nil {
-		return GroupByEventID
-	}
-	return Final
-}
-
-// Build renders the query for database db with the Auto method.
-func Build(db string, q Query) Statement { return BuildWith(db, q, Auto) }
-
-// BuildWith renders the query for database db. It never interpolates user
-// input.
-func BuildWith(db string, q Query, m Method) Statement {
-	var where []string
-	var args []any
-	where, args = appendIn(where, args, "client_id", q.ClientIDs)
-	where, args = appendIn(where, args, "metric", q.Metrics)
-	where, args = appendTimeRange(where, args, q.From, q.To)
-	final := m.resolve(q) == Final
-
-	// Column names the outer aggregation reads: the table's own with FINAL,
-	// the inner query's aliases otherwise.
-	client, metric, amount, ts := "e_client", "e_metric", "e_amount", "e_ts"
-	if final {
-		client, metric, amount, ts = "client_id", "metric", "amount", "ts"
-	}
-	var keys, names []string
-	if q.GroupBy.byClient() {
-		keys, names = append(keys, client), append(names, client)
-	}
-	if q.GroupBy.byMetric() {
-		keys, names = append(keys, metric), append(names, metric)
-	}
-	if fn := q.Interval.sqlFunc(); fn != "" {
-		keys = append(keys, "toUInt32(toUnixTimestamp("+fn+"("+ts+", 'UTC'))) AS e_bucket")
-		names = append(names, "e_bucket")
-	}
-
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteString(", ")
-	}
-	fmt.Fprintf(&b, "count() AS n, toString(sum(%[1]s)), toString(min(%[1]s)), toString(max(%[1]s)) FROM ", amount)
-	whereSQL := ""
-	if len(where) > 0 {
-		whereSQL = " WHERE " + strings.Join(where, " AND ")
-	}
-	if final {
-		b.WriteString(db + ".events FINAL" + whereSQL)
-	} else {
-		// The inner query computes only the columns the outer one uses:
-		// every any() is work per row.
-		b.WriteString("(SELECT event_id")
-		if q.GroupBy.byClient() {
-			b.WriteString(", any(client_id) AS e_client")
-		}
-		if q.GroupBy.byMetric() {
-			b.WriteString(", any(metric) AS e_metric")
-		}
-		b.WriteString(", any(amount) AS e_amount")
-		if q.Interval != IntervalNone {
-			b.WriteString(", min(ts) AS e_ts")
-		}
-		b.WriteString(" FROM " + db + ".events" + whereSQL + " GROUP BY event_id)")
-	}
-	if len(names) > 0 {
-		list := strings.Join(names, ", ")
-		b.WriteString(" GROUP BY " + list + " ORDER BY " + list)
-		// One more than allowed, so an oversized answer is detected, not cut.
-		fmt.Fprintf(&b, " LIMIT %d", MaxRows+1)
-	}
-	return Statement{SQL: b.String(), Args: args}
-}
-
-// appendIn adds "col IN (?, ?, …)" for a non-empty value list.
-func appendIn(where []string, args []any, col string, values []string) ([]string, []any) {
-	if len(values) == 0 {
-		return where, args
-	}
-	where = append(where, col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")+")")
-	for _, v := range values {
-		args = append(args, v)
-	}
-	return where, args
-}
-
-// appendTimeRange filters on ts_ms (exact, milliseconds) and also on the
-// DateTime column ts, which the table is partitioned by (toYYYYMM(ts)), so
-// ClickHouse skips whole months outside the range.
-func appendTimeRange(where []string, args []any, from, to *time.Time) ([]string, []any) {
-	if from != nil {
-		where = append(where, "ts >= toDateTime(?)", "ts_ms >= ?")
-		args = append(args, clampUnix(from.Unix()), from.UnixMilli())
-	}
-	if to != nil {
-		// ts is whole seconds, so ts <= the second containing To keeps every
-		// row whose ts_ms < To.
-		where = append(where, "ts <= toDateTime(?)", "ts_ms < ?")
-		args = append(args, clampUnix(to.Unix()), to.UnixMilli())
-	}
-	return where, args
-}
-
-// clampUnix keeps a bound inside DateTime's range (1970 … 2106) so the
-// prefilter never overflows; the exact ts_ms condition does the real work.
-func clampUnix(s int64) uint32 {
-	switch {
-	case s < 0:
-		return 0
-	case s > 1<<32-1:
-		return 1<<32 - 1
-	}
-	return uint32(s)
-}
-
 // Store reads aggregations from ClickHouse.
 type Store struct {
-	conn   driver.Conn
-	db     string
-	method Method
+	conn driver.Conn
+	db   string
 }
 
 // NewStore returns a Store over conn reading database db (a validated
-// identifier), collapsing copies with the Auto method.
+// identifier).
 func NewStore(conn driver.Conn, db string) *Store {
 	return &Store{conn: conn, db: db}
 }
 
-// WithMethod returns a copy of s that always collapses with m (tests and
-// benchmarks compare the methods).
-func (s *Store) WithMethod(m Method) *Store {
-	c := *s
-	c.method = m
-	return &c
+// segment is a run of whole buckets [lo, hi) (unix seconds of their starts)
+// of one level; math.MinInt64/MaxInt64 stand for open ends.
+type segment struct {
+	level  uint8
+	lo, hi int64
 }
 
-// Aggregate runs q and returns its groups in key order.
+// edge is a partial minute: the instants [lo, hi) (ms) of the minute that
+// starts at minute (unix seconds).
+type edge struct {
+	minute int64
+	lo, hi int64
+}
+
+// levelsBelow are the levels a range is covered with, coarse to fine,
+// starting at top.
+func levelsBelow(top uint8) []uint8 {
+	all := []uint8{schema.LevelDay, schema.LevelHour, schema.Level10Min, schema.LevelMinute}
+	i := slices.Index(all, top)
+	if i < 0 {
+		i = 0
+	}
+	return all[i:]
+}
+
+// plan covers [from, to) (ms; math.MinInt64/MaxInt64 for open ends) with
+// the coarsest whole buckets of the levels, then finer ones at the ends,
+// and returns what is left: partial minutes.
+func plan(from, to int64, levels []uint8) ([]segment, []edge) {
+	if from >= to {
+		return nil, nil
+	}
+	if len(levels) == 0 {
+		// Less than a minute is left, inside one minute.
+		return nil, []edge{{minute: floorDiv(from, 60_000) * 60, lo: from, hi: to}}
+	}
+	w := schema.LevelSeconds[levels[0]] * 1000
+	a, b := from, to
+	if a != math.MinInt64 {
+		a = ceilDiv(a, w) * w
+	}
+	if b != math.MaxInt64 {
+		b = floorDiv(b, w) * w
+	}
+	if a > b {
+		// The range lies inside one bucket of this level.
+		return plan(from, to, levels[1:])
+	}
+	if a == b {
+		// A boundary of this level, but no whole bucket: split there.
+		s1, e1 := plan(from, a, levels[1:])
+		s2, e2 := plan(a, to, levels[1:])
+		return append(s1, s2...), append(e1, e2...)
+	}
+	seg := segment{level: levels[0], lo: math.MinInt64, hi: math.MaxInt64}
+	if a != math.MinInt64 {
+		seg.lo = a / 1000
+	}
+	if b != math.MaxInt64 {
+		seg.hi = b / 1000
+	}
+	segs, edges := []segment{seg}, []edge(nil)
+	if from < a {
+		s, e := plan(from, a, levels[1:])
+		segs, edges = append(segs, s...), append(edges, e...)
+	}
+	if b < to {
+		s, e := plan(b, to, levels[1:])
+		segs, edges = append(segs, s...), append(edges, e...)
+	}
+	return segs, edges
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
+
+// Plan describes how a query is answered (for tests and the explain log).
+func (q Query) plan() ([]segment, []edge) {
+	if q.From == nil && q.To == nil && q.Interval == IntervalNone {
+		return []segment{{level: schema.LevelAll, lo: math.MinInt64, hi: math.MaxInt64}}, nil
+	}
+	from, to := int64(math.MinInt64), int64(math.MaxInt64)
+	if q.From != nil {
+		from = q.From.UnixMilli()
+	}
+	if q.To != nil {
+		to = q.To.UnixMilli()
+	}
+	top := schema.LevelDay
+	if q.Interval != IntervalNone {
+		top = q.Interval.level()
+	}
+	return plan(from, to, levelsBelow(top))
+}
+
+// groupKey names one result row.
+type groupKey struct {
+	client, metric string
+	bucket         int64
+}
+
+type result struct {
+	q    Query
+	accs map[groupKey]*Stats
+}
+
+func (r *result) key(client, metric string, bucketSec int64) groupKey {
+	var k groupKey
+	if r.q.GroupBy.byClient() {
+		k.client = client
+	}
+	if r.q.GroupBy.byMetric() {
+		k.metric = metric
+	}
+	if w := int64(r.q.Interval.Duration() / time.Second); w > 0 {
+		k.bucket = floorDiv(bucketSec, w) * w
+	}
+	return k
+}
+
+func (r *result) add(k groupKey, s Stats) error {
+	a := r.accs[k]
+	if a == nil {
+		if len(r.accs) >= MaxRows {
+			return ErrTooLarge
+		}
+		a = &Stats{}
+		r.accs[k] = a
+	}
+	a.merge(s)
+	return nil
+}
+
+// Aggregate runs q and returns its groups in key order, series by time.
 func (s *Store) Aggregate(ctx context.Context, q Query) ([]Group, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	st := BuildWith(s.db, q, s.method)
-	rows, err := s.conn.Query(ctx, st.SQL, st.Args...)
+	if q.Tenant == "" {
+		q.Tenant = event.DefaultTenant
+	}
+	segs, edges := q.plan()
+	r := &result{q: q, accs: make(map[groupKey]*Stats)}
+	if err := s.wholeBuckets(ctx, q, segs, r); err != nil {
+		return nil, err
+	}
+	if err := s.edges(ctx, q, edges, r); err != nil {
+		return nil, err
+	}
+	return r.groups(), nil
+}
+
+// filters renders the tenant, client and metric conditions.
+func filters(q Query) (string, []any) {
+	where := []string{"tenant = ?"}
+	args := []any{q.Tenant}
+	if len(q.ClientIDs) > 0 {
+		where = append(where, "client_id IN ?")
+		args = append(args, set(q.ClientIDs))
+	}
+	if len(q.Metrics) > 0 {
+		where = append(where, "metric IN ?")
+		args = append(args, set(q.Metrics))
+	}
+	return strings.Join(where, " AND "), args
+}
+
+func set(values []string) clickhouse.GroupSet {
+	v := make([]any, len(values))
+	for i, s := range values {
+		v[i] = s
+	}
+	return clickhouse.GroupSet{Value: v}
+}
+
+// latest is the read of the newest version of each rollup row.
+const latest = "argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v"
+
+// wholeBuckets adds the whole buckets, aggregated by ClickHouse.
+func (s *Store) wholeBuckets(ctx context.Context, q Query, segs []segment, r *result) error {
+	if len(segs) == 0 {
+		return nil
+	}
+	where, args := filters(q)
+	var ors []string
+	for _, sg := range segs {
+		cond := []string{fmt.Sprintf("level = %d", sg.level)}
+		if sg.lo != math.MinInt64 {
+			cond = append(cond, "bucket >= ?")
+			args = append(args, clampBucket(sg.lo))
+		}
+		if sg.hi != math.MaxInt64 {
+			cond = append(cond, "bucket < ?")
+			args = append(args, clampBucket(sg.hi))
+		}
+		ors = append(ors, "("+strings.Join(cond, " AND ")+")")
+	}
+	bucket := "toInt64(0)"
+	if w := int64(q.Interval.Duration() / time.Second); w > 0 {
+		bucket = fmt.Sprintf("intDiv(toInt64(bucket), %d) * %d", w, w)
+	}
+	client, metric := "''", "''"
+	if q.GroupBy.byClient() {
+		client = "client_id"
+	}
+	if q.GroupBy.byMetric() {
+		metric = "metric"
+	}
+	sql := "SELECT " + client + " AS g_client, " + metric + " AS g_metric, " + bucket + " AS g_bucket, " +
+		"sum(v.2), sum(v.3), min(v.4), max(v.5) FROM (SELECT level, bucket, client_id, metric, stream, part, " + latest +
+		" FROM " + s.db + "." + schema.State + fmt.Sprintf(" WHERE kind = %d AND ", schema.KindRollup) + where +
+		" AND (" + strings.Join(ors, " OR ") + ") GROUP BY level, bucket, client_id, metric, stream, part)" +
+		" GROUP BY g_client, g_metric, g_bucket" + fmt.Sprintf(" LIMIT %d", MaxRows+1)
+	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("aggregate: %w", err)
+		return fmt.Errorf("aggregate: %w", err)
 	}
 	defer rows.Close()
-
-	var (
-		groups []Group
-		nrows  int
-	)
 	for rows.Next() {
-		nrows++
-		if nrows > MaxRows {
-			return nil, ErrTooLarge
-		}
 		var (
-			g                Group
-			bucket           uint32
-			sum, least, most string
+			client, metric string
+			bucket         int64
+			st             Stats
+			sum, mn, mx    shopspring.Decimal
 		)
-		dest := make([]any, 0, 7)
-		if q.GroupBy.byClient() {
-			dest = append(dest, &g.ClientID)
+		if err := rows.Scan(&client, &metric, &bucket, &st.Count, &sum, &mn, &mx); err != nil {
+			return fmt.Errorf("aggregate: scan: %w", err)
 		}
-		if q.GroupBy.byMetric() {
-			dest = append(dest, &g.Metric)
-		}
-		if q.Interval != IntervalNone {
-			dest = append(dest, &bucket)
-		}
-		dest = append(dest, &g.Count, &sum, &least, &most)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("aggregate: scan: %w", err)
-		}
-		if g.Count == 0 {
-			// An ungrouped aggregate over no rows still returns one row.
+		if st.Count == 0 {
+			// Grouping by constants only (no groupBy, no interval) makes
+			// ClickHouse return one row even when nothing matched.
 			continue
 		}
-		if g.Sum, err = decimal.Parse(sum); err == nil {
-			if g.Min, err = decimal.Parse(least); err == nil {
-				g.Max, err = decimal.Parse(most)
+		st.Sum, st.Min, st.Max = value(sum), value(mn), value(mx)
+		if err := r.add(groupKey{client, metric, bucket}, st); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func clampBucket(sec int64) uint32 {
+	return uint32(min(max(sec, 0), math.MaxUint32))
+}
+
+func value(d shopspring.Decimal) decimal.Value { return decimal.FromScaled(d.Shift(decimal.Scale).BigInt()) }
+
+// minuteRow is one minute rollup row at an edge.
+type minuteRow struct {
+	bucket         int64
+	client, metric string
+	stream         string
+	part           int32
+	version        uint64
+	stats          Stats
+	minTs, maxTs   int64
+}
+
+// edges adds the partial minutes: whole rows that lie inside, and the
+// winners of rows that straddle an edge.
+func (s *Store) edges(ctx context.Context, q Query, edges []edge, r *result) error {
+	if len(edges) == 0 {
+		return nil
+	}
+	where, args := filters(q)
+	minutes := make([]any, len(edges))
+	for i, e := range edges {
+		minutes[i] = clampBucket(e.minute)
+	}
+	args = append(args, clickhouse.GroupSet{Value: minutes})
+	rows, err := s.conn.Query(ctx, "SELECT bucket, client_id, metric, stream, part, v.1, v.2, v.3, v.4, v.5, v.6, v.7 FROM "+
+		"(SELECT bucket, client_id, metric, stream, part, "+latest+" FROM "+s.db+"."+schema.State+
+		fmt.Sprintf(" WHERE kind = %d AND level = %d AND ", schema.KindRollup, schema.LevelMinute)+where+
+		" AND bucket IN ? GROUP BY bucket, client_id, metric, stream, part)", args...)
+	if err != nil {
+		return fmt.Errorf("aggregate edges: %w", err)
+	}
+	var straddlers []minuteRow
+	var straddled []edge
+	for rows.Next() {
+		var (
+			m           minuteRow
+			bucket      uint32
+			sum, mn, mx shopspring.Decimal
+		)
+		if err := rows.Scan(&bucket, &m.client, &m.metric, &m.stream, &m.part, &m.version, &m.stats.Count, &sum, &mn, &mx,
+			&m.minTs, &m.maxTs); err != nil {
+			rows.Close()
+			return fmt.Errorf("aggregate edges: scan: %w", err)
+		}
+		m.bucket = int64(bucket)
+		m.stats.Sum, m.stats.Min, m.stats.Max = value(sum), value(mn), value(mx)
+		for _, e := range edges {
+			switch {
+			case e.minute != m.bucket || m.maxTs < e.lo || m.minTs >= e.hi:
+				// Not this edge, or every event of the row is outside it.
+			case m.minTs >= e.lo && m.maxTs < e.hi:
+				if err := r.add(r.key(m.client, m.metric, m.bucket), m.stats); err != nil {
+					rows.Close()
+					return err
+				}
+			default:
+				straddlers = append(straddlers, m)
+				straddled = append(straddled, e)
 			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("aggregate edges: %w", err)
+	}
+	return s.straddlers(ctx, q, straddlers, straddled, r)
+}
+
+// straddlers reads, for each row that straddles an edge, its winners inside
+// the edge: same tenant, client, metric and minute, from the row's stream
+// and partition below its version.
+func (s *Store) straddlers(ctx context.Context, q Query, rows []minuteRow, edges []edge, r *result) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var ors []string
+	args := []any{q.Tenant}
+	for i, m := range rows {
+		e := edges[i]
+		ors = append(ors, "(toStartOfMinute(ts) = toDateTime(?) AND client_id = ? AND metric = ? AND stream = ? AND partition = ? "+
+			"AND offset < ? AND ts_ms >= ? AND ts_ms < ?)")
+		args = append(args, clampBucket(m.bucket), m.client, m.metric, m.stream, m.part, int64(m.version), e.lo, e.hi)
+	}
+	res, err := s.conn.Query(ctx, "SELECT client_id, metric, ts_ms, amount FROM "+s.db+"."+schema.Events+
+		" FINAL WHERE tenant = ? AND ("+strings.Join(ors, " OR ")+")", args...)
+	if err != nil {
+		return fmt.Errorf("aggregate edge events: %w", err)
+	}
+	defer res.Close()
+	for res.Next() {
+		var (
+			client, metric string
+			ts             int64
+			amount         shopspring.Decimal
+		)
+		if err := res.Scan(&client, &metric, &ts, &amount); err != nil {
+			return fmt.Errorf("aggregate edge events: scan: %w", err)
 		}
+		a := value(amount)
+		if err := r.add(r.key(client, metric, floorDiv(ts, 1000)), Stats{Count: 1, Sum: a, Min: a, Max: a}); err != nil {
+			return err
+		}
+	}
+	return res.Err()
+}
+
+// groups orders the result: groups by key, series by time, averages last.
+func (r *result) groups() []Group {
+	byGroup := make(map[groupKey]*Group)
+	var out []*Group
+	for k, st := range r.accs {
+		gk := groupKey{client: k.client, metric: k.metric}
+		g := byGroup[gk]
+		if g == nil {
+			g = &Group{ClientID: k.client, Metric: k.metric}
+			byGroup[gk] = g
+			out = append(out, g)
+		}
+		g.merge(*st)
+		if r.q.Interval != IntervalNone {
+			b := Bucket{Start: time.Unix(k.bucket, 0).UTC(), Stats: *st}
+			b.Avg = b.Sum.Div(b.Count)
+			g.Series = append(g.Series, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Group) int {
+		if c := strings.Compare(a.ClientID, b.ClientID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Metric, b.Metric)
+	})
+	groups := make([]Group, len(out))
+	for i, g := range out {
 		g.Avg = g.Sum.Div(g.Count)
-		if q.Interval == IntervalNone {
-			groups = append(groups, g)
-			continue
+		slices.SortFunc(g.Series, func(a, b Bucket) int { return a.Start.Compare(b.Start) })
+		groups[i] = *g
+	}
+	return groups
+}
+
+// Dimension is a client id or a metric name.
+type Dimension string
+
+// The dimensions Values lists.
+const (
+	Clients Dimension = "client_id"
+	Metrics Dimension = "metric"
+)
+
+// Values lists a tenant's distinct clients or metrics that start with
+// prefix, sorted, at most limit of them; truncated says there were more.
+// It reads the all-time rollup rows: one per client × metric × partition.
+func (s *Store) Values(ctx context.Context, tenant string, dim Dimension, prefix string, limit int) ([]string, bool, error) {
+	if dim != Clients && dim != Metrics {
+		return nil, false, fmt.Errorf("%w: dimension %q", ErrInvalid, dim)
+	}
+	if tenant == "" {
+		tenant = event.DefaultTenant
+	}
+	col := string(dim)
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT "+col+" FROM "+s.db+"."+schema.State+
+		fmt.Sprintf(" WHERE kind = %d AND level = %d AND tenant = ? AND startsWith(%s, ?) ORDER BY %s LIMIT %d",
+			schema.KindRollup, schema.LevelAll, col, col, limit+1), tenant, prefix)
+	if err != nil {
+		return nil, false, fmt.Errorf("list %s: %w", col, err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, false, fmt.Errorf("list %s: scan: %w", col, err)
 		}
-		b := Bucket{Start: time.Unix(int64(bucket), 0).UTC(), Stats: g.Stats}
-		if n := len(groups); n > 0 && groups[n-1].ClientID == g.ClientID && groups[n-1].Metric == g.Metric {
-			groups[n-1].merge(b.Stats)
-			groups[n-1].Series = append(groups[n-1].Series, b)
-			continue
-		}
-		g.Series = []Bucket{b}
-		groups = append(groups, g)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("aggregate: %w", err)
+		return nil, false, fmt.Errorf("list %s: %w", col, err)
 	}
-	for i := range groups {
-		slices.SortFunc(groups[i].Series, func(a, b Bucket) int { return a.Start.Compare(b.Start) })
+	if len(out) > limit {
+		return out[:limit], true, nil
 	}
-	return groups, nil
+	return out, false, nil
 }

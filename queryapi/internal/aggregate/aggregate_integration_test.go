@@ -6,9 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -27,18 +25,18 @@ type logical struct {
 var clients = []string{"client_A", "client_B", `o'brien`, `back\slash`, `"quoted"`, "ünï", "a' OR '1'='1"}
 var metrics = []string{"purchase", "click", "refund"}
 
-// fixture stores n logical events as several batches of physical rows: every
-// event once, about a third again under another offset (a resend the Redis
-// filter missed), and a tenth again under the same offset (reprocessing
-// after a crash). Nothing is merged: each batch is its own part.
-func fixture(t *testing.T, n int) (*aggregate.Store, []logical) {
+// fixture stores n logical events as winners of four partitions, written
+// in small batches whose events are written twice (a replay after a crash),
+// so the read model has many unmerged versions of every rollup row and the
+// events table physical duplicates. The events span a month boundary.
+func fixture(t testing.TB, n int) (*aggregate.Store, []logical) {
 	t.Helper()
 	conn, db := chtest.DB(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	base := time.Date(2024, 1, 30, 22, 0, 0, 0, time.UTC).UnixMilli() // spans a month boundary (two partitions)
+	base := time.Date(2024, 1, 30, 22, 0, 0, 0, time.UTC).UnixMilli()
 	var truth []logical
-	var first, resent, replayed []chtest.Row
-	offset := int64(0)
+	var winners []chtest.Winner
+	offsets := map[int32]int64{}
 	for i := range n {
 		units := rng.IntN(2000) - 500
 		nanos := rng.IntN(1_000_000_000)
@@ -50,35 +48,19 @@ func fixture(t *testing.T, n int) (*aggregate.Store, []logical) {
 			id: chtest.EventID(i), client: clients[rng.IntN(len(clients))], metric: metrics[rng.IntN(len(metrics))],
 			amount: amt, tsMs: base + rng.Int64N(3*24*3600*1000),
 		}
+		if i%10 == 0 { // bursts: many events in a few minutes, so edges straddle
+			ev.tsMs = base + 24*3600*1000 + rng.Int64N(3*60*1000)
+		}
 		truth = append(truth, ev)
-		row := chtest.Row{EventID: ev.id, ClientID: ev.client, Metric: ev.metric, Amount: ev.amount, TsMs: ev.tsMs,
-			ReceivedMs: ev.tsMs + 1000, Partition: int32(i % 3), Offset: offset, Raw: "{}", InsertedMs: ev.tsMs + 2000}
-		offset++
-		first = append(first, row)
-		if rng.IntN(3) == 0 {
-			dup := row
-			dup.Offset, dup.ReceivedMs = offset+1_000_000, row.ReceivedMs+500
-			resent = append(resent, dup)
-		}
-		if rng.IntN(10) == 0 {
-			replayed = append(replayed, row)
-		}
+		part := int32(i % 4)
+		winners = append(winners, chtest.Winner{EventID: ev.id, ClientID: ev.client, Metric: ev.metric, Amount: ev.amount,
+			TsMs: ev.tsMs, ReceivedMs: ev.tsMs + 1000, Partition: part, Offset: offsets[part], Raw: "{}"})
+		offsets[part] += 1 + rng.Int64N(3) // gaps: duplicates and rejections live in other tables
 	}
-	conn2, db2 := conn, db
-	chtest.InsertEvents(t, conn2, db2, first)
-	chtest.InsertEvents(t, conn2, db2, resent)
-	chtest.InsertEvents(t, conn2, db2, replayed)
-	var rows uint64
-	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".events").Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != uint64(len(first)+len(resent)+len(replayed)) || len(resent) == 0 || len(replayed) == 0 {
-		t.Fatalf("fixture has %d rows, want physical duplicates present", rows)
-	}
+	chtest.WriteWinners(t, conn, db, winners, 37, true)
 	return aggregate.NewStore(conn, db), truth
 }
 
-// expected computes the aggregation in Go from the ground truth.
 func expected(truth []logical, q aggregate.Query) []aggregate.Group {
 	type key struct {
 		client, metric string
@@ -171,6 +153,13 @@ func expected(truth []logical, q aggregate.Query) []aggregate.Group {
 	return out
 }
 
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "open"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
 func equalStats(a, b aggregate.Stats) bool {
 	return a.Count == b.Count && a.Sum.Cmp(b.Sum) == 0 && a.Avg.Cmp(b.Avg) == 0 && a.Min.Cmp(b.Min) == 0 && a.Max.Cmp(b.Max) == 0
 }
@@ -196,108 +185,60 @@ func assertGroups(t *testing.T, got, want []aggregate.Group) {
 	}
 }
 
-// TestAggregateIsExact checks invariant I2: with unmerged physical
-// duplicates in the table, every grouping and interval equals the ground
-// truth of distinct logical events, to the last of nine decimals.
+// TestAggregateIsExact checks invariants I2 and I6 at the reader: every
+// grouping and interval, over all time and over ranges with millisecond
+// edges anywhere (inside dense minutes too, across day and month
+// boundaries), equals the ground truth, with unmerged versions of every
+// rollup row and replayed event rows in the tables.
 func TestAggregateIsExact(t *testing.T) {
 	store, truth := fixture(t, 3000)
-	from := time.Date(2024, 1, 31, 5, 30, 0, 0, time.UTC)
-	to := time.Date(2024, 2, 1, 12, 0, 0, 1_000_000, time.UTC)
-	filters := map[string]aggregate.Query{
-		"all":          {},
-		"clients":      {ClientIDs: []string{"client_A", `o'brien`, `back\slash`}},
-		"metric":       {Metrics: []string{"refund"}},
-		"range":        {From: &from, To: &to},
-		"everything":   {ClientIDs: []string{"a' OR '1'='1", "ünï"}, Metrics: []string{"click", "purchase"}, From: &from, To: &to},
-		"no such":      {ClientIDs: []string{"nobody"}},
-		"injection":    {ClientIDs: []string{"x') OR 1=1 --", `\' OR 1=1 --`}, Metrics: []string{"'; DROP TABLE events; --"}},
-		"from only":    {From: &to},
-		"to only":      {To: &from},
-		"empty window": {From: &to, To: ptr(to.Add(time.Millisecond))},
-	}
 	ctx := context.Background()
-	for _, method := range []aggregate.Method{aggregate.Auto, aggregate.Final, aggregate.GroupByEventID} {
-		testMethod(t, ctx, store.WithMethod(method), method.String(), truth, filters)
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Date(2024, 1, 30, 22, 0, 0, 0, time.UTC)
+	ranges := []struct{ from, to *time.Time }{{nil, nil}}
+	for range 40 {
+		from := base.Add(time.Duration(rng.Int64N(int64(80 * time.Hour))))
+		to := from.Add(time.Duration(1 + rng.Int64N(int64(30*time.Hour))))
+		if rng.IntN(5) == 0 { // inside the burst's minutes
+			from = base.Add(24*time.Hour + time.Duration(rng.Int64N(int64(3*time.Minute))))
+			to = from.Add(time.Duration(1 + rng.Int64N(int64(2*time.Minute))))
+		}
+		switch rng.IntN(6) {
+		case 0:
+			ranges = append(ranges, struct{ from, to *time.Time }{&from, nil})
+		case 1:
+			ranges = append(ranges, struct{ from, to *time.Time }{nil, &to})
+		default:
+			ranges = append(ranges, struct{ from, to *time.Time }{&from, &to})
+		}
 	}
-}
-
-func testMethod(t *testing.T, ctx context.Context, store *aggregate.Store, method string, truth []logical, filters map[string]aggregate.Query) {
-	for name, f := range filters {
+	filters := []aggregate.Query{{}, {ClientIDs: []string{"client_A", `o'brien`, `back\slash`}}, {Metrics: []string{"refund"}},
+		{ClientIDs: []string{"a' OR '1'='1"}, Metrics: []string{"purchase", "click"}}, {ClientIDs: []string{"nobody"}}}
+	n := 0
+	for _, r := range ranges {
 		for _, g := range []aggregate.GroupBy{aggregate.GroupNone, aggregate.GroupClientID, aggregate.GroupMetric, aggregate.GroupBoth} {
 			for _, iv := range []aggregate.Interval{aggregate.IntervalNone, aggregate.IntervalMinute, aggregate.IntervalHour, aggregate.IntervalDay} {
-				q := f
-				q.GroupBy, q.Interval = g, iv
-				t.Run(method+"/"+name+"/"+string(g)+"/"+string(iv), func(t *testing.T) {
-					got, err := store.Aggregate(ctx, q)
-					if err != nil {
-						t.Fatal(err)
-					}
+				f := filters[rng.IntN(len(filters))]
+				q := aggregate.Query{ClientIDs: f.ClientIDs, Metrics: f.Metrics, From: r.from, To: r.to, GroupBy: g, Interval: iv}
+				if q.Validate() != nil {
+					continue
+				}
+				got, err := store.Aggregate(ctx, q)
+				if err != nil {
+					t.Fatalf("%+v: %v", q, err)
+				}
+				t.Run(fmt.Sprintf("%d", n), func(t *testing.T) {
+					t.Logf("from %v to %v groupBy %s interval %s clients %q metrics %q", fmtTime(q.From), fmtTime(q.To), q.GroupBy, q.Interval,
+						q.ClientIDs, q.Metrics)
 					assertGroups(t, got, expected(truth, q))
 				})
+				n++
 			}
 		}
+	}
+	if n < 400 {
+		t.Fatalf("only %d queries checked", n)
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// BenchmarkAggregate loads TALLY_BENCH_ROWS logical events (default
-// 1,000,000) plus 10% physical duplicate rows and measures groupBy=both
-// over all time and over one day.
-func BenchmarkAggregate(b *testing.B) {
-	n := 1_000_000
-	if v := os.Getenv("TALLY_BENCH_ROWS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	conn, db := chtest.DB(b)
-	ctx := context.Background()
-	// Generate inside ClickHouse: loading 10M rows through the client would
-	// dominate the run. 50 clients × 20 metrics, 30 days, ~10% duplicates.
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
-	gen := func(count, offsetBase int) {
-		// In chunks, so no single INSERT meets max_execution_time.
-		const chunk = 1_000_000
-		for from := 0; from < count; from += chunk {
-			chtest.Exec(b, conn, fmt.Sprintf(`INSERT INTO %[1]s.events (event_id, client_id, metric, amount, ts, ts_ms, ts_defaulted, idempotency_key, received_ms, topic, partition, offset, raw, inserted_ms)
-SELECT lower(hex(SHA256(toString(number)))) AS event_id, concat('client_', toString(number %% 50)), concat('metric_', toString(intDiv(number, 50) %% 20)),
- toDecimal128(number %% 100000, 9) / toDecimal128(1000, 9), toDateTime(%[2]d + (number * 2654435761) %% 2592000), (%[2]d + (number * 2654435761) %% 2592000) * 1000, 0, '',
- 0, 'events.raw', toInt32(number %% 6), toInt64(number + %[3]d), '', 0 FROM system.numbers LIMIT %[4]d, %[5]d`, db, base, offsetBase, from, min(chunk, count-from)))
-		}
-	}
-	start := time.Now()
-	gen(n, 0)
-	gen(n/10, 100_000_000) // physical duplicates of the first 10% of events
-	b.Logf("loaded %d + %d rows in %s", n, n/10, time.Since(start))
-	store := aggregate.NewStore(conn, db)
-	dayFrom := time.Unix(base+10*86400, 0).UTC()
-	dayTo := dayFrom.Add(24 * time.Hour)
-	queries := map[string]aggregate.Query{
-		"both/all-time":       {GroupBy: aggregate.GroupBoth},
-		"both/one-day":        {GroupBy: aggregate.GroupBoth, From: &dayFrom, To: &dayTo},
-		"both/one-day/hourly": {GroupBy: aggregate.GroupBoth, From: &dayFrom, To: &dayTo, Interval: aggregate.IntervalHour},
-		"none/all-time":       {GroupBy: aggregate.GroupNone},
-	}
-	methods := map[string]aggregate.Method{"final": aggregate.Final, "groupby": aggregate.GroupByEventID}
-	for name, q := range queries {
-		for mname, m := range methods {
-			store := store.WithMethod(m)
-			b.Run(name+"/"+mname, func(b *testing.B) {
-				var groups []aggregate.Group
-				for b.Loop() {
-					var err error
-					if groups, err = store.Aggregate(ctx, q); err != nil {
-						b.Fatal(err)
-					}
-				}
-				var count uint64
-				for _, g := range groups {
-					count += g.Count
-				}
-				b.ReportMetric(float64(count), "events")
-			})
-		}
-	}
-}

@@ -1,22 +1,30 @@
 //go:build integration
 
 // Package chtest gives integration tests a fresh ClickHouse database with
-// Tally's schema, and writes rows into it the way the processor does —
-// including the physical duplicate rows (same event_id, other offsets, or
-// the same offset written again after a crash) that queries must collapse.
+// Tally's schema, and writes rows into it the way the processor does: the
+// winners (events and event_ids), and the read model's rollup rows —
+// cumulative per key and writing partition, one version per batch, several
+// versions unmerged — so readers are tested against the layout of
+// docs/design/read-model.md by an implementation independent of the
+// processor's.
 package chtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math/big"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
 
+	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/event/testenv"
 )
@@ -53,49 +61,132 @@ func DB(t testing.TB) (driver.Conn, string) {
 	return conn, db
 }
 
-// Row is one physical row of the events table.
-type Row struct {
-	EventID, ClientID, Metric string
-	Amount                    string // decimal text
-	TsMs                      int64
-	ReceivedMs                int64
-	Partition                 int32
-	Offset                    int64
-	Raw                       string
-	InsertedMs                int64
+// Stream is the stream test rows belong to.
+const Stream = "events.raw/00000000000000000000000000000001"
+
+// Winner is one stored event: the first copy of its id.
+type Winner struct {
+	Tenant, EventID, ClientID, Metric string
+	Amount                            string // decimal text
+	TsMs, ReceivedMs                  int64
+	Partition                         int32
+	Offset                            int64
+	Raw                               string
 }
 
-// InsertEvents writes rows as one batch (one part: never merged with
-// other batches until a background merge, which tests do not wait for).
-func InsertEvents(t testing.TB, conn driver.Conn, db string, rows []Row) {
+// WriteWinners stores winners as the processor would: each partition's
+// winners in offset order, in batches of batch winners; every batch writes
+// its events (and, with replay, writes them again, as a batch replayed after
+// a crash does), then the cumulative rollup rows of the keys it touched at
+// version = its end offset. Nothing is merged: every batch is its own part.
+func WriteWinners(t testing.TB, conn driver.Conn, db string, winners []Winner, batch int, replay bool) {
 	t.Helper()
-	ctx := context.Background()
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".events (event_id, client_id, metric, amount, ts, ts_ms, ts_defaulted, idempotency_key, received_ms, topic, partition, offset, raw, inserted_ms)")
-	if err != nil {
-		t.Fatalf("prepare batch: %v", err)
+	byPart := map[int32][]Winner{}
+	for _, w := range winners {
+		byPart[w.Partition] = append(byPart[w.Partition], w)
 	}
-	for _, r := range rows {
-		if err := batch.Append(r.EventID, r.ClientID, r.Metric, r.Amount, time.UnixMilli(r.TsMs).UTC(), r.TsMs, uint8(0), "",
-			r.ReceivedMs, "events.raw", r.Partition, r.Offset, r.Raw, r.InsertedMs); err != nil {
-			t.Fatalf("append: %v", err)
+	parts := mapsKeys(byPart)
+	slices.Sort(parts)
+	for _, part := range parts {
+		ws := byPart[part]
+		slices.SortFunc(ws, func(a, b Winner) int { return cmp.Compare(a.Offset, b.Offset) })
+		acc := map[stateKey]*row{}
+		for start := 0; start < len(ws); start += batch {
+			b := ws[start:min(len(ws), start+batch)]
+			insertEvents(t, conn, db, b)
+			if replay {
+				insertEvents(t, conn, db, b)
+			}
+			version := uint64(b[len(b)-1].Offset + 1)
+			touched := map[stateKey]bool{}
+			for _, w := range b {
+				for _, lvl := range []uint8{schema.LevelAll, schema.LevelDay, schema.LevelHour, schema.Level10Min, schema.LevelMinute} {
+					var bucket uint32
+					if width := schema.LevelSeconds[lvl]; width > 0 {
+						bucket = uint32(w.TsMs / 1000 / width * width)
+					}
+					k := stateKey{tenant: tenantOf(w), level: lvl, bucket: bucket, client: w.ClientID, metric: w.Metric, part: part}
+					r := acc[k]
+					if r == nil {
+						r = &row{}
+						acc[k] = r
+					}
+					r.add(t, w)
+					touched[k] = true
+				}
+			}
+			var rows [][]any
+			for k := range touched {
+				r := acc[k]
+				rows = append(rows, []any{k.tenant, schema.KindRollup, k.level, k.bucket, k.client, k.metric, Stream, k.part, version,
+					r.count, decimal.NewFromBigInt(r.sum, -9), decimal.NewFromBigInt(r.min, -9), decimal.NewFromBigInt(r.max, -9),
+					r.minTs, r.maxTs})
+			}
+			Insert(t, conn, "INSERT INTO "+db+".state ("+schema.Cols(schema.StateColumns)+")", rows...)
 		}
 	}
-	if err := batch.Send(); err != nil {
-		t.Fatalf("send batch: %v", err)
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	// The processor writes a receipt for every stored copy; so do tests.
-	rb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".receipts (event_id, topic, partition, offset, received_ms, inserted_ms)")
+	return out
+}
+
+func tenantOf(w Winner) string { return cmp.Or(w.Tenant, event.DefaultTenant) }
+
+type stateKey struct {
+	tenant         string
+	level          uint8
+	bucket         uint32
+	client, metric string
+	part           int32
+}
+
+type row struct {
+	count          uint64
+	sum, min, max  *big.Int
+	minTs, maxTs   int64
+}
+
+func (r *row) add(t testing.TB, w Winner) {
+	a, err := event.ParseAmount(w.Amount)
 	if err != nil {
-		t.Fatalf("prepare receipts batch: %v", err)
+		t.Fatalf("amount %q: %v", w.Amount, err)
 	}
-	for _, r := range rows {
-		if err := rb.Append(r.EventID, "events.raw", r.Partition, r.Offset, r.ReceivedMs, r.InsertedMs); err != nil {
-			t.Fatalf("append receipt: %v", err)
+	v := a.BigScaled()
+	if r.count == 0 {
+		r.sum, r.min, r.max, r.minTs, r.maxTs = new(big.Int), v, v, w.TsMs, w.TsMs
+	}
+	r.count++
+	r.sum.Add(r.sum, v)
+	if v.Cmp(r.min) < 0 {
+		r.min = v
+	}
+	if v.Cmp(r.max) > 0 {
+		r.max = v
+	}
+	r.minTs, r.maxTs = min(r.minTs, w.TsMs), max(r.maxTs, w.TsMs)
+}
+
+func insertEvents(t testing.TB, conn driver.Conn, db string, ws []Winner) {
+	t.Helper()
+	var events, ids [][]any
+	for _, w := range ws {
+		a, err := event.ParseAmount(w.Amount)
+		if err != nil {
+			t.Fatalf("amount %q: %v", w.Amount, err)
 		}
+		amount := decimal.NewFromBigInt(a.BigScaled(), -9)
+		events = append(events, []any{tenantOf(w), w.EventID, w.ClientID, w.Metric, amount, time.UnixMilli(w.TsMs).UTC(), w.TsMs,
+			uint8(0), "", uint64(0), w.ReceivedMs, Stream, "events.raw", w.Partition, w.Offset, w.Raw, w.ReceivedMs + 10})
+		ids = append(ids, []any{event.Slot(w.ClientID), tenantOf(w), w.EventID, w.TsMs, uint64(0), Stream, "events.raw",
+			w.Partition, w.Offset, w.ReceivedMs + 10})
 	}
-	if err := rb.Send(); err != nil {
-		t.Fatalf("send receipts batch: %v", err)
-	}
+	Insert(t, conn, "INSERT INTO "+db+".events ("+schema.Cols(schema.EventsColumns)+")", events...)
+	Insert(t, conn, "INSERT INTO "+db+".event_ids ("+schema.Cols(schema.EventIDsColumns)+")", ids...)
 }
 
 // Exec runs one statement or fails the test.
@@ -116,6 +207,9 @@ func EventID(n int) string {
 // columns, as 18.16 requires.
 func Insert(t testing.TB, conn driver.Conn, insert string, rows ...[]any) {
 	t.Helper()
+	if len(rows) == 0 {
+		return
+	}
 	batch, err := conn.PrepareBatch(context.Background(), insert)
 	if err != nil {
 		t.Fatalf("prepare %s: %v", insert, err)

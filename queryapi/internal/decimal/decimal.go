@@ -1,7 +1,7 @@
 // Package decimal does exact arithmetic on amounts read from ClickHouse's
-// Decimal(38, 9) columns. ClickHouse hands them over as text (toString), and
-// Tally must write them back as JSON numbers without ever passing through
-// float64, so values are kept as integer counts of billionths (big.Int).
+// Decimal(38, 9) columns. Tally must write them back as JSON numbers (and
+// exact strings) without ever passing through float64, so values are kept
+// as integer counts of billionths (big.Int).
 package decimal
 
 import (
@@ -47,6 +47,13 @@ func Parse(s string) (Value, error) {
 		v.scaled.Neg(&v.scaled)
 	}
 	return v, nil
+}
+
+// FromScaled returns the value whose count of billionths is scaled.
+func FromScaled(scaled *big.Int) Value {
+	var v Value
+	v.scaled.Set(scaled)
+	return v
 }
 
 // MustParse is Parse for constants in tests and fixed values; it panics on
