@@ -482,7 +482,9 @@ func clampBucket(sec int64) uint32 {
 	return uint32(min(max(sec, 0), math.MaxUint32))
 }
 
-func value(d shopspring.Decimal) decimal.Value { return decimal.FromScaled(d.Shift(decimal.Scale).BigInt()) }
+func value(d shopspring.Decimal) decimal.Value {
+	return decimal.FromScaled(d.Shift(decimal.Scale).BigInt())
+}
 
 // minuteRow is one minute rollup row at an edge.
 type minuteRow struct {

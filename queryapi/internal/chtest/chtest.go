@@ -146,9 +146,9 @@ type stateKey struct {
 }
 
 type row struct {
-	count          uint64
-	sum, min, max  *big.Int
-	minTs, maxTs   int64
+	count         uint64
+	sum, min, max *big.Int
+	minTs, maxTs  int64
 }
 
 func (r *row) add(t testing.TB, w Winner) {
