@@ -16,7 +16,10 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"k8s.io/client-go/kubernetes/scheme"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -28,8 +31,16 @@ import (
 const chartDir = "../charts/tally"
 
 // strictDecoder rejects unknown and duplicate fields, as `kubectl apply --validate=strict`
-// and the API server's strict field validation do.
-var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+// and the API server's strict field validation do. It knows the Kubernetes types and the
+// prometheus-operator CRDs the chart renders (ServiceMonitor, PrometheusRule).
+var strictDecoder = newStrictDecoder()
+
+func newStrictDecoder() runtime.Decoder {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(monitoringv1.AddToScheme(s))
+	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
+}
 
 // rendered is one manifest of a rendered chart, decoded into its Kubernetes type.
 type rendered struct {
@@ -167,6 +178,8 @@ var valueSets = []struct {
 		"normalize.config=profiles: {}", "kafka.sasl.enabled=true", "kafka.sasl.username=u",
 		"kafka.tls.enabled=true", "clickhouse.cluster.enabled=true", "clickhouse.cluster.name=c",
 		"ingestor.autoscaling.enabled=false", "dashboard.enabled=false", "existingSecret=creds",
+		"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+		"metrics.grafanaDashboard.enabled=true",
 	}},
 }
 
