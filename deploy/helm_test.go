@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -26,6 +27,7 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/strvals"
+	"sigs.k8s.io/yaml"
 )
 
 const chartDir = "../charts/tally"
@@ -42,10 +44,11 @@ func newStrictDecoder() runtime.Decoder {
 	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
 }
 
-// rendered is one manifest of a rendered chart, decoded into its Kubernetes type.
+// rendered is one manifest of a rendered chart, decoded into its Kubernetes type, its
+// prometheus-operator type, or (KEDA) the strict struct in keda_test.go.
 type rendered struct {
 	source string
-	obj    runtime.Object
+	obj    any
 }
 
 // renderChart renders the chart with the given values files (relative to the chart) and
@@ -95,7 +98,7 @@ func decodeAll(t *testing.T, files map[string]string) []rendered {
 			if strings.TrimSpace(stripComments(doc)) == "" {
 				continue
 			}
-			obj, _, err := strictDecoder.Decode([]byte(doc), nil, nil)
+			obj, err := decodeStrict(doc)
 			if err != nil {
 				t.Errorf("%s: strict decode: %v\n%s", name, err, doc)
 				continue
@@ -104,6 +107,21 @@ func decodeAll(t *testing.T, files map[string]string) []rendered {
 		}
 	}
 	return out
+}
+
+// decodeStrict decodes one manifest: KEDA objects into the strict structs of keda_test.go
+// (KEDA's Go module is too large a dependency for a test), everything else through the
+// strict Kubernetes decoder.
+func decodeStrict(doc string) (any, error) {
+	var meta metav1.TypeMeta
+	if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(meta.APIVersion, kedaGroup+"/") {
+		return decodeKEDA(meta, doc)
+	}
+	obj, _, err := strictDecoder.Decode([]byte(doc), nil, nil)
+	return obj, err
 }
 
 func stripComments(doc string) string {
@@ -179,7 +197,7 @@ var valueSets = []struct {
 		"kafka.tls.enabled=true", "clickhouse.cluster.enabled=true", "clickhouse.cluster.name=c",
 		"ingestor.autoscaling.enabled=false", "dashboard.enabled=false", "existingSecret=creds",
 		"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
-		"metrics.grafanaDashboard.enabled=true",
+		"metrics.grafanaDashboard.enabled=true", "processor.keda.enabled=true",
 	}},
 }
 

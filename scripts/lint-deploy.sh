@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # lint-deploy.sh validates every deployment artifact without a cluster or a Docker engine:
 #   1. helm lint --strict on charts/tally with the default and the production values;
-#   2. helm template for both, written to $OUT (default .cache/deploy) and decoded strictly
-#      by the Go tests (TALLY_RENDERED_MANIFESTS);
+#   2. helm template for both and for every optional object switched on (monitoring, KEDA),
+#      written to $OUT (default .cache/deploy) and decoded strictly by the Go tests
+#      (TALLY_RENDERED_MANIFESTS);
 #   3. the chart's PrometheusRule and every Grafana panel query through `promtool check rules`,
 #      and the alert unit tests (deploy/testdata/prometheus) through `promtool test rules`;
-#   4. the deploy/ Go tests: Helm SDK renders decoded against the Kubernetes API types and the
-#      prometheus-operator types, compose/compose.yaml through compose-go, every Dockerfile
+#   4. the deploy/ Go tests: Helm SDK renders decoded against the Kubernetes API types, the
+#      prometheus-operator types and strict mirrors of KEDA's types, compose/compose.yaml through compose-go, every Dockerfile
 #      through BuildKit's parser.
 # Every tool comes from the Go module proxy at a pinned version: Helm as `go tool helm` from the
 # tools module, promtool with `go run module@version` (the go command caches the build).
@@ -38,6 +39,11 @@ step "helm template (default values) -> $out/default.yaml"
 helm template tally "$chart" --namespace tally >"$out/default.yaml"
 step "helm template (values-production.yaml) -> $out/production.yaml"
 helm template tally "$chart" --namespace tally -f "$chart/values-production.yaml" >"$out/production.yaml"
+step "helm template (every optional object on: monitoring, KEDA) -> $out/options.yaml"
+helm template tally "$chart" --namespace tally --set metrics.serviceMonitor.enabled=true \
+	--set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true \
+	--set processor.keda.enabled=true --set kafka.sasl.enabled=true --set kafka.sasl.username=tally \
+	>"$out/options.yaml"
 
 prom="$out/prometheus"
 mkdir -p "$prom"
@@ -53,4 +59,4 @@ promtool test rules "$prom"/*_test.yaml
 
 step "go test ./... in deploy/"
 cd "$root/deploy"
-TALLY_RENDERED_MANIFESTS="$out/default.yaml:$out/production.yaml" go test -count=1 ./...
+TALLY_RENDERED_MANIFESTS="$out/default.yaml:$out/production.yaml:$out/options.yaml" go test -count=1 ./...
