@@ -6,15 +6,18 @@
 #      (TALLY_RENDERED_MANIFESTS);
 #   3. the chart's PrometheusRule and every Grafana panel query through `promtool check rules`,
 #      and the alert unit tests (deploy/testdata/prometheus) through `promtool test rules`;
-#   4. the deploy/ Go tests: Helm SDK renders decoded against the Kubernetes API types, the
+#   4. the GitHub Actions workflows (.github/workflows) through actionlint;
+#   5. the deploy/ Go tests: Helm SDK renders decoded against the Kubernetes API types, the
 #      prometheus-operator types and strict mirrors of KEDA's types, compose/compose.yaml through compose-go, every Dockerfile
-#      through BuildKit's parser.
+#      through BuildKit's parser, the release workflow against the chart and the Dockerfiles.
 # Every tool comes from the Go module proxy at a pinned version: Helm as `go tool helm` from the
-# tools module, promtool with `go run module@version` (the go command caches the build).
+# tools module, promtool and actionlint with `go run module@version` (the go command caches
+# the build).
 set -euo pipefail
 
 # github.com/prometheus/prometheus v0.316.0 is Prometheus 3.16.0.
 PROMTOOL_MODULE=github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+ACTIONLINT_MODULE=github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${OUT:-$root/.cache/deploy}"
@@ -56,6 +59,10 @@ promtool check rules "$prom/rules.yaml" "$prom/dashboard-queries.yaml"
 step "promtool test rules (deploy/testdata/prometheus)"
 cp "$root"/deploy/testdata/prometheus/*_test.yaml "$prom/"
 promtool test rules "$prom"/*_test.yaml
+
+step "actionlint (.github/workflows)"
+# actionlint also runs shellcheck on run: scripts when shellcheck is installed.
+(cd "$root" && go run "$ACTIONLINT_MODULE" -no-color)
 
 step "go test ./... in deploy/"
 cd "$root/deploy"
