@@ -127,6 +127,12 @@ Fail rendering when values contradict each other. Included by every workload tem
 {{- if empty .Values.kafka.brokers }}
 {{- fail "kafka.brokers must list at least one broker" }}
 {{- end }}
+{{- if .Values.kafka.topics.create }}
+{{- $isr := include "tally.minInsyncReplicas" . | int }}
+{{- if gt $isr (int .Values.kafka.replicationFactor) }}
+{{- fail (printf "kafka.topics.minInsyncReplicas (%d) must not exceed kafka.replicationFactor (%d): acks=all could never be satisfied" $isr (int .Values.kafka.replicationFactor)) }}
+{{- end }}
+{{- end }}
 {{- if $p.keda.enabled }}
 {{- $max := include "tally.processorMaxReplicas" . | int }}
 {{- if gt $max (int .Values.kafka.partitions) }}
@@ -240,5 +246,19 @@ Most processors KEDA may run: processor.keda.maxReplicaCount, or kafka.partition
 {{- int .Values.processor.keda.maxReplicaCount }}
 {{- else }}
 {{- int .Values.kafka.partitions }}
+{{- end }}
+{{- end }}
+
+{{/*
+min.insync.replicas of the topics: kafka.topics.minInsyncReplicas, or 2 when the topics are
+replicated and 1 when not.
+*/}}
+{{- define "tally.minInsyncReplicas" -}}
+{{- if gt (int .Values.kafka.topics.minInsyncReplicas) 0 }}
+{{- int .Values.kafka.topics.minInsyncReplicas }}
+{{- else if gt (int .Values.kafka.replicationFactor) 1 }}
+{{- 2 }}
+{{- else }}
+{{- 1 }}
 {{- end }}
 {{- end }}
