@@ -1,9 +1,12 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -112,10 +115,15 @@ func TestDockerfiles(t *testing.T) {
 				if !strings.Contains(joined, "npm ci") || !strings.Contains(joined, "npm run build") {
 					t.Errorf("dashboard build does not run npm ci and npm run build: %q", joined)
 				}
+				if err := supportedNodeLTS(string(src), time.Now()); err != nil {
+					t.Error(err)
+				}
 				return
 			}
 			text := string(src)
-			for _, want := range []string{"GOWORK=off", "CGO_ENABLED=0", "COPY event/", "distroless/static"} {
+			// Multi-platform release builds (amd64 and arm64) cross-compile instead of emulating.
+			for _, want := range []string{"GOWORK=off", "CGO_ENABLED=0", "COPY event/", "distroless/static",
+				"FROM --platform=$BUILDPLATFORM golang", "GOARCH=${TARGETARCH}"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("Go image does not contain %q", want)
 				}
@@ -146,5 +154,58 @@ func TestDockerfileChecksCanFail(t *testing.T) {
 	}
 	if _, err := parseDockerfile("FROM golang:1.26 AS build\nCOPY --frm=build /a /b\n"); err == nil {
 		t.Error("parser accepted an unknown COPY flag")
+	}
+}
+
+// nodeLTSEnd is the end of life of each Node.js LTS line (nodejs.org release schedule).
+var nodeLTSEnd = map[string]string{
+	"20": "2026-04-30",
+	"22": "2027-04-30",
+	"24": "2028-04-30",
+	"26": "2029-04-30",
+}
+
+var nodeVersionArg = regexp.MustCompile(`(?m)^ARG NODE_VERSION=(\d+)\s*$`)
+
+// supportedNodeLTS checks that a Dockerfile builds on a Node.js LTS line that is still
+// supported on the given day.
+func supportedNodeLTS(dockerfile string, now time.Time) error {
+	m := nodeVersionArg.FindStringSubmatch(dockerfile)
+	if m == nil {
+		return fmt.Errorf("no ARG NODE_VERSION=<major> in the dashboard Dockerfile")
+	}
+	end, ok := nodeLTSEnd[m[1]]
+	if !ok {
+		return fmt.Errorf("node %s is not a known LTS line (see nodeLTSEnd)", m[1])
+	}
+	eol, err := time.Parse(time.DateOnly, end)
+	if err != nil {
+		return err
+	}
+	if !now.Before(eol) {
+		return fmt.Errorf("node %s reached its end of life on %s: move the dashboard image to a supported LTS line", m[1], end)
+	}
+	return nil
+}
+
+func TestSupportedNodeLTSCanFail(t *testing.T) {
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if err := supportedNodeLTS("ARG NODE_VERSION=24\n", day); err != nil {
+		t.Fatalf("node 24 refused in 2026: %v", err)
+	}
+	for name, src := range map[string]string{
+		"end of life": "ARG NODE_VERSION=20\n",
+		"odd release": "ARG NODE_VERSION=25\n",
+		"not pinned":  "ARG NODE_VERSION\n",
+		"no version":  "FROM node:lts\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := supportedNodeLTS(src, day); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if err := supportedNodeLTS("ARG NODE_VERSION=22\n", time.Date(2027, 5, 1, 0, 0, 0, 0, time.UTC)); err == nil {
+		t.Error("node 22 accepted after its end of life")
 	}
 }

@@ -14,27 +14,41 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"k8s.io/client-go/kubernetes/scheme"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/strvals"
+	"sigs.k8s.io/yaml"
 )
 
 const chartDir = "../charts/tally"
 
 // strictDecoder rejects unknown and duplicate fields, as `kubectl apply --validate=strict`
-// and the API server's strict field validation do.
-var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+// and the API server's strict field validation do. It knows the Kubernetes types and the
+// prometheus-operator CRDs the chart renders (ServiceMonitor, PrometheusRule).
+var strictDecoder = newStrictDecoder()
 
-// rendered is one manifest of a rendered chart, decoded into its Kubernetes type.
+func newStrictDecoder() runtime.Decoder {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(monitoringv1.AddToScheme(s))
+	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
+}
+
+// rendered is one manifest of a rendered chart, decoded into its Kubernetes type, its
+// prometheus-operator type, or (KEDA) the strict struct in keda_test.go.
 type rendered struct {
 	source string
-	obj    runtime.Object
+	obj    any
 }
 
 // renderChart renders the chart with the given values files (relative to the chart) and
@@ -84,7 +98,7 @@ func decodeAll(t *testing.T, files map[string]string) []rendered {
 			if strings.TrimSpace(stripComments(doc)) == "" {
 				continue
 			}
-			obj, _, err := strictDecoder.Decode([]byte(doc), nil, nil)
+			obj, err := decodeStrict(doc)
 			if err != nil {
 				t.Errorf("%s: strict decode: %v\n%s", name, err, doc)
 				continue
@@ -93,6 +107,21 @@ func decodeAll(t *testing.T, files map[string]string) []rendered {
 		}
 	}
 	return out
+}
+
+// decodeStrict decodes one manifest: KEDA objects into the strict structs of keda_test.go
+// (KEDA's Go module is too large a dependency for a test), everything else through the
+// strict Kubernetes decoder.
+func decodeStrict(doc string) (any, error) {
+	var meta metav1.TypeMeta
+	if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(meta.APIVersion, kedaGroup+"/") {
+		return decodeKEDA(meta, doc)
+	}
+	obj, _, err := strictDecoder.Decode([]byte(doc), nil, nil)
+	return obj, err
 }
 
 func stripComments(doc string) string {
@@ -167,6 +196,8 @@ var valueSets = []struct {
 		"normalize.config=profiles: {}", "kafka.sasl.enabled=true", "kafka.sasl.username=u",
 		"kafka.tls.enabled=true", "clickhouse.cluster.enabled=true", "clickhouse.cluster.name=c",
 		"ingestor.autoscaling.enabled=false", "dashboard.enabled=false", "existingSecret=creds",
+		"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+		"metrics.grafanaDashboard.enabled=true", "processor.keda.enabled=true",
 	}},
 }
 

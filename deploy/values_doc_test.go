@@ -28,7 +28,7 @@ func leafKeys(prefix string, v any, out *[]string) {
 }
 
 // freeForm values are documented as a whole (their inner keys are Kubernetes fields).
-var freeForm = []string{"resources", "podSecurityContext", "containerSecurityContext"}
+var freeForm = []string{"resources", "podSecurityContext", "containerSecurityContext", "labels"}
 
 func TestValuesDocumented(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))

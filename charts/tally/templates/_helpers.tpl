@@ -127,6 +127,21 @@ Fail rendering when values contradict each other. Included by every workload tem
 {{- if empty .Values.kafka.brokers }}
 {{- fail "kafka.brokers must list at least one broker" }}
 {{- end }}
+{{- if .Values.kafka.topics.create }}
+{{- $isr := include "tally.minInsyncReplicas" . | int }}
+{{- if gt $isr (int .Values.kafka.replicationFactor) }}
+{{- fail (printf "kafka.topics.minInsyncReplicas (%d) must not exceed kafka.replicationFactor (%d): acks=all could never be satisfied" $isr (int .Values.kafka.replicationFactor)) }}
+{{- end }}
+{{- end }}
+{{- if $p.keda.enabled }}
+{{- $max := include "tally.processorMaxReplicas" . | int }}
+{{- if gt $max (int .Values.kafka.partitions) }}
+{{- fail (printf "processor.keda.maxReplicaCount (%d) must not exceed kafka.partitions (%d): extra consumer group members get no partition" $max (int .Values.kafka.partitions)) }}
+{{- end }}
+{{- if gt (int $p.keda.minReplicaCount) $max }}
+{{- fail (printf "processor.keda.minReplicaCount (%d) must not exceed the maximum (%d)" (int $p.keda.minReplicaCount) $max) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.ingestor.autoscaling.enabled (gt (int .Values.ingestor.autoscaling.minReplicas) (int .Values.ingestor.autoscaling.maxReplicas)) }}
 {{- fail "ingestor.autoscaling.minReplicas must not exceed maxReplicas" }}
 {{- end }}
@@ -221,4 +236,29 @@ Normalization config volume and mount; callers include them only when normalize.
   mountPath: {{ .Values.normalize.mountPath }}
   subPath: normalize.yaml
   readOnly: true
+{{- end }}
+
+{{/*
+Most processors KEDA may run: processor.keda.maxReplicaCount, or kafka.partitions when 0.
+*/}}
+{{- define "tally.processorMaxReplicas" -}}
+{{- if gt (int .Values.processor.keda.maxReplicaCount) 0 }}
+{{- int .Values.processor.keda.maxReplicaCount }}
+{{- else }}
+{{- int .Values.kafka.partitions }}
+{{- end }}
+{{- end }}
+
+{{/*
+min.insync.replicas of the topics: kafka.topics.minInsyncReplicas, or 2 when the topics are
+replicated and 1 when not.
+*/}}
+{{- define "tally.minInsyncReplicas" -}}
+{{- if gt (int .Values.kafka.topics.minInsyncReplicas) 0 }}
+{{- int .Values.kafka.topics.minInsyncReplicas }}
+{{- else if gt (int .Values.kafka.replicationFactor) 1 }}
+{{- 2 }}
+{{- else }}
+{{- 1 }}
+{{- end }}
 {{- end }}
