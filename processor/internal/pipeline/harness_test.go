@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -518,6 +519,10 @@ func (r *rig) check() {
 		case schema.KindPosition:
 			positions[k.Part] = int64(row.Count)
 		case schema.KindCounter:
+			if strings.HasPrefix(k.Metric, schema.OutcomeRejected+":") {
+				counters["rejected:*"] += int64(row.Count)
+				continue
+			}
 			counters[k.Metric] += int64(row.Count)
 		case schema.KindRollup:
 			k.Stream, k.Part = "", 0
@@ -548,6 +553,9 @@ func (r *rig) check() {
 		}
 	}
 	counters["duplicate+conflict"] = counters[schema.OutcomeDuplicate] + counters[schema.OutcomeConflict]
+	if counters["rejected:*"] != counters[schema.OutcomeRejected] {
+		r.t.Errorf("rejections by code add up to %d, rejections are %d", counters["rejected:*"], counters[schema.OutcomeRejected])
+	}
 	for _, k := range []string{schema.OutcomeProcessed, "duplicate+conflict", schema.OutcomeRejected, schema.OutcomeDeadLettered,
 		schema.OutcomeForwarded, schema.OutcomeSkipped} {
 		if counters[k] != tr.counters[k] {

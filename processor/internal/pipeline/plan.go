@@ -207,6 +207,8 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 			pl.batch.Rejected = append(pl.batch.Rejected, Rejected{Tenant: tenant, Code: rej.Code, Field: rej.Field,
 				Message: rej.Message, ClientHint: rej.ClientHint, Source: src, Raw: r.Value})
 			pl.count(pp, tenant, schema.OutcomeRejected, 1)
+			// Per code too, so /v1/stats lists reasons without a scan.
+			pl.count(pp, tenant, schema.OutcomeRejected+":"+rej.Code, 1)
 			pl.res.Rejected++
 			continue
 		}

@@ -87,16 +87,19 @@ func run(logger *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Every stream, poller and scrape shares one snapshot per half second.
+	books := stats.NewShared(stats.NewReconciler(
+		stats.NewKafka(adm, cfg.RawTopic, cfg.ConsumerGroup),
+		stats.NewClickHouse(conn, cfg.ClickHouseDatabase),
+		time.Now,
+	), 500*time.Millisecond)
+	reg.MustRegister(books.Collector(cfg.QueryTimeout))
+
 	gin.SetMode(gin.ReleaseMode)
 	srv, err := httpapi.New(httpapi.Deps{
-		Aggregator: aggregate.NewStore(conn, cfg.ClickHouseDatabase),
-		Events:     eventlog.NewStore(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
-		// Every stream and poller shares one snapshot per half second.
-		Stats: stats.NewShared(stats.NewReconciler(
-			stats.NewKafka(adm, cfg.RawTopic, cfg.ConsumerGroup),
-			stats.NewClickHouse(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
-			time.Now,
-		), 500*time.Millisecond),
+		Aggregator:     aggregate.NewStore(conn, cfg.ClickHouseDatabase),
+		Events:         eventlog.NewStore(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
+		Stats:          books,
 		ClickHouse:     conn,
 		Logger:         logger,
 		Registry:       reg,

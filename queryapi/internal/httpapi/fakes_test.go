@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,9 @@ type fakeStore struct {
 	groups  []aggregate.Group
 	lastAgg *aggregate.Query
 
+	values     []string
+	lastValues []any
+
 	items    []eventlog.Summary
 	next     *eventlog.Cursor
 	count    uint64
@@ -43,6 +47,20 @@ func (f *fakeStore) Aggregate(_ context.Context, q aggregate.Query) ([]aggregate
 	}
 	f.lastAgg = &q
 	return f.groups, f.err
+}
+
+func (f *fakeStore) Values(_ context.Context, _ string, dim aggregate.Dimension, prefix string, limit int) ([]string, bool, error) {
+	f.lastValues = []any{dim, prefix, limit}
+	var out []string
+	for _, v := range f.values {
+		if strings.HasPrefix(v, prefix) {
+			out = append(out, v)
+		}
+	}
+	if len(out) > limit {
+		return out[:limit], true, f.err
+	}
+	return out, false, f.err
 }
 
 func (f *fakeStore) List(_ context.Context, q eventlog.ListQuery) ([]eventlog.Summary, *eventlog.Cursor, error) {

@@ -15,17 +15,24 @@ import (
 	"github.com/tally-dev/tally/queryapi/internal/instant"
 )
 
-// statsJSON is the figures of a group or bucket.
+// statsJSON is the figures of a group or bucket. Amounts are exact JSON
+// numbers, which clients that parse numbers as doubles round; the *Exact
+// strings carry the same values for them.
 type statsJSON struct {
-	Count uint64        `json:"count"`
-	Sum   decimal.Value `json:"sum"`
-	Avg   decimal.Value `json:"avg"`
-	Min   decimal.Value `json:"min"`
-	Max   decimal.Value `json:"max"`
+	Count    uint64        `json:"count"`
+	Sum      decimal.Value `json:"sum"`
+	Avg      decimal.Value `json:"avg"`
+	Min      decimal.Value `json:"min"`
+	Max      decimal.Value `json:"max"`
+	SumExact string        `json:"sumExact"`
+	AvgExact string        `json:"avgExact"`
+	MinExact string        `json:"minExact"`
+	MaxExact string        `json:"maxExact"`
 }
 
 func toStatsJSON(s aggregate.Stats) statsJSON {
-	return statsJSON{Count: s.Count, Sum: s.Sum, Avg: s.Avg, Min: s.Min, Max: s.Max}
+	return statsJSON{Count: s.Count, Sum: s.Sum, Avg: s.Avg, Min: s.Min, Max: s.Max,
+		SumExact: s.Sum.String(), AvgExact: s.Avg.String(), MinExact: s.Min.String(), MaxExact: s.Max.String()}
 }
 
 type seriesJSON struct {
@@ -130,6 +137,41 @@ func (s *Server) aggregations(c *gin.Context) {
 		out.Groups = append(out.Groups, gj)
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// Dimension limits.
+const (
+	defaultValues = 100
+	maxValues     = 1000
+)
+
+// dimension serves /v1/clients and /v1/metrics: the distinct values, for
+// pickers, from the read model's all-time rows.
+func (s *Server) dimension(dim aggregate.Dimension, name string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, err := newParams(c.Request.URL.RawQuery)
+		if err == nil {
+			err = p.allow("prefix", "limit")
+		}
+		var prefix string
+		if err == nil {
+			prefix, err = p.one("prefix")
+		}
+		limit := defaultValues
+		if err == nil {
+			limit, err = p.integer("limit", defaultValues, 1, maxValues)
+		}
+		if err != nil {
+			badParam(c, err)
+			return
+		}
+		values, truncated, err := s.d.Aggregator.Values(c.Request.Context(), "", dim, prefix, limit)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{name: values, "truncated": truncated})
+	}
 }
 
 func nonNil(s []string) []string {

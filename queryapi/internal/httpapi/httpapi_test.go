@@ -152,8 +152,10 @@ func TestAggregationsResponse(t *testing.T) {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	checkSpec(t, router, req, rec)
+	exact := `"sumExact":"12345678901234567890.123456789","avgExact":"6172839450617283945.061728395","minExact":"0.000000001","maxExact":"12345678901234567890.123456788"`
 	want := `{"groups":[{"clientId":"a","metric":"m","count":2,"sum":12345678901234567890.123456789,"avg":6172839450617283945.061728395,"min":0.000000001,"max":12345678901234567890.123456788,` +
-		`"series":[{"bucket":"2024-01-01T00:00:00.000Z","count":2,"sum":12345678901234567890.123456789,"avg":6172839450617283945.061728395,"min":0.000000001,"max":12345678901234567890.123456788}]}],` +
+		exact + `,"series":[{"bucket":"2024-01-01T00:00:00.000Z","count":2,"sum":12345678901234567890.123456789,"avg":6172839450617283945.061728395,"min":0.000000001,"max":12345678901234567890.123456788,` +
+		exact + `}]}],` +
 		`"filters":{"clientId":["a"],"metric":[],"from":"2024-01-01T00:00:00.000Z","to":null,"groupBy":"both","interval":"day"}}`
 	if got := rec.Body.String(); got != want {
 		t.Fatalf("body\n got %s\nwant %s", got, want)
@@ -163,7 +165,7 @@ func TestAggregationsResponse(t *testing.T) {
 	f.groups = []aggregate.Group{{Metric: "m", Stats: st(1, "1", "1", "1")}}
 	req, rec = do(t, s, "/v1/aggregations?groupBy=metric")
 	checkSpec(t, router, req, rec)
-	if want := `{"groups":[{"metric":"m","count":1,"sum":1,"avg":1,"min":1,"max":1}],"filters":{"clientId":[],"metric":[],"from":null,"to":null,"groupBy":"metric","interval":null}}`; rec.Body.String() != want {
+	if want := `{"groups":[{"metric":"m","count":1,"sum":1,"avg":1,"min":1,"max":1,"sumExact":"1","avgExact":"1","minExact":"1","maxExact":"1"}],"filters":{"clientId":[],"metric":[],"from":null,"to":null,"groupBy":"metric","interval":null}}`; rec.Body.String() != want {
 		t.Fatalf("body %s", rec.Body)
 	}
 	// Nothing matched: empty list, never null.
@@ -277,7 +279,7 @@ func TestEventDetail(t *testing.T) {
 func TestStatsAndStream(t *testing.T) {
 	router := specRouter(t)
 	f := &fakeStore{snap: stats.Snapshot{
-		Received: 10, Processed: 6, Duplicates: 2, Rejected: 1, DeadLettered: 1, Reconciled: true,
+		Received: 10, Outcomes: stats.Outcomes{Processed: 6, Duplicates: 2, Rejected: 1, DeadLettered: 1}, Reconciled: true,
 		Throughput: stats.Throughput{ProcessedPerSecond: 0.6, WindowSeconds: 10},
 		Lag:        []stats.PartitionLag{{Partition: 0}}, RejectedByReason: []stats.ReasonCount{{Code: "x", Count: 1}},
 		AsOf: instant.Of(fixedNow),
@@ -439,6 +441,27 @@ func TestHealthReadyMetricsAndErrors(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestDimensions(t *testing.T) {
+	f := &fakeStore{values: []string{"client_A", "client_B", "other"}}
+	s, _ := newTestServer(t, f)
+	_, rec := do(t, s, "/v1/clients?prefix=client_&limit=1")
+	if rec.Code != http.StatusOK || rec.Body.String() != `{"clients":["client_A"],"truncated":true}` {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if f.lastValues[0] != aggregate.Clients {
+		t.Fatalf("asked for %v", f.lastValues)
+	}
+	_, rec = do(t, s, "/v1/metrics")
+	if rec.Code != http.StatusOK || rec.Body.String() != `{"metrics":["client_A","client_B","other"],"truncated":false}` {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	for _, bad := range []string{"/v1/clients?limit=0", "/v1/clients?limit=1001", "/v1/metrics?prefix=a&prefix=b", "/v1/metrics?sort=x"} {
+		if _, rec := do(t, s, bad); rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", bad, rec.Code, rec.Body)
 		}
 	}
 }

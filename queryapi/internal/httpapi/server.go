@@ -30,9 +30,10 @@ import (
 	"github.com/tally-dev/tally/queryapi/internal/stats"
 )
 
-// Aggregator computes exact aggregations.
+// Aggregator computes exact aggregations and lists dimension values.
 type Aggregator interface {
 	Aggregate(ctx context.Context, q aggregate.Query) ([]aggregate.Group, error)
+	Values(ctx context.Context, tenant string, dim aggregate.Dimension, prefix string, limit int) ([]string, bool, error)
 }
 
 // EventLog lists records and explains one.
@@ -128,6 +129,8 @@ func (s *Server) routes() *gin.Engine {
 	q.GET("/v1/events", s.listEvents)
 	q.GET("/v1/events/:id", s.getEvent)
 	q.GET("/v1/stats", s.stats)
+	q.GET("/v1/clients", s.dimension(aggregate.Clients, "clients"))
+	q.GET("/v1/metrics", s.dimension(aggregate.Metrics, "metrics"))
 	q.GET("/api/events", s.seedEvents)
 	q.GET("/api/aggregation", s.seedAggregation)
 	q.GET("/api/aggregations", s.seedAggregation)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Source produces snapshots; Reconciler is the real one.
@@ -90,4 +92,47 @@ func (s *Shared) Snapshot(ctx context.Context) (Snapshot, error) {
 		close(done)
 		return snap, err
 	}
+}
+
+// Collector exports the books as Prometheus gauges, from the shared
+// snapshot (so a scrape costs at most one snapshot per maxAge):
+// tally_queryapi_reconciled (1 or 0), and the received and pending records.
+// When no snapshot can be taken it exports nothing, so an alert on the
+// gauge's absence tells "not watched" from "not reconciled".
+func (s *Shared) Collector(timeout time.Duration) prometheus.Collector { return collector{s, timeout} }
+
+var (
+	reconciledDesc = prometheus.NewDesc("tally_queryapi_reconciled",
+		"1 when the last /v1/stats snapshot reconciled (received = every outcome + pending), 0 when not.", nil, nil)
+	receivedDesc = prometheus.NewDesc("tally_queryapi_received_records",
+		"Offsets ever written to the raw topic (its high watermarks).", nil, nil)
+	pendingDesc = prometheus.NewDesc("tally_queryapi_pending_records",
+		"Raw-topic offsets not yet counted by the processors.", nil, nil)
+)
+
+type collector struct {
+	s       *Shared
+	timeout time.Duration
+}
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- reconciledDesc
+	ch <- receivedDesc
+	ch <- pendingDesc
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	snap, err := c.s.Snapshot(ctx)
+	if err != nil {
+		return
+	}
+	v := 0.0
+	if snap.Reconciled {
+		v = 1
+	}
+	ch <- prometheus.MustNewConstMetric(reconciledDesc, prometheus.GaugeValue, v)
+	ch <- prometheus.MustNewConstMetric(receivedDesc, prometheus.GaugeValue, float64(snap.Received))
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(snap.Pending))
 }

@@ -1,79 +1,97 @@
-// Package stats reconciles the pipeline (invariant I5): every raw record
-// Kafka holds must be exactly one of processed, duplicate, rejected,
-// dead-lettered, or still pending.
+// Package stats reconciles the pipeline (invariant I5): every offset of the
+// raw topic is exactly one of processed, duplicate, conflict, rejected,
+// dead-lettered, forwarded, skipped, or still pending — at every moment, not
+// only when idle, and forever, not only while Kafka retains the records.
 //
-//	received   = Σ (end − start offset) over the raw topic's partitions (Kafka)
-//	pending    = the consumer group's lag on the raw topic (Kafka)
-//	processed  = uniqExact(event_id) over events
-//	duplicates = distinct offsets in (receipts ∪ duplicates) − processed
-//	             (receipts: one row per stored copy, never collapsed by merges)
-//	rejected   = distinct offsets in rejected_events
-//	deadLettered = distinct offsets in dead_letters
-//	inFlight   = distinct offsets, in any of the four tables, at or past the
-//	             group's committed offset: written but not yet committed.
+// Both sides come from state that is maintained, never from a scan of the
+// events (docs/design/read-model.md, R7):
 //
-// Lag counts in-flight records too (their offsets are not committed), and so
-// do the four table counts (the rows are written). pending is therefore
-// reported as lag − inFlight, the records not yet written anywhere, and the
-// books balance exactly as docs/api.md states:
+//	received  = Σ over the raw topic's partitions of the high watermark:
+//	            every offset ever written, whatever retention deleted since
+//	counters  = the processor's outcome counters, per tenant, stream and
+//	            partition; the counters of a partition cover exactly the
+//	            offsets below its position
+//	pending   = Σ (high watermark − position): offsets not counted yet
+//	inFlight  = Σ max(0, position − committed offset): counted and durable,
+//	            not yet committed (shown beside, never in the identity)
 //
-//	received = processed + duplicates + rejected + deadLettered + pending
+// so that
 //
-// with inFlight shown beside them as the part of the table counts not yet
-// committed (normally 0).
-// Counting distinct source offsets (never rows) keeps every figure exact
-// before ReplacingMergeTree merges and across crash reprocessing.
+//	received = processed + duplicates + conflicts + rejected + deadLettered
+//	           + forwarded + skipped + pending
 //
-// The two sides are read one after the other, not atomically, so a busy
-// pipeline can be momentarily unbalanced; reconciled reports the equation as
-// read. Records deleted by Kafka retention leave received while their rows
-// stay in ClickHouse, which also shows as unreconciled.
+// holds by construction for any snapshot in which the counters and the
+// positions were read together — they are, in one scan of one table whose
+// batches are single parts (never half a batch) — and the watermarks after
+// them (so pending is never negative). reconciled additionally checks, per
+// partition, that the counters add up to the position: a processor that
+// miscounted (an outcome lost or doubled) breaks it.
+//
+// A stream is one incarnation of the raw topic (topic name and Kafka topic
+// id). Counters of incarnations that no longer exist in Kafka (the topic was
+// deleted and recreated) are reported under history, outside the identity.
 package stats
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/queryapi/internal/instant"
 )
 
 // ThroughputWindow is the span processedPerSecond is averaged over.
 const ThroughputWindow = 10 * time.Second
 
-// PartitionOffsets describes one raw-topic partition.
+// PartitionOffsets describes one raw-topic partition in Kafka.
 type PartitionOffsets struct {
 	Partition int32
-	Start     int64 // first offset still held
-	End       int64 // next offset to be written
-	Committed int64 // the group's committed offset, clamped into [Start, End]
+	End       int64 // the high watermark: next offset to be written
+	Committed int64 // the group's committed offset, or -1
 }
 
-// OffsetSource reads raw-topic offsets and the group's commits from Kafka.
+// Topic is the raw topic as Kafka sees it now.
+type Topic struct {
+	Stream     string // "<topic>/<topic id>"
+	Partitions []PartitionOffsets
+}
+
+// OffsetSource reads the raw topic's offsets and the group's commits.
 type OffsetSource interface {
-	Offsets(ctx context.Context) ([]PartitionOffsets, error)
+	Offsets(ctx context.Context) (Topic, error)
 }
 
-// Counts are the ClickHouse side of the books.
-type Counts struct {
-	Processed        uint64
-	Duplicates       uint64
-	Rejected         uint64
-	DeadLettered     uint64
-	InFlight         uint64
-	RecentProcessed  uint64 // processed in the last ThroughputWindow
-	RejectedByReason []ReasonCount
+// Counter is one counter row's latest value.
+type Counter struct {
+	Tenant, Outcome, Stream string
+	Part                    int32
+	Count                   uint64
 }
 
-// CountSource reads Counts; committed maps partition → committed offset of
-// the raw topic, for the in-flight count.
-type CountSource interface {
-	Counts(ctx context.Context, committed map[int32]int64, now time.Time) (Counts, error)
+// Position is one partition's counted position.
+type Position struct {
+	Stream   string
+	Part     int32
+	Position int64
+}
+
+// State is the ClickHouse side: every counter and position, read together.
+type State struct {
+	Counters  []Counter
+	Positions []Position
+}
+
+// StateSource reads State.
+type StateSource interface {
+	State(ctx context.Context) (State, error)
 }
 
 // ReasonCount is how many records were rejected with one code.
@@ -86,6 +104,7 @@ type ReasonCount struct {
 type PartitionLag struct {
 	Partition int32 `json:"partition"`
 	Lag       int64 `json:"lag"`
+	Pending   int64 `json:"pending"`
 }
 
 // Throughput is the recent processing rate.
@@ -94,76 +113,179 @@ type Throughput struct {
 	WindowSeconds      int     `json:"windowSeconds"`
 }
 
+// Outcomes are the terms of the identity.
+type Outcomes struct {
+	Processed    uint64 `json:"processed"`
+	Duplicates   uint64 `json:"duplicates"`
+	Conflicts    uint64 `json:"conflicts"`
+	Rejected     uint64 `json:"rejected"`
+	DeadLettered uint64 `json:"deadLettered"`
+	Forwarded    uint64 `json:"forwarded"`
+	Skipped      uint64 `json:"skipped"`
+}
+
+func (o *Outcomes) add(outcome string, n uint64) {
+	switch outcome {
+	case schema.OutcomeProcessed:
+		o.Processed += n
+	case schema.OutcomeDuplicate:
+		o.Duplicates += n
+	case schema.OutcomeConflict:
+		o.Conflicts += n
+	case schema.OutcomeRejected:
+		o.Rejected += n
+	case schema.OutcomeDeadLettered:
+		o.DeadLettered += n
+	case schema.OutcomeForwarded:
+		o.Forwarded += n
+	case schema.OutcomeSkipped:
+		o.Skipped += n
+	}
+}
+
+func (o Outcomes) total() uint64 {
+	return o.Processed + o.Duplicates + o.Conflicts + o.Rejected + o.DeadLettered + o.Forwarded + o.Skipped
+}
+
+// History is what earlier incarnations of the raw topic counted.
+type History struct {
+	Stream string `json:"stream"`
+	Outcomes
+}
+
 // Snapshot is the /v1/stats body.
 type Snapshot struct {
-	Received         int64           `json:"received"`
-	Processed        uint64          `json:"processed"`
-	Duplicates       uint64          `json:"duplicates"`
-	Rejected         uint64          `json:"rejected"`
-	DeadLettered     uint64          `json:"deadLettered"`
-	Pending          int64           `json:"pending"`
-	Reconciled       bool            `json:"reconciled"`
-	InFlight         uint64          `json:"inFlight"`
-	Throughput       Throughput      `json:"throughput"`
-	Lag              []PartitionLag  `json:"lag"`
-	RejectedByReason []ReasonCount   `json:"rejectedByReason"`
-	AsOf             instant.Instant `json:"asOf"`
+	Received int64 `json:"received"`
+	Outcomes
+	Pending          int64          `json:"pending"`
+	Reconciled       bool           `json:"reconciled"`
+	InFlight         int64          `json:"inFlight"`
+	Throughput       Throughput     `json:"throughput"`
+	Lag              []PartitionLag `json:"lag"`
+	RejectedByReason []ReasonCount  `json:"rejectedByReason"`
+	// Unbalanced names the partitions whose counters do not add up to
+	// their position (empty when reconciled).
+	Unbalanced []int32         `json:"unbalanced,omitempty"`
+	History    []History       `json:"history,omitempty"`
+	AsOf       instant.Instant `json:"asOf"`
 }
 
 // Reconciler combines both sides.
 type Reconciler struct {
 	offsets OffsetSource
-	counts  CountSource
+	state   StateSource
 	now     func() time.Time
+
+	mu      sync.Mutex
+	samples []sample // processed totals, oldest first, for throughput
+}
+
+type sample struct {
+	at        time.Time
+	processed uint64
 }
 
 // NewReconciler returns a Reconciler; now is injectable for tests.
-func NewReconciler(offsets OffsetSource, counts CountSource, now func() time.Time) *Reconciler {
-	return &Reconciler{offsets: offsets, counts: counts, now: now}
+func NewReconciler(offsets OffsetSource, state StateSource, now func() time.Time) *Reconciler {
+	return &Reconciler{offsets: offsets, state: state, now: now}
 }
 
-// Snapshot reads Kafka first, then ClickHouse: a record written between the
-// two reads shows as processed and still lagging, i.e. as in-flight, never
-// as lost.
+// Snapshot reads ClickHouse first, then Kafka: a record counted between the
+// two reads is still inside the high watermark read later, so pending is
+// never negative and the identity holds for the snapshot.
 func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
-	now := r.now().UTC()
-	parts, err := r.offsets.Offsets(ctx)
+	st, err := r.state.State(ctx)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("clickhouse state: %w", err)
+	}
+	topic, err := r.offsets.Offsets(ctx)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("kafka offsets: %w", err)
 	}
-	committed := make(map[int32]int64, len(parts))
-	s := Snapshot{Lag: []PartitionLag{}, AsOf: instant.Of(now)}
-	var lag int64
-	for _, p := range parts {
-		committed[p.Partition] = p.Committed
-		s.Received += p.End - p.Start
-		l := p.End - p.Committed
-		lag += l
-		s.Lag = append(s.Lag, PartitionLag{Partition: p.Partition, Lag: l})
+	now := r.now().UTC()
+	s := Snapshot{Lag: []PartitionLag{}, RejectedByReason: []ReasonCount{}, AsOf: instant.Of(now), Reconciled: true}
+
+	positions := map[int32]int64{}
+	for _, p := range st.Positions {
+		if p.Stream == topic.Stream {
+			positions[p.Part] = p.Position
+		}
+	}
+	perPart := map[int32]uint64{}
+	history := map[string]*History{}
+	reasons := map[string]uint64{}
+	for _, c := range st.Counters {
+		if code, ok := strings.CutPrefix(c.Outcome, schema.OutcomeRejected+":"); ok {
+			if c.Stream == topic.Stream {
+				reasons[code] += c.Count
+			}
+			continue
+		}
+		if c.Stream != topic.Stream {
+			h := history[c.Stream]
+			if h == nil {
+				h = &History{Stream: c.Stream}
+				history[c.Stream] = h
+			}
+			h.add(c.Outcome, c.Count)
+			continue
+		}
+		s.add(c.Outcome, c.Count)
+		perPart[c.Part] += c.Count
+	}
+	for _, p := range topic.Partitions {
+		pos := positions[p.Partition]
+		s.Received += p.End
+		pending := max(0, p.End-pos)
+		s.Pending += pending
+		lag := p.End - max(p.Committed, 0)
+		s.Lag = append(s.Lag, PartitionLag{Partition: p.Partition, Lag: lag, Pending: pending})
+		if p.Committed >= 0 {
+			s.InFlight += max(0, pos-p.Committed)
+		}
+		if int64(perPart[p.Partition]) != pos || pos > p.End {
+			s.Unbalanced = append(s.Unbalanced, p.Partition)
+		}
+	}
+	for part := range perPart {
+		if _, ok := positions[part]; !ok {
+			s.Unbalanced = append(s.Unbalanced, part)
+		}
 	}
 	sort.Slice(s.Lag, func(i, j int) bool { return s.Lag[i].Partition < s.Lag[j].Partition })
-	c, err := r.counts.Counts(ctx, committed, now)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("clickhouse counts: %w", err)
+	sort.Slice(s.Unbalanced, func(i, j int) bool { return s.Unbalanced[i] < s.Unbalanced[j] })
+	s.Reconciled = len(s.Unbalanced) == 0 && int64(s.Outcomes.total())+s.Pending == s.Received
+	for code, n := range reasons {
+		s.RejectedByReason = append(s.RejectedByReason, ReasonCount{Code: code, Count: n})
 	}
-	s.Processed, s.Duplicates, s.Rejected, s.DeadLettered, s.InFlight = c.Processed, c.Duplicates, c.Rejected, c.DeadLettered, c.InFlight
-	s.Pending = lag - int64(c.InFlight)
-	s.RejectedByReason = c.RejectedByReason
-	if s.RejectedByReason == nil {
-		s.RejectedByReason = []ReasonCount{}
+	sort.Slice(s.RejectedByReason, func(i, j int) bool {
+		a, b := s.RejectedByReason[i], s.RejectedByReason[j]
+		return a.Count > b.Count || a.Count == b.Count && a.Code < b.Code
+	})
+	for _, h := range history {
+		s.History = append(s.History, *h)
 	}
-	s.Throughput = Throughput{
-		ProcessedPerSecond: float64(c.RecentProcessed) / ThroughputWindow.Seconds(),
-		WindowSeconds:      int(ThroughputWindow / time.Second),
-	}
-	total := int64(s.Processed+s.Duplicates+s.Rejected+s.DeadLettered) + s.Pending
-	s.Reconciled = s.Pending >= 0 && total == s.Received
-	if s.Pending < 0 {
-		// More records stored past the commit than Kafka says exist (a
-		// recreated topic): already unreconciled; never report a negative count.
-		s.Pending = 0
-	}
+	sort.Slice(s.History, func(i, j int) bool { return s.History[i].Stream < s.History[j].Stream })
+	s.Throughput = r.throughput(now, s.Processed)
 	return s, nil
+}
+
+// throughput averages processed events over the window, from the totals
+// of earlier snapshots.
+func (r *Reconciler) throughput(now time.Time, processed uint64) Throughput {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.samples = append(r.samples, sample{at: now, processed: processed})
+	// Keep the newest sample at least a window old, and everything after it.
+	for len(r.samples) > 2 && now.Sub(r.samples[1].at) >= ThroughputWindow {
+		r.samples = r.samples[1:]
+	}
+	t := Throughput{WindowSeconds: int(ThroughputWindow / time.Second)}
+	first := r.samples[0]
+	if d := now.Sub(first.at); d > 0 && processed >= first.processed {
+		t.ProcessedPerSecond = float64(processed-first.processed) / d.Seconds()
+	}
+	return t
 }
 
 // Kafka reads offsets through the Kafka admin API.
@@ -178,124 +300,76 @@ func NewKafka(adm *kadm.Client, topic, group string) *Kafka {
 	return &Kafka{adm: adm, topic: topic, group: group}
 }
 
-// Offsets lists start, end and committed offsets per partition. A partition
-// the group never committed counts as committed at its start offset (the
-// group will read all of it).
-func (k *Kafka) Offsets(ctx context.Context) ([]PartitionOffsets, error) {
-	starts, err := k.adm.ListStartOffsets(ctx, k.topic)
+// Offsets lists the topic's id, high watermarks and the group's commits.
+func (k *Kafka) Offsets(ctx context.Context) (Topic, error) {
+	details, err := k.adm.ListTopics(ctx, k.topic)
 	if err != nil {
-		return nil, fmt.Errorf("list start offsets: %w", err)
+		return Topic{}, fmt.Errorf("describe %s: %w", k.topic, err)
 	}
-	if err := starts.Error(); err != nil {
-		return nil, fmt.Errorf("list start offsets: %w", err)
+	d, ok := details[k.topic]
+	if !ok || d.Err != nil {
+		return Topic{}, fmt.Errorf("describe %s: topic missing (%v)", k.topic, d.Err)
 	}
 	ends, err := k.adm.ListEndOffsets(ctx, k.topic)
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
+		return Topic{}, fmt.Errorf("list end offsets: %w", err)
 	}
 	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
+		return Topic{}, fmt.Errorf("list end offsets: %w", err)
 	}
 	commits, err := k.adm.FetchOffsetsForTopics(ctx, k.group, k.topic)
 	if err != nil {
-		return nil, fmt.Errorf("fetch group offsets: %w", err)
+		return Topic{}, fmt.Errorf("fetch group offsets: %w", err)
 	}
-	var out []PartitionOffsets
+	t := Topic{Stream: k.topic + "/" + hex.EncodeToString(d.ID[:])}
 	ends.Each(func(e kadm.ListedOffset) {
-		p := PartitionOffsets{Partition: e.Partition, End: e.Offset}
-		if st, ok := starts.Lookup(k.topic, e.Partition); ok {
-			p.Start = st.Offset
-		}
-		p.Committed = p.Start
+		p := PartitionOffsets{Partition: e.Partition, End: e.Offset, Committed: -1}
 		if c, ok := commits.Lookup(k.topic, e.Partition); ok && c.Err == nil && c.At >= 0 {
-			p.Committed = min(max(c.At, p.Start), p.End)
+			p.Committed = c.At
 		}
-		out = append(out, p)
+		t.Partitions = append(t.Partitions, p)
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
-	return out, nil
+	sort.Slice(t.Partitions, func(i, j int) bool { return t.Partitions[i].Partition < t.Partitions[j].Partition })
+	return t, nil
 }
 
-// ClickHouse counts the tables of database db.
+// ClickHouse reads counters and positions from the state table.
 type ClickHouse struct {
-	conn     driver.Conn
-	db       string
-	rawTopic string
+	conn driver.Conn
+	db   string
 }
 
-// NewClickHouse returns a CountSource over database db (a validated identifier).
-func NewClickHouse(conn driver.Conn, db, rawTopic string) *ClickHouse {
-	return &ClickHouse{conn: conn, db: db, rawTopic: rawTopic}
+// NewClickHouse returns a StateSource over database db (a validated identifier).
+func NewClickHouse(conn driver.Conn, db string) *ClickHouse {
+	return &ClickHouse{conn: conn, db: db}
 }
 
-// Counts runs one query for the totals and one for the rejection reasons.
-func (c *ClickHouse) Counts(ctx context.Context, committed map[int32]int64, now time.Time) (Counts, error) {
-	// Offsets written but not committed: (partition = ? AND offset >= ?) OR …
-	// per partition. Without partitions nothing can be in flight.
-	inFlightCond := "0"
-	var inFlightArgs []any
-	if len(committed) > 0 {
-		conds := make([]string, 0, len(committed))
-		for p, off := range committed {
-			conds = append(conds, "(partition = ? AND offset >= ?)")
-			inFlightArgs = append(inFlightArgs, p, off)
-		}
-		inFlightCond = "topic = ? AND (" + strings.Join(conds, " OR ") + ")"
-		inFlightArgs = append([]any{c.rawTopic}, inFlightArgs...)
-	}
-	var args []any
-	sourcesIn := func(table string) string {
-		args = append(args, inFlightArgs...)
-		return "SELECT partition, offset FROM " + c.db + "." + table + " WHERE " + inFlightCond
-	}
-	// Throughput counts events first stored in the window: a crash replay
-	// or a missed duplicate rewrites an old event without processing anew.
-	since := now.Add(-ThroughputWindow).UnixMilli()
-	args = append(args, since, since)
-	sql := "SELECT" +
-		" (SELECT uniqExact(event_id) FROM " + c.db + ".events)," +
-		// One union, not two counts: a record linked as a duplicate and
-		// later stored as a physical row (Redis lost, record redelivered)
-		// must count once.
-		" (SELECT uniqExact(partition, offset) FROM (SELECT partition, offset FROM " + c.db +
-		".receipts UNION ALL SELECT partition, offset FROM " + c.db + ".duplicates))," +
-		" (SELECT uniqExact(partition, offset) FROM " + c.db + ".rejected_events)," +
-		" (SELECT uniqExact(partition, offset) FROM " + c.db + ".dead_letters)," +
-		" (SELECT count() FROM (SELECT event_id FROM " + c.db + ".events WHERE event_id IN (SELECT event_id FROM " + c.db +
-		".events WHERE inserted_ms >= ?) GROUP BY event_id HAVING min(inserted_ms) >= ?))," +
-		" (SELECT uniqExact(partition, offset) FROM (" +
-		sourcesIn("receipts") + " UNION ALL " + sourcesIn("duplicates") + " UNION ALL " +
-		sourcesIn("rejected_events") + " UNION ALL " + sourcesIn("dead_letters") + "))"
-	var (
-		out           Counts
-		storedOrDupes uint64
-	)
-	if err := c.conn.QueryRow(ctx, sql, args...).Scan(&out.Processed, &storedOrDupes,
-		&out.Rejected, &out.DeadLettered, &out.RecentProcessed, &out.InFlight); err != nil {
-		return Counts{}, fmt.Errorf("count records: %w", err)
-	}
-	// Every processed event has at least one receipt, so this cannot go
-	// negative unless the tables are inconsistent (rows written before the
-	// receipts table existed, say); clamp rather than wrap around, and the
-	// books then show as not reconciled.
-	if storedOrDupes >= out.Processed {
-		out.Duplicates = storedOrDupes - out.Processed
-	}
-	rows, err := c.conn.Query(ctx, "SELECT rcode, toUInt64(count()) AS n FROM (SELECT topic, partition, offset, any(code) AS rcode FROM "+
-		c.db+".rejected_events GROUP BY topic, partition, offset) GROUP BY rcode ORDER BY n DESC, rcode")
+// State reads every counter and position in one scan of the state table
+// (one snapshot), taking each key's highest version.
+func (c *ClickHouse) State(ctx context.Context) (State, error) {
+	rows, err := c.conn.Query(ctx, fmt.Sprintf("SELECT tenant, kind, metric, stream, part, argMax(count, version) FROM %s.%s "+
+		"WHERE kind IN (%d, %d) GROUP BY tenant, kind, metric, stream, part",
+		c.db, schema.State, schema.KindCounter, schema.KindPosition))
 	if err != nil {
-		return Counts{}, fmt.Errorf("count rejections: %w", err)
+		return State{}, fmt.Errorf("read counters: %w", err)
 	}
 	defer rows.Close()
+	var st State
 	for rows.Next() {
-		var rc ReasonCount
-		if err := rows.Scan(&rc.Code, &rc.Count); err != nil {
-			return Counts{}, fmt.Errorf("count rejections: scan: %w", err)
+		var (
+			tenant, metric, stream string
+			kind                   uint8
+			part                   int32
+			count                  uint64
+		)
+		if err := rows.Scan(&tenant, &kind, &metric, &stream, &part, &count); err != nil {
+			return State{}, fmt.Errorf("read counters: scan: %w", err)
 		}
-		out.RejectedByReason = append(out.RejectedByReason, rc)
+		if kind == schema.KindPosition {
+			st.Positions = append(st.Positions, Position{Stream: stream, Part: part, Position: int64(count)})
+		} else {
+			st.Counters = append(st.Counters, Counter{Tenant: tenant, Outcome: metric, Stream: stream, Part: part, Count: count})
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return Counts{}, fmt.Errorf("count rejections: %w", err)
-	}
-	return out, nil
+	return st, rows.Err()
 }

@@ -7,66 +7,60 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/queryapi/internal/chtest"
 	"github.com/tally-dev/tally/queryapi/internal/stats"
 )
 
-// TestClickHouseCounts stores a known history with every kind of physical
-// repetition and checks each count against docs/contracts.md.
-func TestClickHouseCounts(t *testing.T) {
-	conn, db := chtest.DB(t)
-	now := time.Date(2024, 1, 1, 0, 1, 0, 0, time.UTC)
-	old, recent := now.Add(-time.Hour).UnixMilli(), now.Add(-time.Second).UnixMilli()
-	row := func(id, off int, inserted int64) chtest.Row {
-		return chtest.Row{EventID: chtest.EventID(id), ClientID: "c", Metric: "m", Amount: "1", TsMs: old, ReceivedMs: old,
-			Partition: 0, Offset: int64(off), Raw: "{}", InsertedMs: inserted}
-	}
-	// Partition 0 offsets 0..9: events 0..5 at offsets 0..5; event 0 again
-	// at offset 6 (physical duplicate); offset 3 rewritten (crash replay).
-	chtest.InsertEvents(t, conn, db, []chtest.Row{row(0, 0, old), row(1, 1, old), row(2, 2, old), row(3, 3, old), row(4, 4, recent), row(5, 5, recent)})
-	chtest.InsertEvents(t, conn, db, []chtest.Row{row(0, 6, recent), row(3, 3, recent)})
-	// Offset 7: a duplicate recorded in duplicates (written twice).
-	for range 2 {
-		chtest.Insert(t, conn, "INSERT INTO "+db+".duplicates (event_id, topic, partition, offset, original_partition, original_offset, received_ms, detected_ms)",
-			[]any{chtest.EventID(1), "events.raw", int32(0), int64(7), int32(0), int64(1), old, old})
-	}
-	// Offsets 8, 9: rejected (two codes, 8 written twice); offset 10: dead letter.
-	chtest.Insert(t, conn, "INSERT INTO "+db+".rejected_events (code, field, message, client_hint, raw, received_ms, topic, partition, offset, inserted_ms)",
-		[]any{"amount_invalid", "amount", "x", "", "{", old, "events.raw", int32(0), int64(8), old},
-		[]any{"amount_invalid", "amount", "x", "", "{", old, "events.raw", int32(0), int64(8), old},
-		[]any{"client_missing", "clientId", "x", "", "{", old, "events.raw", int32(0), int64(9), old})
-	chtest.Insert(t, conn, "INSERT INTO "+db+".dead_letters (reason, raw, received_ms, topic, partition, offset, inserted_ms)",
-		[]any{"poison", "{", old, "events.raw", int32(0), int64(10), old})
+const stream = "events.raw/aa"
 
-	// The group committed up to offset 9: offsets 9 and 10 are in flight.
-	c, err := stats.NewClickHouse(conn, db, "events.raw").Counts(context.Background(), map[int32]int64{0: 9}, now)
+// TestStateReadsTheLatestCountersAndPositions writes counters and positions
+// the way the processor does — a new version per batch, several versions
+// unmerged — and checks that one scan reads the latest of each, and that the
+// books balance against Kafka's view.
+func TestStateReadsTheLatestCountersAndPositions(t *testing.T) {
+	conn, db := chtest.DB(t)
+	insert := "INSERT INTO " + db + ".state (" + schema.Cols(schema.StateColumns) + ")"
+	row := func(tenant string, kind uint8, metric string, part int32, version, count uint64) []any {
+		return []any{tenant, kind, uint8(0), uint32(0), "", metric, stream, part, version, count, "0", "0", "0", int64(0), int64(0)}
+	}
+	// Batch 1 of partition 0: offsets [0, 4): 3 processed, 1 rejected.
+	chtest.Insert(t, conn, insert,
+		row("default", schema.KindCounter, schema.OutcomeProcessed, 0, 4, 3),
+		row("default", schema.KindCounter, schema.OutcomeRejected, 0, 4, 1),
+		row("default", schema.KindCounter, "rejected:amount_invalid", 0, 4, 1),
+		row("", schema.KindPosition, "", 0, 4, 4))
+	// Batch 2: offsets [4, 7): 2 more processed, a transaction marker.
+	chtest.Insert(t, conn, insert,
+		row("default", schema.KindCounter, schema.OutcomeProcessed, 0, 7, 5),
+		row("", schema.KindCounter, schema.OutcomeSkipped, 0, 7, 1),
+		row("", schema.KindPosition, "", 0, 7, 7))
+	// Batch 2 again, written by a zombie: same version, same values.
+	chtest.Insert(t, conn, insert,
+		row("default", schema.KindCounter, schema.OutcomeProcessed, 0, 7, 5),
+		row("", schema.KindPosition, "", 0, 7, 7))
+
+	st, err := stats.NewClickHouse(conn, db).State(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := stats.Counts{Processed: 6, Duplicates: 2, Rejected: 2, DeadLettered: 1, InFlight: 2, RecentProcessed: 2}
-	if c.Processed != want.Processed || c.Duplicates != want.Duplicates || c.Rejected != want.Rejected ||
-		c.DeadLettered != want.DeadLettered || c.InFlight != want.InFlight || c.RecentProcessed != want.RecentProcessed {
-		t.Fatalf("counts %+v\nwant   %+v", c, want)
+	if len(st.Positions) != 1 || st.Positions[0].Position != 7 {
+		t.Fatalf("positions %+v", st.Positions)
 	}
-	if len(c.RejectedByReason) != 2 || c.RejectedByReason[0].Count != 1 || c.RejectedByReason[1].Count != 1 {
-		t.Fatalf("reasons %+v", c.RejectedByReason)
-	}
-	// 11 records (offsets 0..10) reconcile with Kafka's view.
-	r := stats.NewReconciler(fixedOffsets{{Partition: 0, Start: 0, End: 11, Committed: 9}}, stats.NewClickHouse(conn, db, "events.raw"), func() time.Time { return now })
-	s, err := r.Snapshot(context.Background())
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	kafka := fixedOffsets{Stream: stream, Partitions: []stats.PartitionOffsets{{Partition: 0, End: 9, Committed: 4}}}
+	s, err := stats.NewReconciler(kafka, stats.NewClickHouse(conn, db), func() time.Time { return now }).Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Reconciled || s.Pending != 0 || s.InFlight != 2 || s.Received != 11 {
+	if !s.Reconciled || s.Received != 9 || s.Processed != 5 || s.Rejected != 1 || s.Skipped != 1 || s.Pending != 2 || s.InFlight != 3 {
 		t.Fatalf("snapshot %+v", s)
 	}
-	// Nothing committed yet: no partitions known, nothing in flight.
-	c, err = stats.NewClickHouse(conn, db, "events.raw").Counts(context.Background(), nil, now)
-	if err != nil || c.InFlight != 0 {
-		t.Fatalf("no partitions: %+v %v", c, err)
+	if len(s.RejectedByReason) != 1 || s.RejectedByReason[0].Code != "amount_invalid" {
+		t.Fatalf("reasons %+v", s.RejectedByReason)
 	}
 }
 
-type fixedOffsets []stats.PartitionOffsets
+type fixedOffsets stats.Topic
 
-func (f fixedOffsets) Offsets(context.Context) ([]stats.PartitionOffsets, error) { return f, nil }
+func (f fixedOffsets) Offsets(context.Context) (stats.Topic, error) { return stats.Topic(f), nil }

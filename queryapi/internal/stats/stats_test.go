@@ -6,142 +6,116 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/tally-dev/tally/event/schema"
 )
 
 type fakeOffsets struct {
-	parts []PartitionOffsets
+	topic Topic
 	err   error
 }
 
-func (f fakeOffsets) Offsets(context.Context) ([]PartitionOffsets, error) { return f.parts, f.err }
+func (f fakeOffsets) Offsets(context.Context) (Topic, error) { return f.topic, f.err }
 
-type fakeCounts struct {
-	c         Counts
-	err       error
-	committed map[int32]int64
+type fakeState struct {
+	st  State
+	err error
 }
 
-func (f *fakeCounts) Counts(_ context.Context, committed map[int32]int64, _ time.Time) (Counts, error) {
-	f.committed = committed
-	return f.c, f.err
-}
+func (f *fakeState) State(context.Context) (State, error) { return f.st, f.err }
 
-func TestSnapshotReconciles(t *testing.T) {
-	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	// Partition 0: 10 records, 8 committed; partition 1: 5 records (from
-	// offset 2, retention), all committed. received = 15, lag = 2.
-	offsets := fakeOffsets{parts: []PartitionOffsets{
-		{Partition: 1, Start: 2, End: 7, Committed: 7},
-		{Partition: 0, Start: 0, End: 10, Committed: 8},
-	}}
-	tests := []struct {
-		name       string
-		counts     Counts
-		pending    int64
-		reconciled bool
-	}{
-		// 13 records stored, offsets 8 and 9 of partition 0 not yet written.
-		{"balanced", Counts{Processed: 8, Duplicates: 2, Rejected: 2, DeadLettered: 1}, 2, true},
-		// Offset 8 written, not committed: in flight, pending only offset 9.
-		{"in flight", Counts{Processed: 9, Duplicates: 2, Rejected: 2, DeadLettered: 1, InFlight: 1}, 1, true},
-		// One record stored nowhere: the books do not balance.
-		{"lost", Counts{Processed: 7, Duplicates: 2, Rejected: 2, DeadLettered: 1}, 2, false},
-		// Counted twice: also unbalanced.
-		{"double", Counts{Processed: 9, Duplicates: 2, Rejected: 2, DeadLettered: 1}, 2, false},
+const stream = "events.raw/aa"
+
+func counters(part int32, kv ...any) []Counter {
+	var out []Counter
+	for i := 0; i < len(kv); i += 2 {
+		out = append(out, Counter{Tenant: "default", Outcome: kv[i].(string), Stream: stream, Part: part, Count: uint64(kv[i+1].(int))})
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fc := &fakeCounts{c: tt.counts}
-			s, err := NewReconciler(offsets, fc, func() time.Time { return now }).Snapshot(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Received != 15 || s.Pending != tt.pending || s.Reconciled != tt.reconciled {
-				t.Fatalf("received %d pending %d reconciled %v", s.Received, s.Pending, s.Reconciled)
-			}
-			if len(s.Lag) != 2 || s.Lag[0] != (PartitionLag{0, 2}) || s.Lag[1] != (PartitionLag{1, 0}) {
-				t.Fatalf("lag %+v", s.Lag)
-			}
-			if fc.committed[0] != 8 || fc.committed[1] != 7 {
-				t.Fatalf("committed offsets passed to counts: %v", fc.committed)
-			}
-			if !s.AsOf.Equal(now) || s.RejectedByReason == nil || s.Throughput.WindowSeconds != 10 {
-				t.Fatalf("snapshot %+v", s)
-			}
-		})
+	return out
+}
+
+func TestSnapshotReconcilesAtEveryMoment(t *testing.T) {
+	// Partition 0: 10 offsets counted (4 processed, 2 duplicates, 1 conflict,
+	// 1 rejected, 1 forwarded, 1 skipped marker), 3 more written to Kafka,
+	// 8 committed (2 counted but not committed: in flight).
+	// Partition 1: 5 counted, all committed, nothing pending.
+	st := &fakeState{st: State{
+		Counters: append(append(counters(0, schema.OutcomeProcessed, 4, schema.OutcomeDuplicate, 2, schema.OutcomeConflict, 1,
+			schema.OutcomeRejected, 1, "rejected:amount_invalid", 1, schema.OutcomeForwarded, 1, schema.OutcomeSkipped, 1),
+			counters(1, schema.OutcomeProcessed, 3, schema.OutcomeDeadLettered, 2)...),
+			Counter{Tenant: "default", Outcome: schema.OutcomeProcessed, Stream: "events.raw/old", Part: 0, Count: 99}),
+		Positions: []Position{{Stream: stream, Part: 0, Position: 10}, {Stream: stream, Part: 1, Position: 5},
+			{Stream: "events.raw/old", Part: 0, Position: 99}},
+	}}
+	off := fakeOffsets{topic: Topic{Stream: stream, Partitions: []PartitionOffsets{{Partition: 0, End: 13, Committed: 8},
+		{Partition: 1, End: 5, Committed: 5}}}}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewReconciler(off, st, func() time.Time { return now })
+	s, err := r.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Received != 18 || s.Processed != 7 || s.Duplicates != 2 || s.Conflicts != 1 || s.Rejected != 1 || s.DeadLettered != 2 ||
+		s.Forwarded != 1 || s.Skipped != 1 || s.Pending != 3 || s.InFlight != 2 || !s.Reconciled {
+		t.Fatalf("snapshot = %+v", s)
+	}
+	if len(s.RejectedByReason) != 1 || s.RejectedByReason[0] != (ReasonCount{"amount_invalid", 1}) {
+		t.Fatalf("reasons = %+v", s.RejectedByReason)
+	}
+	if len(s.History) != 1 || s.History[0].Processed != 99 {
+		t.Fatalf("history = %+v (an earlier incarnation of the topic stays out of the identity)", s.History)
+	}
+	if s.Lag[0] != (PartitionLag{Partition: 0, Lag: 5, Pending: 3}) {
+		t.Fatalf("lag = %+v", s.Lag)
+	}
+
+	// A processor that lost an outcome: counters no longer add up to the
+	// position, and the books say so.
+	st.st.Counters = st.st.Counters[1:]
+	s, err = r.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reconciled || len(s.Unbalanced) != 1 || s.Unbalanced[0] != 0 {
+		t.Fatalf("a missing outcome went unnoticed: %+v", s)
+	}
+}
+
+// After retention deleted segments the high watermark still counts every
+// offset ever written, and the counters keep their history: still balanced.
+func TestSnapshotReconcilesAfterRetention(t *testing.T) {
+	st := &fakeState{st: State{Counters: counters(0, schema.OutcomeProcessed, 1000),
+		Positions: []Position{{Stream: stream, Part: 0, Position: 1000}}}}
+	off := fakeOffsets{topic: Topic{Stream: stream, Partitions: []PartitionOffsets{{Partition: 0, End: 1000, Committed: 1000}}}}
+	s, err := NewReconciler(off, st, time.Now).Snapshot(context.Background())
+	if err != nil || !s.Reconciled || s.Received != 1000 || s.Pending != 0 {
+		t.Fatalf("snapshot = %+v, %v", s, err)
+	}
+}
+
+func TestThroughputAveragesOverTheWindow(t *testing.T) {
+	st := &fakeState{}
+	off := fakeOffsets{topic: Topic{Stream: stream}}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewReconciler(off, st, func() time.Time { return now })
+	for i := range 30 {
+		st.st = State{Counters: counters(0, schema.OutcomeProcessed, 100*i)}
+		s, err := r.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= 12 && (s.Throughput.ProcessedPerSecond < 99 || s.Throughput.ProcessedPerSecond > 101) {
+			t.Fatalf("second %d: %v/s, want 100", i, s.Throughput.ProcessedPerSecond)
+		}
+		now = now.Add(time.Second)
 	}
 }
 
 func TestSnapshotErrors(t *testing.T) {
 	boom := errors.New("boom")
-	now := time.Now
-	if _, err := NewReconciler(fakeOffsets{err: boom}, &fakeCounts{}, now).Snapshot(context.Background()); !errors.Is(err, boom) {
-		t.Fatalf("kafka error: %v", err)
+	if _, err := NewReconciler(fakeOffsets{}, &fakeState{err: boom}, time.Now).Snapshot(context.Background()); !errors.Is(err, boom) {
+		t.Fatalf("clickhouse error = %v", err)
 	}
-	if _, err := NewReconciler(fakeOffsets{}, &fakeCounts{err: boom}, now).Snapshot(context.Background()); !errors.Is(err, boom) {
-		t.Fatalf("clickhouse error: %v", err)
-	}
-}
-
-// TestKafkaOffsets runs the admin reads against kfake: end offsets per
-// partition, and the group's commits (uncommitted partitions count from
-// their start).
-func TestKafkaOffsets(t *testing.T) {
-	const topic, group = "events.raw", "tally-processor"
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// 5 records to partition 0, 3 to partition 1, none to partition 2.
-	for p, n := range map[int32]int{0: 5, 1: 3} {
-		for range n {
-			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(`{}`)}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	adm := kadm.NewClient(cl)
-	// The group committed 4 on partition 0 and nothing elsewhere.
-	commits := kadm.Offsets{}
-	commits.Add(kadm.Offset{Topic: topic, Partition: 0, At: 4, LeaderEpoch: -1})
-	if _, err := adm.CommitOffsets(ctx, group, commits); err != nil {
-		t.Fatal(err)
-	}
-	got, err := NewKafka(adm, topic, group).Offsets(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []PartitionOffsets{
-		{Partition: 0, Start: 0, End: 5, Committed: 4},
-		{Partition: 1, Start: 0, End: 3, Committed: 0},
-		{Partition: 2, Start: 0, End: 0, Committed: 0},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("got %+v", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("partition %d: got %+v, want %+v", i, got[i], want[i])
-		}
-	}
-	// Reconciled end to end with a fake ClickHouse side: 4 stored, 4 pending.
-	s, err := NewReconciler(NewKafka(adm, topic, group), &fakeCounts{c: Counts{Processed: 3, Duplicates: 1}}, time.Now).Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Received != 8 || s.Pending != 4 || !s.Reconciled {
-		t.Fatalf("snapshot %+v", s)
+	if _, err := NewReconciler(fakeOffsets{err: boom}, &fakeState{}, time.Now).Snapshot(context.Background()); !errors.Is(err, boom) {
+		t.Fatalf("kafka error = %v", err)
 	}
 }
