@@ -71,6 +71,12 @@ type TimestampRules struct {
 	Max      string     `yaml:"max"` // RFC 3339, exclusive
 	Epoch    EpochRules `yaml:"epoch"`
 	Layouts  []string   `yaml:"layouts"`
+	// DateOrder reads numeric dates that have two readings (01/02/2024):
+	// "dmy", "mdy" or "ymd"; empty rejects them as timestamp_ambiguous.
+	DateOrder string `yaml:"dateOrder,omitempty"`
+	// ZoneAbbreviations give abbreviations a meaning ("+05:30" or an IANA
+	// zone), before the built-in table; e.g. IST: "+05:30".
+	ZoneAbbreviations map[string]string `yaml:"zoneAbbreviations,omitempty"`
 }
 
 // EpochRules pick the unit of a numeric timestamp by its magnitude.
@@ -89,6 +95,10 @@ type Profile struct {
 	AmountExponent int `yaml:"amountExponent"`
 	// Timezone overrides timestamp.timezone for these sources.
 	Timezone string `yaml:"timezone"`
+	// DateOrder overrides timestamp.dateOrder for these sources.
+	DateOrder string `yaml:"dateOrder,omitempty"`
+	// ZoneAbbreviations add to (and win over) timestamp.zoneAbbreviations.
+	ZoneAbbreviations map[string]string `yaml:"zoneAbbreviations,omitempty"`
 }
 
 // ProfileAliases are tried before the global aliases of the same field.
@@ -313,6 +323,13 @@ func (c *Config) Validate() error {
 			bad("timestamp.layouts[%d]: %v", i, err)
 		}
 	}
+	if _, ok := dateOrders[t.DateOrder]; !ok {
+		bad("timestamp.dateOrder: must be dmy, mdy, ymd or empty, got %q", t.DateOrder)
+	}
+	zones := &zoneCache{}
+	if _, err := compileAbbrev(t.ZoneAbbreviations, nil, zones); err != nil {
+		bad("timestamp.zoneAbbreviations: %v", err)
+	}
 
 	seenClient := map[string]int{}
 	for i, p := range c.Profiles {
@@ -339,6 +356,12 @@ func (c *Config) Validate() error {
 			if _, err := loadLocation(p.Timezone); err != nil {
 				bad("%s.timezone: %v", where, err)
 			}
+		}
+		if _, ok := dateOrders[p.DateOrder]; !ok {
+			bad("%s.dateOrder: must be dmy, mdy, ymd or empty, got %q", where, p.DateOrder)
+		}
+		if _, err := compileAbbrev(p.ZoneAbbreviations, nil, zones); err != nil {
+			bad("%s.zoneAbbreviations: %v", where, err)
 		}
 		lists := map[string][]string{
 			"clientId":       f.ClientID.Aliases,
@@ -401,4 +424,32 @@ func checkLayout(layout string) error {
 		return fmt.Errorf("layout %q has no day or year", layout)
 	}
 	return nil
+}
+
+var dateOrders = map[string]uint8{"": orderNone, "dmy": orderDMY, "mdy": orderMDY, "ymd": orderYMD}
+
+// compileAbbrev turns configured abbreviations into zone specs, on top of
+// base (profile entries win over global ones).
+func compileAbbrev(cfg map[string]string, base map[string]zoneSpec, zones *zoneCache) (map[string]zoneSpec, error) {
+	if len(cfg) == 0 {
+		return base, nil
+	}
+	out := make(map[string]zoneSpec, len(base)+len(cfg))
+	for k, v := range base {
+		out[k] = v
+	}
+	var errs []error
+	for k, v := range cfg {
+		if len(k) < 2 || len(k) > 5 || strings.Trim(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			errs = append(errs, fmt.Errorf("%q: an abbreviation is 2 to 5 capital letters", k))
+			continue
+		}
+		spec, err := parseZoneSpec(v, zones)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			continue
+		}
+		out[k] = spec
+	}
+	return out, errors.Join(errs...)
 }

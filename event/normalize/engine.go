@@ -108,9 +108,10 @@ func (t *aliasTable) lookup(b []byte) (entry, bool) {
 }
 
 type profile struct {
+	name     string
 	res      *resolver // nil: the engine's resolver
 	exponent int
-	loc      *time.Location
+	ts       textEnv // zone, day/month order and abbreviations for timestamps
 }
 
 // Engine normalizes raw events. It is immutable after New and safe for
@@ -136,6 +137,7 @@ type Engine struct {
 	minMs, maxMs    int64 // [min, max)
 	epoch           EpochRules
 	layouts         []string
+	zones           *zoneCache
 
 	pool sync.Pool // *state
 }
@@ -189,12 +191,20 @@ func New(cfg *Config) (*Engine, error) {
 	}
 	global := [numFields][]string{f.ClientID.Aliases, f.Metric.Aliases, f.Amount.Aliases, f.Timestamp.Aliases, f.IdempotencyKey.Aliases}
 	e.res = newResolver(len(e.scopes), global)
+	e.zones = &zoneCache{}
 	loc, _ := loadLocation(cfg.Timestamp.Timezone)
-	e.base = profile{loc: loc}
+	globalAbbrev, _ := compileAbbrev(cfg.Timestamp.ZoneAbbreviations, nil, e.zones)
+	e.base = profile{ts: textEnv{loc: loc, order: dateOrders[cfg.Timestamp.DateOrder], abbrev: globalAbbrev, zones: e.zones}}
 	for _, p := range cfg.Profiles {
-		cp := &profile{exponent: p.AmountExponent, loc: loc}
+		cp := &profile{name: p.Name, exponent: p.AmountExponent, ts: e.base.ts}
 		if p.Timezone != "" {
-			cp.loc, _ = loadLocation(p.Timezone)
+			cp.ts.loc, _ = loadLocation(p.Timezone)
+		}
+		if p.DateOrder != "" {
+			cp.ts.order = dateOrders[p.DateOrder]
+		}
+		if len(p.ZoneAbbreviations) > 0 {
+			cp.ts.abbrev, _ = compileAbbrev(p.ZoneAbbreviations, globalAbbrev, e.zones)
 		}
 		a := p.Aliases
 		if len(a.Metric)+len(a.Amount)+len(a.Timestamp)+len(a.IdempotencyKey) > 0 {
@@ -430,11 +440,11 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	var ms int64
 	defaulted := false
 	if n := fv[fTimestamp].node; n >= 0 {
-		var code, msg string
-		ms, code, msg = e.timestamp(d, n, prof.loc)
+		r, code, msg := e.timestamp(d, n, &prof.ts)
 		if code != "" {
 			return event.Canonical{}, reject(code, fTimestamp, msg, hint(client))
 		}
+		ms = r.ms
 	} else if e.rejectMissingTS {
 		return event.Canonical{}, reject(CodeTimestampMissing, fTimestamp, "no timestamp (looked for "+e.aliasHint(fTimestamp)+")", hint(client))
 	} else if in.ReceivedAt.IsZero() {
@@ -660,73 +670,6 @@ func allDigits(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// timestamp reads a timestamp value as Unix milliseconds.
-func (e *Engine) timestamp(d *doc, n int32, loc *time.Location) (int64, string, string) {
-	var ms int64
-	switch d.nodes[n].kind {
-	case jNumber:
-		var dec decimal
-		raw := d.text(n)
-		if raw[0] == '-' {
-			dec.neg, raw = true, raw[1:]
-		}
-		scanDecimal(raw, false, &dec) // JSON syntax already checked
-		var code, msg string
-		if ms, code, msg = e.epochMillis(&dec); code != "" {
-			return 0, code, msg
-		}
-	case jString:
-		s := trimSpace(d.text(n))
-		if len(s) == 0 {
-			return 0, CodeTimestampUnparseable, "timestamp is empty"
-		}
-		if isEpochText(s) {
-			var dec decimal
-			if s[0] == '-' || s[0] == '+' {
-				dec.neg, s = s[0] == '-', s[1:]
-			}
-			if !scanDecimal(s, false, &dec) {
-				return 0, CodeTimestampUnparseable, "numeric timestamp is malformed"
-			}
-			var code, msg string
-			if ms, code, msg = e.epochMillis(&dec); code != "" {
-				return 0, code, msg
-			}
-			break
-		}
-		var status isoStatus
-		var msg string
-		ms, status, msg = parseISO(s, loc)
-		switch status {
-		case isoInvalid:
-			return 0, CodeTimestampUnparseable, "timestamp is not a valid date: " + msg
-		case isoNoMatch:
-			ok := false
-			for _, layout := range e.layouts {
-				if t, err := time.ParseInLocation(layout, string(s), loc); err == nil {
-					if y := t.Year(); y < 0 || y > 9999 {
-						return 0, CodeTimestampOutOfRange, "timestamp is out of range"
-					}
-					ms, ok = t.UnixMilli(), true
-					break
-				}
-			}
-			if !ok {
-				if looksAmbiguous(s) {
-					return 0, CodeTimestampAmbiguous, "timestamp is ambiguous (day and month order unknown); configure a layout for it"
-				}
-				return 0, CodeTimestampUnparseable, "timestamp is not in a recognized format"
-			}
-		}
-	default:
-		return 0, CodeTimestampUnparseable, "timestamp must be a string or a number, got " + d.nodes[n].kind.String()
-	}
-	if ms < e.minMs || ms >= e.maxMs {
-		return 0, CodeTimestampOutOfRange, "timestamp is outside the accepted range"
-	}
-	return ms, "", ""
 }
 
 // isEpochText reports a string that is a plain (possibly fractional or

@@ -272,7 +272,7 @@ func TestTimestamps(t *testing.T) {
 		{`null`, CodeTimestampUnparseable},
 		{`{}`, CodeTimestampUnparseable},
 		{`"01/02/2024"`, CodeTimestampAmbiguous},
-		{`"13/02/2024"`, CodeTimestampAmbiguous},
+		{`"13/02/2024"`, utc(2024, 2, 13, 0, 0, 0, 0)},
 		{`"1.2.2024"`, CodeTimestampAmbiguous},
 		{`"01-02-24 10:00"`, CodeTimestampAmbiguous},
 		{`"2100-01-01T00:00:00Z"`, CodeTimestampOutOfRange},
