@@ -11,7 +11,7 @@ import (
 // corpusCase is one line of testdata/timestamps.txt.
 type corpusCase struct {
 	family, value, want string // want: RFC 3339 UTC with ms, or a rejection code
-	line                       int
+	line                int
 }
 
 func readTimestampCorpus(t testing.TB) []corpusCase {
@@ -104,4 +104,36 @@ func TestTimestampCorpus(t *testing.T) {
 	if total.misread > 0 || float64(total.right) < 0.95*float64(n) {
 		t.Fatalf("corpus target missed: %d misreads (want 0), %d/%d right (want ≥ 95%%)", total.misread, total.right, n)
 	}
+}
+
+// BenchmarkTimestampText measures the timestamp readers alone, for the
+// comparison in the package doc: the ISO fast path and the text reader.
+func BenchmarkTimestampText(b *testing.B) {
+	e := newEngine(b)
+	env := &e.base.ts
+	b.Run("iso", func(b *testing.B) {
+		s := []byte("2024-01-15T10:30:00.123+02:00")
+		for b.Loop() {
+			parseISO(s, env.loc)
+		}
+	})
+	b.Run("text", func(b *testing.B) {
+		in := [][]byte{[]byte("Tue, 02 Jan 2024 15:04:05 GMT"), []byte("Tue Jan  2 15:04:05 2024"),
+			[]byte("January 2, 2024 3:04:05 PM UTC"), []byte("10/Oct/2000:13:55:36 -0700"),
+			[]byte("2024-01-02 15:04:05.123456789 +0100 CET")}
+		i := 0
+		var sc textScratch
+		for b.Loop() {
+			if _, _, err := parseText(in[i%len(in)], env, &sc); err != nil {
+				b.Fatal(err.msg)
+			}
+			i++
+		}
+	})
+	b.Run("event-iso", func(b *testing.B) {
+		raw := []byte(`{"source":"client_A","metric":"m","amount":1,"timestamp":"2024-01-15T10:30:00.123+02:00"}`)
+		for b.Loop() {
+			e.Normalize(Input{Raw: raw})
+		}
+	})
 }

@@ -147,6 +147,7 @@ type Engine struct {
 type state struct {
 	doc  doc
 	hash []byte
+	text textScratch
 }
 
 // New compiles a validated config into an Engine.
@@ -440,7 +441,7 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	var ms int64
 	defaulted := false
 	if n := fv[fTimestamp].node; n >= 0 {
-		r, code, msg := e.timestamp(d, n, &prof.ts)
+		r, code, msg := e.timestamp(d, n, &prof.ts, &st.text)
 		if code != "" {
 			return event.Canonical{}, reject(code, fTimestamp, msg, hint(client))
 		}

@@ -268,7 +268,7 @@ type tsResult struct {
 }
 
 // timestamp reads a timestamp value as Unix milliseconds.
-func (e *Engine) timestamp(d *doc, n int32, env *textEnv) (tsResult, string, string) {
+func (e *Engine) timestamp(d *doc, n int32, env *textEnv, sc *textScratch) (tsResult, string, string) {
 	var r tsResult
 	switch d.nodes[n].kind {
 	case jNumber:
@@ -306,7 +306,7 @@ func (e *Engine) timestamp(d *doc, n int32, env *textEnv) (tsResult, string, str
 				}
 			}
 			if !ok {
-				ms, flags, err := parseText(s, env)
+				ms, flags, err := parseText(s, env, sc)
 				r = tsResult{ms: ms, rule: ruleText, flags: flags}
 				if err != nil {
 					return r, err.code, err.msg

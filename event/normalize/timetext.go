@@ -107,7 +107,6 @@ func (f tsFlags) String() string {
 	return b.String()
 }
 
-
 // Date orders for numeric dates whose parts could be read two ways.
 const (
 	orderNone uint8 = iota
@@ -124,7 +123,6 @@ type textEnv struct {
 	zones  *zoneCache
 }
 
-
 // textTime collects the slots a timestamp text fills.
 type textTime struct {
 	year, month, day           int
@@ -137,10 +135,12 @@ type textTime struct {
 	offset                     int  // seconds east of UTC, when hasOffset
 	hasOffset                  bool
 	loc                        *time.Location
-	abbrev                     *zoneSpec
-	abbrevName                 string
+	abbrev                     zoneSpec
+	hasAbbrev                  bool
+	abbrevName                 [5]byte
+	abbrevLen                  uint8
 	ambiguous                  bool // a numeric date with two readings
-	commentZone                []byte
+	commentFrom, commentTo     uint8 // a comment's text, when it holds letters
 	flags                      tsFlags
 	loose                      [4]looseNum
 	nLoose                     int
@@ -149,11 +149,16 @@ type textTime struct {
 
 // looseNum is a number standing alone beside a month name: a day or a year.
 type looseNum struct {
-	val     int64
-	n       uint8
-	ordinal bool
-	tok     int
+	val  int64
+	n    uint8
+	kind uint8 // looseAny, looseDay (1st, 2nd) or looseYear ('70)
 }
+
+const (
+	looseAny uint8 = iota
+	looseDay
+	looseYear
+)
 
 type textErr struct{ code, msg string }
 
@@ -162,16 +167,18 @@ func unparseable(msg string) *textErr { return &textErr{CodeTimestampUnparseable
 var errUnrecognized = &textErr{CodeTimestampUnparseable, "timestamp is not in a recognized format"}
 
 // normalizeText copies s into buf with full-width digits, colon and space
-// made ASCII. It returns nil if s is too long.
+// made ASCII. It returns nil if s is too long. (It writes by index, not
+// append, so the buffer stays on the caller's stack.)
 func normalizeText(s []byte, buf *[maxTextTimestamp]byte) []byte {
-	out := buf[:0]
+	n := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if len(out) == maxTextTimestamp {
+			if n == maxTextTimestamp {
 				return nil
 			}
-			out = append(out, c)
+			buf[n] = c
+			n++
 			i++
 			continue
 		}
@@ -186,33 +193,35 @@ func normalizeText(s []byte, buf *[maxTextTimestamp]byte) []byte {
 			repl = ' '
 		}
 		if repl != 0 {
-			if len(out) == maxTextTimestamp {
+			if n == maxTextTimestamp {
 				return nil
 			}
-			out = append(out, repl)
+			buf[n] = repl
+			n++
 		} else {
-			if len(out)+size > maxTextTimestamp {
+			if n+size > maxTextTimestamp {
 				return nil
 			}
-			out = append(out, s[i:i+size]...)
+			n += copy(buf[n:], s[i:i+size])
 		}
 		i += size
 	}
-	return out
+	return buf[:n]
 }
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 
-// tokenize splits s into toks (whose capacity bounds the count); it
-// returns false when there are too many tokens or a byte no rule reads.
-// Non-ASCII text that is not a CJK marker becomes a tMark with c == 0,
-// which only a comment may hold.
-func tokenize(s []byte, toks []token) ([]token, bool) {
-	toks = toks[:0]
+const maxTokens = 48
+
+// tokenize splits s into toks and returns their count; it returns -1 when
+// there are too many tokens or a byte no rule reads. Non-ASCII text that is
+// not a CJK marker becomes a tMark with c == 0, which only a comment may hold.
+func tokenize(s []byte, toks *[maxTokens]token) int {
+	n := 0
 	for i := 0; i < len(s); {
-		if len(toks) == cap(toks) {
-			return nil, false
+		if n == maxTokens {
+			return -1
 		}
 		c := s[i]
 		start := i
@@ -225,33 +234,32 @@ func tokenize(s []byte, toks []token) ([]token, bool) {
 				}
 				i++
 			}
-			toks = append(toks, token{kind: tNum, n: uint8(min(i-start, 255)), start: uint8(start), end: uint8(i), val: v})
+			toks[n] = token{kind: tNum, n: uint8(min(i-start, 255)), start: uint8(start), end: uint8(i), val: v}
 		case isLetter(c):
 			for i < len(s) && isLetter(s[i]) {
 				i++
 			}
+			toks[n] = token{kind: tWord, start: uint8(start), end: uint8(i)}
 			// An IANA name: Area/Location[/More], with _ - + and digits inside.
 			if c >= 'A' && c <= 'Z' && i+1 < len(s) && s[i] == '/' && isLetter(s[i+1]) {
 				for i < len(s) && (isLetter(s[i]) || isDigit(s[i]) || s[i] == '_' || s[i] == '/' || s[i] == '-' || s[i] == '+') {
 					i++
 				}
-				toks = append(toks, token{kind: tZone, start: uint8(start), end: uint8(i)})
-				continue
+				toks[n] = token{kind: tZone, start: uint8(start), end: uint8(i)}
 			}
-			toks = append(toks, token{kind: tWord, start: uint8(start), end: uint8(i)})
 		case c == ' ' || c == '\t':
 			for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 				i++
 			}
-			toks = append(toks, token{kind: tSpace, start: uint8(start), end: uint8(i)})
+			toks[n] = token{kind: tSpace, start: uint8(start), end: uint8(i)}
 		case c < utf8.RuneSelf:
 			switch c {
-			case ',', '.', '/', '-', ':', '+', '(', ')', '[', ']', '=':
+			case ',', '.', '/', '-', ':', '+', '(', ')', '[', ']', '=', '\'':
 			default:
-				return nil, false
+				return -1
 			}
 			i++
-			toks = append(toks, token{kind: tSep, c: c, start: uint8(start), end: uint8(i)})
+			toks[n] = token{kind: tSep, c: c, start: uint8(start), end: uint8(i)}
 		default:
 			m := byte(0)
 			for _, cm := range cjkMarks {
@@ -265,10 +273,11 @@ func tokenize(s []byte, toks []token) ([]token, bool) {
 				_, size := utf8.DecodeRune(s[i:])
 				i += size
 			}
-			toks = append(toks, token{kind: tMark, c: m, start: uint8(start), end: uint8(i)})
+			toks[n] = token{kind: tMark, c: m, start: uint8(start), end: uint8(i)}
 		}
+		n++
 	}
-	return toks, true
+	return n
 }
 
 var monthNames = [...]string{"january", "february", "march", "april", "may", "june", "july", "august",
@@ -314,18 +323,16 @@ func wordIs(w []byte, s string) bool {
 
 // parseText reads a timestamp written for people. It returns the instant
 // in Unix milliseconds and how it was read, or why it cannot be read.
-func parseText(raw []byte, env *textEnv) (int64, tsFlags, *textErr) {
-	var buf [maxTextTimestamp]byte
-	s := normalizeText(raw, &buf)
+func parseText(raw []byte, env *textEnv, sc *textScratch) (int64, tsFlags, *textErr) {
+	s := normalizeText(raw, &sc.buf)
 	if s == nil {
 		return 0, 0, unparseable("timestamp text is longer than 160 bytes")
 	}
-	var tokBuf [48]token
-	toks, ok := tokenize(s, tokBuf[:])
-	if !ok {
+	n := tokenize(s, &sc.toks)
+	if n < 0 {
 		return 0, 0, errUnrecognized
 	}
-	p := textParser{s: s, toks: toks, env: env}
+	p := textParser{s: s, toks: sc.toks[:n], env: env}
 	p.t.weekday = -1
 	p.t.monthTok = -1
 	if err := p.run(); err != nil {
@@ -333,6 +340,13 @@ func parseText(raw []byte, env *textEnv) (int64, tsFlags, *textErr) {
 	}
 	ms, err := p.finish()
 	return ms, p.t.flags, err
+}
+
+// textScratch is the reader's working memory, kept in the engine's pooled
+// per-call state so that reading allocates nothing.
+type textScratch struct {
+	buf  [maxTextTimestamp]byte
+	toks [maxTokens]token
 }
 
 type textParser struct {
@@ -418,8 +432,16 @@ func (p *textParser) sep(t token) *textErr {
 			return nil
 		}
 	case '+', '-':
-		if p.t.hasTime || p.afterGMT {
+		// After a time, after GMT/UTC, or right after a date (XML Schema's
+		// 2020-07-20+08:00).
+		if p.t.hasTime || p.afterGMT || p.t.daySet && p.tok(p.i-1).kind == tNum {
 			return p.offset()
+		}
+	case '\'':
+		// An abbreviated year: '70.
+		if y := p.tok(p.i + 1); y.kind == tNum && y.n == 2 && p.t.monthTok >= 0 {
+			p.i += 2
+			return p.addLoose(y, looseYear)
 		}
 	}
 	return unparseable("unexpected '" + string(t.c) + "' in timestamp")
@@ -432,10 +454,10 @@ func (p *textParser) sep(t token) *textErr {
 func (p *textParser) comment() *textErr {
 	for j := p.i + 1; j < len(p.toks); j++ {
 		if p.toks[j].kind == tSep && p.toks[j].c == ')' {
-			inner := p.s[p.toks[p.i].end:p.toks[j].start]
-			for _, c := range inner {
+			from, to := p.toks[p.i].end, p.toks[j].start
+			for _, c := range p.s[from:to] {
 				if isLetter(c) {
-					p.t.commentZone = inner
+					p.t.commentFrom, p.t.commentTo = from, to
 					break
 				}
 			}
@@ -607,17 +629,16 @@ func (p *textParser) setAbbrev(w []byte) *textErr {
 	for i, c := range w {
 		up[i] = c &^ 0x20
 	}
-	name := string(up[:len(w)])
-	spec, ok := p.env.abbrev[name]
+	spec, ok := p.env.abbrev[string(up[:len(w)])]
 	if !ok {
-		if spec, ok = builtinAbbrev[name]; !ok {
+		if spec, ok = builtinAbbrev[string(up[:len(w)])]; !ok {
 			return errUnrecognized
 		}
 	}
-	if p.t.abbrev != nil {
+	if p.t.hasAbbrev {
 		return unparseable("timestamp names two zones")
 	}
-	p.t.abbrev, p.t.abbrevName = &spec, name
+	p.t.abbrev, p.t.hasAbbrev, p.t.abbrevName, p.t.abbrevLen = spec, true, up, uint8(len(w))
 	p.t.flags |= tfAbbrev
 	return nil
 }
@@ -661,7 +682,7 @@ func (p *textParser) number() *textErr {
 		switch {
 		case wordIs(w, "st") || wordIs(w, "nd") || wordIs(w, "rd") || wordIs(w, "th"):
 			p.i += 2
-			return p.addLoose(t, true)
+			return p.addLoose(t, looseDay)
 		case wordIs(w, "w") && t.n == 4:
 			p.i += 2
 			return p.weekDate(t, false)
@@ -686,15 +707,18 @@ func (p *textParser) number() *textErr {
 			return errUnrecognized
 		}
 	}
+	if t.n == 6 && !p.dateSet() {
+		return &textErr{CodeTimestampAmbiguous, "a 6-digit date (yymmdd, ddmmyy or mmddyy) has several readings"}
+	}
 	p.i++
-	return p.addLoose(t, false)
+	return p.addLoose(t, looseAny)
 }
 
-func (p *textParser) addLoose(t token, ordinal bool) *textErr {
+func (p *textParser) addLoose(t token, kind uint8) *textErr {
 	if p.t.nLoose == len(p.t.loose) || t.n > 4 || t.n == 3 {
 		return errUnrecognized
 	}
-	p.t.loose[p.t.nLoose] = looseNum{val: t.val, n: t.n, ordinal: ordinal, tok: p.i}
+	p.t.loose[p.t.nLoose] = looseNum{val: t.val, n: t.n, kind: kind}
 	p.t.nLoose++
 	return nil
 }
@@ -765,6 +789,14 @@ func (p *textParser) colonChain() *textErr {
 		return errUnrecognized
 	}
 	p.i = j
+	if k == 4 && parts[3].n == 3 {
+		// hh:mm:ss:fff, milliseconds after a colon (some loggers).
+		if err := p.setTime(parts[:3]); err != nil {
+			return err
+		}
+		p.t.nsec = int(parts[3].val) * 1_000_000
+		return nil
+	}
 	return p.setTime(parts[:k])
 }
 
@@ -1103,19 +1135,19 @@ func (p *textParser) finish() (int64, *textErr) {
 
 	// The zone: a numeric offset wins; an abbreviation or IANA name beside
 	// it must agree with it.
-	if t.abbrev == nil && t.loc == nil && !t.hasOffset && t.commentZone != nil {
+	if !t.hasAbbrev && t.loc == nil && !t.hasOffset && t.commentTo > 0 {
 		if err := p.commentAsZone(); err != nil {
 			return 0, err
 		}
 	}
-	if t.abbrev != nil {
-		switch a := t.abbrev; {
+	if t.hasAbbrev {
+		switch a := &t.abbrev; {
 		case t.hasOffset:
 			if a.zone == "" && !a.ambiguous && a.offset != t.offset {
-				return 0, unparseable("zone " + t.abbrevName + " contradicts the offset")
+				return 0, unparseable("zone " + string(t.abbrevName[:t.abbrevLen]) + " contradicts the offset")
 			}
 		case a.ambiguous:
-			return 0, &textErr{CodeTimestampAmbiguous, "zone abbreviation " + t.abbrevName + " names more than one zone; set timestamp.zoneAbbreviations for this source"}
+			return 0, &textErr{CodeTimestampAmbiguous, "zone abbreviation " + string(t.abbrevName[:t.abbrevLen]) + " names more than one zone; set timestamp.zoneAbbreviations for this source"}
 		case a.zone != "":
 			if t.loc != nil {
 				return 0, unparseable("timestamp names two zones")
@@ -1149,7 +1181,7 @@ func (p *textParser) finish() (int64, *textErr) {
 
 // commentAsZone reads a comment as the zone of a text that has none.
 func (p *textParser) commentAsZone() *textErr {
-	name := strings.TrimSpace(string(p.t.commentZone))
+	name := strings.TrimSpace(string(p.s[p.t.commentFrom:p.t.commentTo]))
 	if strings.Contains(name, "/") {
 		return p.setLocation([]byte(name))
 	}
@@ -1200,11 +1232,17 @@ func (p *textParser) resolveLoose() *textErr {
 	nr := 0
 	for _, l := range t.loose[:t.nLoose] {
 		switch {
-		case l.ordinal:
+		case l.kind == looseDay:
 			if t.daySet || l.n > 2 {
 				return errUnrecognized
 			}
 			t.day, t.daySet = int(l.val), true
+		case l.kind == looseYear:
+			if t.yearSet {
+				return errUnrecognized
+			}
+			t.year, t.yearSet = pivotYear(int(l.val)), true
+			t.flags |= tfTwoDigitYear
 		case l.n == 4:
 			if t.yearSet {
 				return errUnrecognized
