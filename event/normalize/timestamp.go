@@ -11,6 +11,7 @@ type isoStatus uint8
 const (
 	isoNoMatch isoStatus = iota // other shape: try configured layouts
 	isoInvalid                  // ISO shape, impossible value: reject
+	isoAmbiguous                // ISO shape, local time repeated by a DST change: reject
 	isoOK
 )
 
@@ -144,11 +145,18 @@ func parseISO(s []byte, loc *time.Location) (int64, isoStatus, string) {
 	if sec == 60 {
 		sec, nsec = 59, 999_000_000
 	}
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
 	if zoned || loc == time.UTC {
-		secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
-		return secs*1000 + int64(nsec/1_000_000), isoOK, ""
+		return (secs-int64(offset))*1000 + int64(nsec/1_000_000), isoOK, ""
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, loc).UnixMilli(), isoOK, ""
+	u, err := localToUnix(secs, loc)
+	if err != nil {
+		if err.code == CodeTimestampAmbiguous {
+			return 0, isoAmbiguous, err.msg
+		}
+		return 0, isoInvalid, err.msg
+	}
+	return u*1000 + int64(nsec/1_000_000), isoOK, ""
 }
 
 // daysFromCivil returns the days from 1970-01-01 to a proleptic Gregorian
@@ -294,6 +302,8 @@ func (e *Engine) timestamp(d *doc, n int32, env *textEnv, sc *textScratch) (tsRe
 			r = tsResult{ms: ms, rule: ruleISO}
 		case isoInvalid:
 			return r, CodeTimestampUnparseable, "timestamp is not a valid date: " + msg
+		case isoAmbiguous:
+			return r, CodeTimestampAmbiguous, msg
 		case isoNoMatch:
 			ok := false
 			for i, layout := range e.layouts {

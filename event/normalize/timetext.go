@@ -139,7 +139,7 @@ type textTime struct {
 	hasAbbrev                  bool
 	abbrevName                 [5]byte
 	abbrevLen                  uint8
-	ambiguous                  bool // a numeric date with two readings
+	ambiguous                  bool  // a numeric date with two readings
 	commentFrom, commentTo     uint8 // a comment's text, when it holds letters
 	flags                      tsFlags
 	loose                      [4]looseNum
