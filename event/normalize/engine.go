@@ -346,8 +346,8 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	if n < 0 {
 		return event.Canonical{}, reject(CodeClientMissing, fClient, "no client id (looked for "+e.aliasHint(fClient)+")", "")
 	}
-	if d.nodes[n].kind != jString {
-		return event.Canonical{}, reject(CodeClientInvalid, fClient, "client id must be a string, got "+d.nodes[n].kind.String(), "")
+	if msg := idKind(d, n); msg != "" {
+		return event.Canonical{}, reject(CodeClientInvalid, fClient, "client id "+msg, "")
 	}
 	client, msg := checkText(d.text(n), e.clientMax)
 	if msg != "" {
@@ -367,8 +367,8 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	var metric []byte
 	metricDefault := false
 	if n := fv[fMetric].node; n >= 0 {
-		if d.nodes[n].kind != jString {
-			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric must be a string, got "+d.nodes[n].kind.String(), hint(client))
+		if msg := idKind(d, n); msg != "" {
+			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric "+msg, hint(client))
 		}
 		if metric, msg = checkText(d.text(n), e.metricMax); msg != "" {
 			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric "+msg, hint(client))
@@ -513,6 +513,22 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	}
 	ev.IdempotencyKey = rest
 	return ev, nil
+}
+
+// idKind accepts a string or an integer JSON number (read as its decimal
+// text: 42 and "42" are the same client) for the client id and the metric.
+// It returns why any other value is refused.
+func idKind(d *doc, n int32) string {
+	switch k := d.nodes[n].kind; {
+	case k == jString:
+		return ""
+	case k == jNumber && isInteger(d.text(n)):
+		return ""
+	case k == jNumber:
+		return "must be a string or an integer; a number with a fraction or an exponent is not an id"
+	default:
+		return "must be a string or an integer, got " + k.String()
+	}
 }
 
 func hint(client []byte) string {
