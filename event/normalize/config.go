@@ -26,6 +26,41 @@ type Config struct {
 	Amount    AmountRules    `yaml:"amount"`
 	Timestamp TimestampRules `yaml:"timestamp"`
 	Profiles  []Profile      `yaml:"profiles"`
+	// CloudEvents and Segment map those producers' shapes onto the
+	// canonical fields (docs/producers.md); zero values mean the defaults.
+	CloudEvents CloudEventRules `yaml:"cloudEvents,omitempty"`
+	Segment     SegmentRules    `yaml:"segment,omitempty"`
+}
+
+// CloudEventRules map a CloudEvents 1.0 event: client ← an attribute
+// (default source), metric ← type, amount ← a path in data, timestamp ←
+// time, idempotency key ← id.
+type CloudEventRules struct {
+	// Client is the context attribute that names the client (default
+	// "source"; e.g. "subject" or an extension attribute).
+	Client string `yaml:"client,omitempty"`
+	// Amount is the dotted path of the amount inside data (default
+	// "amount"); "." is data itself (data: 42).
+	Amount string `yaml:"amount,omitempty"`
+	// AmountDefault is the amount of an event whose data has none; empty:
+	// fields.amount decides (required or its default).
+	AmountDefault string `yaml:"amountDefault,omitempty"`
+}
+
+// SegmentRules map a Segment track call: client ← the first present of
+// Client, metric ← event, amount ← the first present of properties.<Amount>,
+// idempotency key ← messageId, timestamp ← originalTimestamp or timestamp,
+// corrected for clock skew with sentAt.
+type SegmentRules struct {
+	// Client lists top-level (dotted) paths tried in order (default
+	// userId, anonymousId).
+	Client []string `yaml:"client,omitempty"`
+	// Amount lists dotted paths under properties tried in order (default
+	// value).
+	Amount []string `yaml:"amount,omitempty"`
+	// AmountDefault is the amount of a call whose properties have none;
+	// empty: fields.amount decides.
+	AmountDefault string `yaml:"amountDefault,omitempty"`
 }
 
 // Limits bound the work one input can cause.
@@ -329,6 +364,34 @@ func (c *Config) Validate() error {
 	zones := &zoneCache{}
 	if _, err := compileAbbrev(t.ZoneAbbreviations, nil, zones); err != nil {
 		bad("timestamp.zoneAbbreviations: %v", err)
+	}
+
+	if ce := c.CloudEvents.Client; ce != "" {
+		if !isCEAttributeName(ce) || ce == "id" || ce == "type" || ce == "time" || ce == "specversion" || ce == "data" || ce == "datacontenttype" || ce == "dataschema" {
+			bad("cloudEvents.client: %q is not a CloudEvents attribute that can name a client (lower-case letters and digits; not id, type, time, specversion, data*)", ce)
+		}
+	}
+	if a := c.CloudEvents.Amount; a != "" && a != "." {
+		if err := checkPath(a); err != nil {
+			bad("cloudEvents.amount: %v", err)
+		}
+	}
+	for i, p := range c.Segment.Client {
+		if err := checkPath(p); err != nil {
+			bad("segment.client[%d]: %v", i, err)
+		}
+	}
+	for i, p := range c.Segment.Amount {
+		if err := checkPath(p); err != nil {
+			bad("segment.amount[%d]: %v", i, err)
+		}
+	}
+	for _, d := range [...]struct{ name, v string }{{"cloudEvents.amountDefault", c.CloudEvents.AmountDefault}, {"segment.amountDefault", c.Segment.AmountDefault}} {
+		if d.v != "" {
+			if _, code := parseAmountString([]byte(d.v), nil, 0); code != "" {
+				bad("%s: %q is not an exact amount (%s)", d.name, d.v, code)
+			}
+		}
 	}
 
 	seenClient := map[string]int{}
