@@ -211,6 +211,56 @@
 //     or a timestamp. If Input.ReceivedAt is zero → timestamp_missing.
 //   - "reject": timestamp_missing.
 //
+// # Producer formats
+//
+// Input.Format says how Raw is laid out; docs/producers.md shows the
+// mappings with examples. FormatTally (the zero value) is any JSON object
+// read through the aliases above. The others map fixed fields, and then
+// run the same checks, profiles (selected by the mapped client id: their
+// amountExponent, timezone, dateOrder and zoneAbbreviations apply, their
+// aliases do not), header key rule and id rules:
+//
+//   - FormatCloudEvent, a CloudEvents 1.0 structured-mode JSON object, and
+//     FormatCloudEventBinary, whose context attributes are in
+//     Input.Attributes (from ce-* HTTP headers, percent-decoded, or ce_*
+//     Kafka headers; CloudEventHTTPAttributes, CloudEventKafkaAttributes)
+//     and whose Raw is the data. specversion must be "1.0", else
+//     unsupported_event. clientId ← the attribute cloudEvents.client
+//     (default source), metric ← type, amount ← the dotted path
+//     cloudEvents.amount inside data (default "amount"; "." is data
+//     itself), timestamp ← time, idempotency key ← id. source (when it is
+//     the client), type and id are required by the spec: client_missing,
+//     metric_missing, idempotency_key_missing. Binary data is parsed as
+//     JSON (strictly, with the limits above) when datacontenttype is
+//     application/json, text/json, *+json or absent; other data is not
+//     read. Null attributes count as absent.
+//   - FormatSegment, a Segment track call. A type other than "track" is
+//     unsupported_event (no type is a /v1/track call). clientId ← the
+//     first present, non-null path of segment.client (default userId,
+//     anonymousId), metric ← event, amount ← the first present path under
+//     properties of segment.amount (default value), idempotency key ←
+//     messageId. The client time is originalTimestamp, else timestamp; when
+//     the message has a messageId (so the id does not hash the time), a
+//     sentAt (its own, else Input.SentAt from the batch) and a received
+//     time, it is corrected for the device's clock skew by Segment's rule
+//     timestamp = receivedAt − (sentAt − client time), in ms; else it is
+//     used as sent.
+//
+// When such an event carries no amount, cloudEvents.amountDefault or
+// segment.amountDefault ("1" in default.yaml: the event counts once)
+// applies; when that is empty, fields.amount decides. The ids of these
+// formats are the same 'K', 'C' and 'D' ids as for Tally JSON, so the same
+// CloudEvent sent in structured and binary mode has one id.
+//
+// # Explain
+//
+// Engine.Explain (processor normalize --explain) returns, beside the
+// result, which alias and scope (or attribute, path, header) each field came
+// from, how its value was read (the timestamp rule: epoch unit, ISO 8601,
+// configured layout, or the text reader with the features it used), which
+// default, profile or clock-skew correction applied, and which id kind was
+// formed. Normalize does the same work without recording it.
+//
 // # Event id
 //
 // The id is the lowercase hex SHA-256 of
@@ -243,13 +293,17 @@
 // # Checks order
 //
 // Rejections report the first failure, in this order: limits and syntax,
-// client id, metric, amount, idempotency key, timestamp. Rejection.ClientHint
-// carries the client id whenever it was read, for per-producer auditing.
+// shape (not_object, unsupported_event, the CloudEvents required
+// attributes), client id, metric, amount, idempotency key, timestamp.
+// Rejection.ClientHint carries the client id whenever it was read, for per-producer auditing.
 //
 // # Configuration
 //
 // DefaultConfig is default.yaml (embedded), which documents every key.
 // LoadConfig reads a full YAML config (unknown keys are errors, nothing is
 // merged from the default) and Validate reports every problem at once.
-// RunCLI dry-runs a config over NDJSON.
+// Keys added later (timestamp.dateOrder, timestamp.zoneAbbreviations,
+// cloudEvents, segment) have zero values that keep older configs valid:
+// no date order, no extra abbreviations, the documented default mappings
+// without an amount default. RunCLI dry-runs a config over NDJSON.
 package normalize

@@ -123,7 +123,7 @@ type profile struct {
 	name     string
 	res      *resolver // nil: the engine's resolver
 	exponent int
-	ts       textEnv // zone, day/month order and abbreviations for timestamps
+	ts       textEnv             // zone, day/month order and abbreviations for timestamps
 	own      [numFields][]string // the profile's own aliases, for --explain
 }
 

@@ -27,6 +27,15 @@ func FuzzNormalize(f *testing.F) {
 	f.Add([]byte(`{"source":"c","amount":"1,000.5","ts":"2024-01-01T00:00:60+23:59"}`), "")
 	f.Add([]byte(`{"a":{"a":{"a":[1,2,{"b":"\ud83d\ude00"}]}}}`), "")
 	f.Add([]byte(strings.Repeat("[", 40)), "")
+	f.Add([]byte(structuredCE), "")
+	f.Add([]byte(segmentTrack), "")
+	if tc, err := os.ReadFile(filepath.Join("testdata", "timestamps.txt")); err == nil {
+		for _, line := range bytes.Split(tc, []byte("\n")) {
+			if v, _, ok := bytes.Cut(line, []byte("\t")); ok {
+				f.Add([]byte(`{"source":"c","amount":1,"timestamp":`+string(v)+`}`), "")
+			}
+		}
+	}
 
 	e, err := New(DefaultConfig())
 	if err != nil {
@@ -36,11 +45,24 @@ func FuzzNormalize(f *testing.F) {
 	for _, c := range []string{CodeTooLarge, CodeInvalidUTF8, CodeInvalidJSON, CodeTooDeep, CodeDuplicateKey, CodeNotObject,
 		CodeClientMissing, CodeClientInvalid, CodeMetricMissing, CodeMetricInvalid, CodeAmountMissing, CodeAmountInvalid,
 		CodeAmountPrecision, CodeAmountRange, CodeAmountNegative, CodeTimestampMissing, CodeTimestampUnparseable,
-		CodeTimestampAmbiguous, CodeTimestampOutOfRange, CodeIdempotencyKeyMissing, CodeIdempotencyKeyInvalid} {
+		CodeTimestampAmbiguous, CodeTimestampOutOfRange, CodeIdempotencyKeyMissing, CodeIdempotencyKeyInvalid, CodeUnsupportedEvent} {
 		known[c] = true
 	}
 	recv := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, raw []byte, key string) {
+		// The same bytes read as every other format: no panic, a known code
+		// or a well-formed event.
+		attrs := map[string]string{"specversion": "1.0", "id": key, "source": "s", "type": "t", "time": key}
+		for _, format := range []Format{FormatCloudEvent, FormatCloudEventBinary, FormatSegment} {
+			ev, rej := e.Normalize(Input{Raw: raw, ReceivedAt: recv, Format: format, Attributes: attrs, SentAt: key})
+			if rej != nil {
+				if !known[rej.Code] || rej.Message == "" {
+					t.Fatalf("%s: bad rejection %+v", format, rej)
+				}
+			} else if len(ev.EventID) != 64 || ev.ClientID == "" || ev.Timestamp.Year() < 1970 || ev.Timestamp.Year() >= 2100 {
+				t.Fatalf("%s: bad event %+v", format, ev)
+			}
+		}
 		ev, rej := e.Normalize(Input{Raw: raw, ReceivedAt: recv, IdempotencyKey: key})
 		if rej != nil {
 			if !known[rej.Code] || rej.Message == "" {

@@ -9,9 +9,9 @@ import (
 type isoStatus uint8
 
 const (
-	isoNoMatch isoStatus = iota // other shape: try configured layouts
-	isoInvalid                  // ISO shape, impossible value: reject
-	isoAmbiguous                // ISO shape, local time repeated by a DST change: reject
+	isoNoMatch   isoStatus = iota // other shape: try configured layouts
+	isoInvalid                    // ISO shape, impossible value: reject
+	isoAmbiguous                  // ISO shape, local time repeated by a DST change: reject
 	isoOK
 )
 

@@ -61,7 +61,7 @@ func TestTimestampZoneAbbreviations(t *testing.T) {
 		{"c", `"2024-01-02 15:04:05 BST"`, CodeTimestampAmbiguous},
 		{"c", `"2024-01-02 15:04:05 +0530 IST"`, "2024-01-02T09:34:05.000Z"},
 		{"c", `"2024-01-02 15:04:05 +0100 PST"`, CodeTimestampUnparseable}, // contradicts the offset
-		{"c", `"2024-07-02 15:04:05 ET"`, "2024-07-02T19:04:05.000Z"},     // a zone: summer time in July
+		{"c", `"2024-07-02 15:04:05 ET"`, "2024-07-02T19:04:05.000Z"},      // a zone: summer time in July
 		{"c", `"2024-01-02 15:04:05 ET"`, "2024-01-02T20:04:05.000Z"},
 	} {
 		ev, rej := norm(e, `{"source":"`+c.client+`","amount":1,"timestamp":`+c.value+`}`)
@@ -112,7 +112,7 @@ func TestTimestampDaylightSaving(t *testing.T) {
 func TestTimestampComments(t *testing.T) {
 	e := newEngine(t)
 	for _, c := range []struct{ value, want string }{
-		{`"Tue, 02 Jan 2024 15:04:05 (PST)"`, "2024-01-02T23:04:05.000Z"},        // the only zone is in the comment
+		{`"Tue, 02 Jan 2024 15:04:05 (PST)"`, "2024-01-02T23:04:05.000Z"},          // the only zone is in the comment
 		{`"Tue, 02 Jan 2024 15:04:05 (Europe/Paris)"`, "2024-01-02T14:04:05.000Z"}, // an IANA name in a comment
 		{`"Tue, 02 Jan 2024 15:04:05 (Pacific Time)"`, CodeTimestampUnparseable},   // a zone we cannot name
 		{`"Tue, 02 Jan 2024 15:04:05 +0000 (Pacific Time)"`, "2024-01-02T15:04:05.000Z"},
