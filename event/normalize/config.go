@@ -361,7 +361,7 @@ func (c *Config) Validate() error {
 	if _, ok := dateOrders[t.DateOrder]; !ok {
 		bad("timestamp.dateOrder: must be dmy, mdy, ymd or empty, got %q", t.DateOrder)
 	}
-	zones := &zoneCache{}
+	zones := newZoneCache()
 	if _, err := compileAbbrev(t.ZoneAbbreviations, nil, zones); err != nil {
 		bad("timestamp.zoneAbbreviations: %v", err)
 	}

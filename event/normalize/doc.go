@@ -196,10 +196,17 @@
 // first in ParseAny. A misread changes data, so it is not acceptable at
 // any speed. The own reader reads all 271 (164 written for this package
 // before it existed, 107 from dateparse's README, of which 102 were right
-// on the first run) and is faster (see BenchmarkTimestampText; figures in
-// the README of the change, docs/producers.md). Every rule above is tested
-// by that corpus (TestTimestampCorpus), table tests, a round trip over 34
-// producer layouts (TestPropertyLayoutsRoundTrip) and FuzzTimestamp.
+// on the first run) with no misread, and is faster: measured interleaved
+// on the shared 2-core machine under heavy load (medians of 6 runs; the
+// absolute figures are inflated, compare the ratios), an RFC 3339 string
+// takes 0.20 µs and 0 allocations on the ISO path against 2.5 µs and 3
+// allocations in dateparse.ParseIn, and a mix of RFC 1123, ANSI C, month
+// name, log and Go time.String texts 1.6 µs and 0 allocations in the text
+// reader against 3.6 µs and 5 allocations (BenchmarkTimestampText; the
+// dateparse side ran in a scratch module, to keep the dependency out).
+// Every rule above is tested by that corpus (TestTimestampCorpus), table
+// tests, a round trip over 34 producer layouts
+// (TestPropertyLayoutsRoundTrip) and FuzzTimestamp.
 //
 // Missing timestamp, policy timestamp.missing:
 //   - "received" (default): the event gets Input.ReceivedAt (in ms) and

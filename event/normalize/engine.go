@@ -209,7 +209,7 @@ func New(cfg *Config) (*Engine, error) {
 	}
 	global := [numFields][]string{f.ClientID.Aliases, f.Metric.Aliases, f.Amount.Aliases, f.Timestamp.Aliases, f.IdempotencyKey.Aliases}
 	e.res = newResolver(len(e.scopes), global)
-	e.zones = &zoneCache{}
+	e.zones = newZoneCache()
 	loc, _ := loadLocation(cfg.Timestamp.Timezone)
 	globalAbbrev, _ := compileAbbrev(cfg.Timestamp.ZoneAbbreviations, nil, e.zones)
 	e.base = profile{ts: textEnv{loc: loc, order: dateOrders[cfg.Timestamp.DateOrder], abbrev: globalAbbrev, zones: e.zones}}

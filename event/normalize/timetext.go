@@ -127,7 +127,6 @@ type textEnv struct {
 type textTime struct {
 	year, month, day           int
 	yearSet, monthSet, daySet  bool
-	twoDigitYear               bool
 	hour, minute, second, nsec int
 	hasTime                    bool
 	ampm                       byte // 0, mkAM or mkPM
@@ -1258,7 +1257,7 @@ func (p *textParser) resolveLoose() *textErr {
 		case !t.daySet:
 			t.day, t.daySet = int(l.val), true
 		case !t.yearSet && l.n == 2:
-			t.year, t.yearSet, t.twoDigitYear = pivotYear(int(l.val)), true, true
+			t.year, t.yearSet = pivotYear(int(l.val)), true
 			t.flags |= tfTwoDigitYear
 		default:
 			return errUnrecognized
