@@ -153,7 +153,9 @@
 //   - Zones: Z, UTC, GMT, UT; offsets ±hh, ±hhmm, ±hh:mm, with or without a
 //     space before them, after a time, after a date (XML Schema's
 //     2020-07-20+08:00), or after GMT/UTC (GMT+1, UTC+05:30); IANA names
-//     (Europe/Paris, America/Argentina/Buenos_Aires, or [Europe/Paris]);
+//     (Europe/Paris, America/Argentina/Buenos_Aires, or [Europe/Paris]) that
+//     are on the embedded list zonenames.txt (tzdata 2025b zones and links;
+//     others are unparseable, whatever the server's zone files hold);
 //     abbreviations, first from the source profile's zoneAbbreviations,
 //     then timestamp.zoneAbbreviations (each "±hh:mm" or an IANA name),
 //     then the built-in table (zones.go): UTC GMT UT WET WEST CET CEST MET
