@@ -328,7 +328,7 @@ const noField = numFields
 // size, UTF-8, JSON syntax (with depth and duplicate keys), shape, client
 // id, metric, amount, idempotency key, timestamp.
 func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
-	return e.normalize(in, nil)
+	return e.normalize(&in, nil)
 }
 
 // Explain is Normalize that also says which rule produced each canonical
@@ -336,11 +336,11 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 // on the hot path.
 func (e *Engine) Explain(in Input) (event.Canonical, *Rejection, *Explanation) {
 	ex := &Explanation{Format: in.Format.String()}
-	ev, rej := e.normalize(in, ex)
+	ev, rej := e.normalize(&in, ex)
 	return ev, rej, ex
 }
 
-func (e *Engine) normalize(in Input, ex *Explanation) (event.Canonical, *Rejection) {
+func (e *Engine) normalize(in *Input, ex *Explanation) (event.Canonical, *Rejection) {
 	if len(in.Raw) > e.maxBytes {
 		return event.Canonical{}, reject(CodeTooLarge, noField, "event is larger than "+strconv.Itoa(e.maxBytes)+" bytes", "")
 	}
@@ -364,6 +364,9 @@ func (e *Engine) normalize(in Input, ex *Explanation) (event.Canonical, *Rejecti
 	var scopes []int32
 	var scopeBuf [maxScopes]int32
 	fx := formatExtras{sentAt: -1}
+	if ex != nil {
+		fx.from = &ex.from
+	}
 	switch in.Format {
 	case FormatTally:
 		if d.nodes[root].kind != jObject {
@@ -379,7 +382,7 @@ func (e *Engine) normalize(in Input, ex *Explanation) (event.Canonical, *Rejecti
 		}
 		e.res.resolve(d, scopes, &fv)
 	case FormatCloudEvent, FormatCloudEventBinary, FormatSegment:
-		if rej := e.mapFormat(d, root, in, &fv, &fx, ex); rej != nil {
+		if rej := e.mapFormat(d, root, in, &fv, &fx); rej != nil {
 			return event.Canonical{}, rej
 		}
 	default:

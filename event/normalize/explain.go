@@ -18,6 +18,8 @@ type Explanation struct {
 	Timestamp      FieldSource `json:"timestamp"`
 	IdempotencyKey FieldSource `json:"idempotencyKey"`
 	EventID        string      `json:"eventId"`
+
+	from [numFields]string // a fixed format's source of each field
 }
 
 // FieldSource is where one canonical field came from and how it was read.

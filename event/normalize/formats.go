@@ -58,10 +58,16 @@ func ParseFormat(s string) (Format, error) {
 
 // formatExtras carries what a format mapping adds to the common path.
 type formatExtras struct {
-	amountDefault *event.Amount // the format's default amount, when set
-	sentAt        int32         // Segment: the sentAt node, or -1
-	tsPrefix      string        // names the timestamp's field in messages
-	from          [numFields]string
+	amountDefault *event.Amount      // the format's default amount, when set
+	sentAt        int32              // Segment: the sentAt node, or -1
+	tsPrefix      string             // names the timestamp's field in messages
+	from          *[numFields]string // where each field came from; only when explaining
+}
+
+func (fx *formatExtras) setFrom(f fieldID, s string) {
+	if fx.from != nil {
+		fx.from[f] = s
+	}
 }
 
 // formatRules is the compiled CloudEvents and Segment config.
@@ -141,7 +147,7 @@ func present(d *doc, n int32) int32 {
 }
 
 // mapFormat finds the canonical fields of a CloudEvents or Segment event.
-func (e *Engine) mapFormat(d *doc, root int32, in Input, fv *[numFields]found, fx *formatExtras, ex *Explanation) *Rejection {
+func (e *Engine) mapFormat(d *doc, root int32, in *Input, fv *[numFields]found, fx *formatExtras) *Rejection {
 	for f := range fv {
 		fv[f] = found{rank: noRank, node: -1}
 	}
@@ -161,8 +167,8 @@ func (e *Engine) mapFormat(d *doc, root int32, in Input, fv *[numFields]found, f
 		if data := present(d, d.get(root, "data")); data >= 0 {
 			fv[fAmount].node = ceAmount(d, data, r.ceAmount)
 		}
-		if ex != nil {
-			fx.from = [numFields]string{"attribute " + r.ceClient, "attribute type", "data." + strings.Join(r.ceAmount, "."), "attribute time", "attribute id"}
+		if fx.from != nil {
+			*fx.from = [numFields]string{"attribute " + r.ceClient, "attribute type", "data." + strings.Join(r.ceAmount, "."), "attribute time", "attribute id"}
 		}
 	case FormatCloudEventBinary:
 		attrs := in.Attributes
@@ -185,8 +191,8 @@ func (e *Engine) mapFormat(d *doc, root int32, in Input, fv *[numFields]found, f
 		if root >= 0 {
 			fv[fAmount].node = ceAmount(d, root, r.ceAmount)
 		}
-		if ex != nil {
-			fx.from = [numFields]string{"header attribute " + r.ceClient, "header attribute type", "data." + strings.Join(r.ceAmount, "."), "header attribute time", "header attribute id"}
+		if fx.from != nil {
+			*fx.from = [numFields]string{"header attribute " + r.ceClient, "header attribute type", "data." + strings.Join(r.ceAmount, "."), "header attribute time", "header attribute id"}
 		}
 	case FormatSegment:
 		if d.nodes[root].kind != jObject {
@@ -198,7 +204,7 @@ func (e *Engine) mapFormat(d *doc, root int32, in Input, fv *[numFields]found, f
 		for i, p := range r.segClient {
 			if n := present(d, d.path(root, p)); n >= 0 {
 				fv[fClient].node = n
-				if ex != nil {
+				if fx.from != nil {
 					fx.from[fClient] = strings.Join(p, ".")
 					if i > 0 {
 						fx.from[fClient] += " (the ones before it were absent or null)"
@@ -213,16 +219,19 @@ func (e *Engine) mapFormat(d *doc, root int32, in Input, fv *[numFields]found, f
 			for _, p := range r.segAmount {
 				if n := present(d, d.path(props, p)); n >= 0 {
 					fv[fAmount].node = n
-					fx.from[fAmount] = "properties." + strings.Join(p, ".")
+					if fx.from != nil {
+						fx.from[fAmount] = "properties." + strings.Join(p, ".")
+					}
 					break
 				}
 			}
 		}
 		fx.tsPrefix = "originalTimestamp: "
-		fx.from[fTimestamp] = "originalTimestamp"
+		fx.setFrom(fTimestamp, "originalTimestamp")
 		if fv[fTimestamp].node = present(d, d.get(root, "originalTimestamp")); fv[fTimestamp].node < 0 {
 			fv[fTimestamp].node = present(d, d.get(root, "timestamp"))
-			fx.tsPrefix, fx.from[fTimestamp] = "timestamp: ", "timestamp"
+			fx.tsPrefix = "timestamp: "
+			fx.setFrom(fTimestamp, "timestamp")
 		}
 		if n := present(d, d.get(root, "sentAt")); n >= 0 {
 			fx.sentAt = n
@@ -230,9 +239,8 @@ func (e *Engine) mapFormat(d *doc, root int32, in Input, fv *[numFields]found, f
 			fx.sentAt = d.addString([]byte(in.SentAt))
 		}
 		fx.amountDefault = r.segAmountDef
-		if ex != nil {
-			fx.from[fMetric], fx.from[fKey] = "event", "messageId"
-		}
+		fx.setFrom(fMetric, "event")
+		fx.setFrom(fKey, "messageId")
 		return nil
 	}
 	if in.Format == FormatCloudEvent || in.Format == FormatCloudEventBinary {
