@@ -13,7 +13,9 @@ import (
 
 // FuzzNormalize: no input panics, and every result is well formed: a
 // rejection has a known code, an event has a 64-hex id, valid UTF-8 fields,
-// an in-range UTC timestamp, and normalizes to itself.
+// an in-range UTC timestamp that is in 1970 only when an epoch number (or
+// text naming 1970) says so, and normalizes to itself. The same bytes are
+// also read as CloudEvents and Segment input.
 func FuzzNormalize(f *testing.F) {
 	if in, err := os.ReadFile(filepath.Join("testdata", "corpus.ndjson")); err == nil {
 		for _, line := range bytes.Split(in, []byte("\n")) {
@@ -85,6 +87,14 @@ func FuzzNormalize(f *testing.F) {
 		if ev.Timestamp.Location() != time.UTC || ev.Timestamp.Year() < 1970 || ev.Timestamp.Year() >= 2100 ||
 			ev.Timestamp.Nanosecond()%1e6 != 0 {
 			t.Fatalf("bad timestamp %v", ev.Timestamp)
+		}
+		// Never a 1970 date from a timestamp that is not an epoch number,
+		// unless the text itself names 1970 (or 1969 with an offset).
+		if !ev.TimestampDefaulted && ev.Timestamp.Before(time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			_, _, ex := e.Explain(Input{Raw: raw, ReceivedAt: recv, IdempotencyKey: key})
+			if !strings.HasPrefix(ex.Timestamp.Rule, "epoch") && !bytes.Contains(raw, []byte("70")) && !bytes.Contains(raw, []byte("69")) {
+				t.Fatalf("1970 from a non-epoch timestamp (%s): %q", ex.Timestamp.Rule, raw)
+			}
 		}
 		js, _ := json.Marshal(ev)
 		again, rej := e.Normalize(Input{Raw: js, ReceivedAt: recv.Add(time.Hour)})
