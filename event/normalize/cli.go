@@ -18,6 +18,17 @@ type cliResult struct {
 	Reason string           `json:"reason,omitempty"`
 	Code   string           `json:"code,omitempty"`
 	Field  string           `json:"field,omitempty"`
+	// Explain is set with --explain only.
+	Explain *Explanation `json:"explain,omitempty"`
+}
+
+// CLIOptions tune RunCLI.
+type CLIOptions struct {
+	// Explain adds, to every result line, which rule produced each
+	// canonical field and how the event id was formed.
+	Explain bool
+	// Format is the layout of every input line (default: Tally JSON).
+	Format Format
 }
 
 // RunCLI dry-runs a config over NDJSON: one raw event per input line, one
@@ -26,15 +37,18 @@ type cliResult struct {
 //	{"status":"ok","event":{...canonical event...}}
 //	{"status":"rejected","reason":"...","code":"...","field":"..."}
 //
-// Events without a timestamp get the time the line was read (so their
-// printed timestamp varies; their id does not). Lines longer than the
-// config's maxBytes are reported as too_large without being held in memory.
-// The error is for bad configs and I/O only; rejections are output.
-func RunCLI(cfg *Config, in io.Reader, out io.Writer) error {
-	return runCLI(cfg, in, out, time.Now)
+// With opts.Explain each line also carries "explain": which alias, scope,
+// path or attribute each field came from, which timestamp rule read it,
+// which default or profile applied, and how the event id was formed. Events
+// without a timestamp get the time the line was read (so their printed
+// timestamp varies; their id does not). Lines longer than the config's
+// maxBytes are reported as too_large without being held in memory. The
+// error is for bad configs and I/O only; rejections are output.
+func RunCLI(cfg *Config, in io.Reader, out io.Writer, opts CLIOptions) error {
+	return runCLI(cfg, in, out, time.Now, opts)
 }
 
-func runCLI(cfg *Config, in io.Reader, out io.Writer, now func() time.Time) error {
+func runCLI(cfg *Config, in io.Reader, out io.Writer, now func() time.Time, opts CLIOptions) error {
 	eng, err := New(cfg)
 	if err != nil {
 		return err
@@ -62,11 +76,19 @@ func runCLI(cfg *Config, in io.Reader, out io.Writer, now func() time.Time) erro
 			}
 			continue
 		default:
-			ev, rej := eng.Normalize(Input{Raw: line, ReceivedAt: now()})
-			if rej != nil {
-				res = cliResult{Status: "rejected", Reason: rej.Message, Code: rej.Code, Field: rej.Field}
+			in := Input{Raw: line, ReceivedAt: now(), Format: opts.Format}
+			var ev event.Canonical
+			var rej *Rejection
+			var ex *Explanation
+			if opts.Explain {
+				ev, rej, ex = eng.Explain(in)
 			} else {
-				res = cliResult{Status: "ok", Event: &ev}
+				ev, rej = eng.Normalize(in)
+			}
+			if rej != nil {
+				res = cliResult{Status: "rejected", Reason: rej.Message, Code: rej.Code, Field: rej.Field, Explain: ex}
+			} else {
+				res = cliResult{Status: "ok", Event: &ev, Explain: ex}
 			}
 		}
 		if err := enc.Encode(res); err != nil {

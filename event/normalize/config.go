@@ -26,6 +26,41 @@ type Config struct {
 	Amount    AmountRules    `yaml:"amount"`
 	Timestamp TimestampRules `yaml:"timestamp"`
 	Profiles  []Profile      `yaml:"profiles"`
+	// CloudEvents and Segment map those producers' shapes onto the
+	// canonical fields (docs/producers.md); zero values mean the defaults.
+	CloudEvents CloudEventRules `yaml:"cloudEvents,omitempty"`
+	Segment     SegmentRules    `yaml:"segment,omitempty"`
+}
+
+// CloudEventRules map a CloudEvents 1.0 event: client ← an attribute
+// (default source), metric ← type, amount ← a path in data, timestamp ←
+// time, idempotency key ← id.
+type CloudEventRules struct {
+	// Client is the context attribute that names the client (default
+	// "source"; e.g. "subject" or an extension attribute).
+	Client string `yaml:"client,omitempty"`
+	// Amount is the dotted path of the amount inside data (default
+	// "amount"); "." is data itself (data: 42).
+	Amount string `yaml:"amount,omitempty"`
+	// AmountDefault is the amount of an event whose data has none; empty:
+	// fields.amount decides (required or its default).
+	AmountDefault string `yaml:"amountDefault,omitempty"`
+}
+
+// SegmentRules map a Segment track call: client ← the first present of
+// Client, metric ← event, amount ← the first present of properties.<Amount>,
+// idempotency key ← messageId, timestamp ← originalTimestamp or timestamp,
+// corrected for clock skew with sentAt.
+type SegmentRules struct {
+	// Client lists top-level (dotted) paths tried in order (default
+	// userId, anonymousId).
+	Client []string `yaml:"client,omitempty"`
+	// Amount lists dotted paths under properties tried in order (default
+	// value).
+	Amount []string `yaml:"amount,omitempty"`
+	// AmountDefault is the amount of a call whose properties have none;
+	// empty: fields.amount decides.
+	AmountDefault string `yaml:"amountDefault,omitempty"`
 }
 
 // Limits bound the work one input can cause.
@@ -71,6 +106,12 @@ type TimestampRules struct {
 	Max      string     `yaml:"max"` // RFC 3339, exclusive
 	Epoch    EpochRules `yaml:"epoch"`
 	Layouts  []string   `yaml:"layouts"`
+	// DateOrder reads numeric dates that have two readings (01/02/2024):
+	// "dmy", "mdy" or "ymd"; empty rejects them as timestamp_ambiguous.
+	DateOrder string `yaml:"dateOrder,omitempty"`
+	// ZoneAbbreviations give abbreviations a meaning ("+05:30" or an IANA
+	// zone), before the built-in table; e.g. IST: "+05:30".
+	ZoneAbbreviations map[string]string `yaml:"zoneAbbreviations,omitempty"`
 }
 
 // EpochRules pick the unit of a numeric timestamp by its magnitude.
@@ -89,6 +130,10 @@ type Profile struct {
 	AmountExponent int `yaml:"amountExponent"`
 	// Timezone overrides timestamp.timezone for these sources.
 	Timezone string `yaml:"timezone"`
+	// DateOrder overrides timestamp.dateOrder for these sources.
+	DateOrder string `yaml:"dateOrder,omitempty"`
+	// ZoneAbbreviations add to (and win over) timestamp.zoneAbbreviations.
+	ZoneAbbreviations map[string]string `yaml:"zoneAbbreviations,omitempty"`
 }
 
 // ProfileAliases are tried before the global aliases of the same field.
@@ -313,6 +358,41 @@ func (c *Config) Validate() error {
 			bad("timestamp.layouts[%d]: %v", i, err)
 		}
 	}
+	if _, ok := dateOrders[t.DateOrder]; !ok {
+		bad("timestamp.dateOrder: must be dmy, mdy, ymd or empty, got %q", t.DateOrder)
+	}
+	zones := newZoneCache()
+	if _, err := compileAbbrev(t.ZoneAbbreviations, nil, zones); err != nil {
+		bad("timestamp.zoneAbbreviations: %v", err)
+	}
+
+	if ce := c.CloudEvents.Client; ce != "" {
+		if !isCEAttributeName(ce) || ce == "id" || ce == "type" || ce == "time" || ce == "specversion" || ce == "data" || ce == "datacontenttype" || ce == "dataschema" {
+			bad("cloudEvents.client: %q is not a CloudEvents attribute that can name a client (lower-case letters and digits; not id, type, time, specversion, data*)", ce)
+		}
+	}
+	if a := c.CloudEvents.Amount; a != "" && a != "." {
+		if err := checkPath(a); err != nil {
+			bad("cloudEvents.amount: %v", err)
+		}
+	}
+	for i, p := range c.Segment.Client {
+		if err := checkPath(p); err != nil {
+			bad("segment.client[%d]: %v", i, err)
+		}
+	}
+	for i, p := range c.Segment.Amount {
+		if err := checkPath(p); err != nil {
+			bad("segment.amount[%d]: %v", i, err)
+		}
+	}
+	for _, d := range [...]struct{ name, v string }{{"cloudEvents.amountDefault", c.CloudEvents.AmountDefault}, {"segment.amountDefault", c.Segment.AmountDefault}} {
+		if d.v != "" {
+			if _, code := parseAmountString([]byte(d.v), nil, 0); code != "" {
+				bad("%s: %q is not an exact amount (%s)", d.name, d.v, code)
+			}
+		}
+	}
 
 	seenClient := map[string]int{}
 	for i, p := range c.Profiles {
@@ -339,6 +419,12 @@ func (c *Config) Validate() error {
 			if _, err := loadLocation(p.Timezone); err != nil {
 				bad("%s.timezone: %v", where, err)
 			}
+		}
+		if _, ok := dateOrders[p.DateOrder]; !ok {
+			bad("%s.dateOrder: must be dmy, mdy, ymd or empty, got %q", where, p.DateOrder)
+		}
+		if _, err := compileAbbrev(p.ZoneAbbreviations, nil, zones); err != nil {
+			bad("%s.zoneAbbreviations: %v", where, err)
 		}
 		lists := map[string][]string{
 			"clientId":       f.ClientID.Aliases,
@@ -401,4 +487,32 @@ func checkLayout(layout string) error {
 		return fmt.Errorf("layout %q has no day or year", layout)
 	}
 	return nil
+}
+
+var dateOrders = map[string]uint8{"": orderNone, "dmy": orderDMY, "mdy": orderMDY, "ymd": orderYMD}
+
+// compileAbbrev turns configured abbreviations into zone specs, on top of
+// base (profile entries win over global ones).
+func compileAbbrev(cfg map[string]string, base map[string]zoneSpec, zones *zoneCache) (map[string]zoneSpec, error) {
+	if len(cfg) == 0 {
+		return base, nil
+	}
+	out := make(map[string]zoneSpec, len(base)+len(cfg))
+	for k, v := range base {
+		out[k] = v
+	}
+	var errs []error
+	for k, v := range cfg {
+		if len(k) < 2 || len(k) > 5 || strings.Trim(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			errs = append(errs, fmt.Errorf("%q: an abbreviation is 2 to 5 capital letters", k))
+			continue
+		}
+		spec, err := parseZoneSpec(v, zones)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			continue
+		}
+		out[k] = spec
+	}
+	return out, errors.Join(errs...)
 }

@@ -21,6 +21,17 @@ type Input struct {
 	// IdempotencyKey comes from the HTTP Idempotency-Key header or the Kafka
 	// tally-idempotency-key header; empty if none. It wins over payload keys.
 	IdempotencyKey string
+	// Format says how Raw is laid out; the zero value is Tally's own JSON,
+	// read through the alias config.
+	Format Format
+	// Attributes are the context attributes of a CloudEvents binary-mode
+	// event (FormatCloudEventBinary), by lower-case name without the ce- or
+	// ce_ prefix, as CloudEventHTTPAttributes and CloudEventKafkaAttributes
+	// return them; Raw is then the event's data.
+	Attributes map[string]string
+	// SentAt is the sentAt of the Segment batch that carried Raw
+	// (FormatSegment), used when the message has none of its own.
+	SentAt string
 }
 
 type fieldID uint8
@@ -54,6 +65,7 @@ type dottedAlias struct {
 type resolver struct {
 	direct []aliasTable // per scope
 	dotted [numFields][]dottedAlias
+	names  [numFields][]string // aliases in rank order (rank / scopes), for --explain
 }
 
 // aliasTable is a small open-addressing hash set of alias keys. It replaces
@@ -108,9 +120,11 @@ func (t *aliasTable) lookup(b []byte) (entry, bool) {
 }
 
 type profile struct {
+	name     string
 	res      *resolver // nil: the engine's resolver
 	exponent int
-	loc      *time.Location
+	ts       textEnv             // zone, day/month order and abbreviations for timestamps
+	own      [numFields][]string // the profile's own aliases, for --explain
 }
 
 // Engine normalizes raw events. It is immutable after New and safe for
@@ -136,6 +150,9 @@ type Engine struct {
 	minMs, maxMs    int64 // [min, max)
 	epoch           EpochRules
 	layouts         []string
+	zones           *zoneCache
+	formats         formatRules
+	scopeNames      []string
 
 	pool sync.Pool // *state
 }
@@ -145,6 +162,7 @@ type Engine struct {
 type state struct {
 	doc  doc
 	hash []byte
+	text textScratch
 }
 
 // New compiles a validated config into an Engine.
@@ -180,6 +198,8 @@ func New(cfg *Config) (*Engine, error) {
 	minT, _ := time.Parse(time.RFC3339, cfg.Timestamp.Min)
 	maxT, _ := time.Parse(time.RFC3339, cfg.Timestamp.Max)
 	e.minMs, e.maxMs = minT.UnixMilli(), maxT.UnixMilli()
+	e.formats = compileFormats(cfg)
+	e.scopeNames = append([]string(nil), cfg.Scopes...)
 	for _, s := range cfg.Scopes {
 		if s == "" {
 			e.scopes = append(e.scopes, nil)
@@ -189,14 +209,23 @@ func New(cfg *Config) (*Engine, error) {
 	}
 	global := [numFields][]string{f.ClientID.Aliases, f.Metric.Aliases, f.Amount.Aliases, f.Timestamp.Aliases, f.IdempotencyKey.Aliases}
 	e.res = newResolver(len(e.scopes), global)
+	e.zones = newZoneCache()
 	loc, _ := loadLocation(cfg.Timestamp.Timezone)
-	e.base = profile{loc: loc}
+	globalAbbrev, _ := compileAbbrev(cfg.Timestamp.ZoneAbbreviations, nil, e.zones)
+	e.base = profile{ts: textEnv{loc: loc, order: dateOrders[cfg.Timestamp.DateOrder], abbrev: globalAbbrev, zones: e.zones}}
 	for _, p := range cfg.Profiles {
-		cp := &profile{exponent: p.AmountExponent, loc: loc}
+		cp := &profile{name: p.Name, exponent: p.AmountExponent, ts: e.base.ts}
 		if p.Timezone != "" {
-			cp.loc, _ = loadLocation(p.Timezone)
+			cp.ts.loc, _ = loadLocation(p.Timezone)
+		}
+		if p.DateOrder != "" {
+			cp.ts.order = dateOrders[p.DateOrder]
+		}
+		if len(p.ZoneAbbreviations) > 0 {
+			cp.ts.abbrev, _ = compileAbbrev(p.ZoneAbbreviations, globalAbbrev, e.zones)
 		}
 		a := p.Aliases
+		cp.own = [numFields][]string{nil, a.Metric, a.Amount, a.Timestamp, a.IdempotencyKey}
 		if len(a.Metric)+len(a.Amount)+len(a.Timestamp)+len(a.IdempotencyKey) > 0 {
 			cp.res = newResolver(len(e.scopes), [numFields][]string{
 				global[fClient],
@@ -230,6 +259,7 @@ func newResolver(nScopes int, aliases [numFields][]string) *resolver {
 				continue // a profile alias repeating a global one keeps its better rank
 			}
 			seen[a] = true
+			r.names[f] = append(r.names[f], a)
 			for s := range nScopes {
 				if strings.Contains(a, ".") {
 					r.dotted[f] = append(r.dotted[f], dottedAlias{rank: rank, scope: s, path: strings.Split(a, ".")})
@@ -295,9 +325,22 @@ const noField = numFields
 
 // Normalize turns one raw event into its canonical form, or explains why it
 // cannot. Checks run in this order, and the first failure is returned:
-// size, UTF-8, JSON syntax (with depth and duplicate keys), object, client
+// size, UTF-8, JSON syntax (with depth and duplicate keys), shape, client
 // id, metric, amount, idempotency key, timestamp.
 func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
+	return e.normalize(&in, nil)
+}
+
+// Explain is Normalize that also says which rule produced each canonical
+// field (for processor normalize --explain). It is slower; use Normalize
+// on the hot path.
+func (e *Engine) Explain(in Input) (event.Canonical, *Rejection, *Explanation) {
+	ex := &Explanation{Format: in.Format.String()}
+	ev, rej := e.normalize(&in, ex)
+	return ev, rej, ex
+}
+
+func (e *Engine) normalize(in *Input, ex *Explanation) (event.Canonical, *Rejection) {
 	if len(in.Raw) > e.maxBytes {
 		return event.Canonical{}, reject(CodeTooLarge, noField, "event is larger than "+strconv.Itoa(e.maxBytes)+" bytes", "")
 	}
@@ -311,32 +354,48 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	}()
 	d := &st.doc
 	d.reset(in.Raw, e.maxDepth)
-	root := d.parse()
-	if root < 0 {
-		return event.Canonical{}, reject(d.code, noField, d.msg, "")
-	}
-	if d.nodes[root].kind != jObject {
-		return event.Canonical{}, reject(CodeNotObject, noField, "event must be a JSON object, got "+d.nodes[root].kind.String(), "")
-	}
-	var scopeBuf [maxScopes]int32
-	scopes := scopeBuf[:len(e.scopes)]
-	for i, p := range e.scopes {
-		n := d.path(root, p)
-		if n >= 0 && d.nodes[n].kind != jObject {
-			n = -1
+	var root int32 = -1
+	if in.Format != FormatCloudEventBinary || isJSONContentType(in.Attributes["datacontenttype"]) {
+		if root = d.parse(); root < 0 {
+			return event.Canonical{}, reject(d.code, noField, d.msg, "")
 		}
-		scopes[i] = n
 	}
 	var fv [numFields]found
-	e.res.resolve(d, scopes, &fv)
+	var scopes []int32
+	var scopeBuf [maxScopes]int32
+	fx := formatExtras{sentAt: -1}
+	if ex != nil {
+		fx.from = &ex.from
+	}
+	switch in.Format {
+	case FormatTally:
+		if d.nodes[root].kind != jObject {
+			return event.Canonical{}, reject(CodeNotObject, noField, "event must be a JSON object, got "+d.nodes[root].kind.String(), "")
+		}
+		scopes = scopeBuf[:len(e.scopes)]
+		for i, p := range e.scopes {
+			n := d.path(root, p)
+			if n >= 0 && d.nodes[n].kind != jObject {
+				n = -1
+			}
+			scopes[i] = n
+		}
+		e.res.resolve(d, scopes, &fv)
+	case FormatCloudEvent, FormatCloudEventBinary, FormatSegment:
+		if rej := e.mapFormat(d, root, in, &fv, &fx); rej != nil {
+			return event.Canonical{}, rej
+		}
+	default:
+		return event.Canonical{}, reject(CodeUnsupportedEvent, noField, "unknown input format", "")
+	}
 
 	// Client id: selects the profile, so it is resolved with global aliases.
 	n := fv[fClient].node
 	if n < 0 {
-		return event.Canonical{}, reject(CodeClientMissing, fClient, "no client id (looked for "+e.aliasHint(fClient)+")", "")
+		return event.Canonical{}, reject(CodeClientMissing, fClient, "no client id (looked for "+e.lookedFor(in.Format, fClient)+")", "")
 	}
-	if d.nodes[n].kind != jString {
-		return event.Canonical{}, reject(CodeClientInvalid, fClient, "client id must be a string, got "+d.nodes[n].kind.String(), "")
+	if msg := idKind(d, n); msg != "" {
+		return event.Canonical{}, reject(CodeClientInvalid, fClient, "client id "+msg, "")
 	}
 	client, msg := checkText(d.text(n), e.clientMax)
 	if msg != "" {
@@ -346,24 +405,28 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	if len(e.profiles) > 0 {
 		if p, ok := e.profiles[string(client)]; ok {
 			prof = p
-			if p.res != nil {
+			if p.res != nil && in.Format == FormatTally {
 				p.res.resolve(d, scopes, &fv)
 			}
 		}
+	}
+	if ex != nil {
+		ex.Profile = prof.name
+		e.explainFound(ex, d, in.Format, prof, &fv, &fx)
 	}
 
 	// Metric.
 	var metric []byte
 	metricDefault := false
 	if n := fv[fMetric].node; n >= 0 {
-		if d.nodes[n].kind != jString {
-			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric must be a string, got "+d.nodes[n].kind.String(), hint(client))
+		if msg := idKind(d, n); msg != "" {
+			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric "+msg, hint(client))
 		}
 		if metric, msg = checkText(d.text(n), e.metricMax); msg != "" {
 			return event.Canonical{}, reject(CodeMetricInvalid, fMetric, "metric "+msg, hint(client))
 		}
 	} else if e.metricRequired {
-		return event.Canonical{}, reject(CodeMetricMissing, fMetric, "no metric (looked for "+e.aliasHint(fMetric)+")", hint(client))
+		return event.Canonical{}, reject(CodeMetricMissing, fMetric, "no metric (looked for "+e.lookedFor(in.Format, fMetric)+")", hint(client))
 	} else {
 		metricDefault = true
 	}
@@ -392,8 +455,10 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 		if !e.allowNegative && (amount.Units < 0 || amount.Nanos < 0) {
 			return event.Canonical{}, reject(CodeAmountNegative, fAmount, "amount is negative", hint(client))
 		}
+	} else if fx.amountDefault != nil {
+		amount = *fx.amountDefault
 	} else if e.amountRequired {
-		return event.Canonical{}, reject(CodeAmountMissing, fAmount, "no amount (looked for "+e.aliasHint(fAmount)+")", hint(client))
+		return event.Canonical{}, reject(CodeAmountMissing, fAmount, "no amount (looked for "+e.lookedFor(in.Format, fAmount)+")", hint(client))
 	} else {
 		amount = e.amountDefault
 	}
@@ -407,6 +472,9 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 			return event.Canonical{}, reject(CodeIdempotencyKeyInvalid, fKey, "idempotency key header "+msg, hint(client))
 		}
 		key = k
+		if ex != nil {
+			ex.IdempotencyKey = FieldSource{From: "Input.IdempotencyKey (HTTP Idempotency-Key or Kafka tally-idempotency-key header); wins over payload keys"}
+		}
 	} else if n := fv[fKey].node; n >= 0 {
 		switch d.nodes[n].kind {
 		case jString:
@@ -423,24 +491,35 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 		}
 		key, keyFromPayload = k, true
 	} else if e.keyRequired {
-		return event.Canonical{}, reject(CodeIdempotencyKeyMissing, fKey, "no idempotency key (looked for the header and "+e.aliasHint(fKey)+")", hint(client))
+		return event.Canonical{}, reject(CodeIdempotencyKeyMissing, fKey, "no idempotency key (looked for the header and "+e.lookedFor(in.Format, fKey)+")", hint(client))
 	}
 
 	// Timestamp.
 	var ms int64
 	defaulted := false
 	if n := fv[fTimestamp].node; n >= 0 {
-		var code, msg string
-		ms, code, msg = e.timestamp(d, n, prof.loc)
+		r, code, msg := e.timestamp(d, n, &prof.ts, &st.text)
 		if code != "" {
-			return event.Canonical{}, reject(code, fTimestamp, msg, hint(client))
+			return event.Canonical{}, reject(code, fTimestamp, fx.tsPrefix+msg, hint(client))
+		}
+		ms = r.ms
+		if ex != nil {
+			ex.Timestamp.Rule = describeTS(r, e.layouts)
+		}
+		if fx.sentAt >= 0 && key != nil && !in.ReceivedAt.IsZero() {
+			if ms, code, msg = e.segmentSkew(d, fx.sentAt, r.ms, in.ReceivedAt, &prof.ts, &st.text, ex); code != "" {
+				return event.Canonical{}, reject(code, fTimestamp, msg, hint(client))
+			}
 		}
 	} else if e.rejectMissingTS {
-		return event.Canonical{}, reject(CodeTimestampMissing, fTimestamp, "no timestamp (looked for "+e.aliasHint(fTimestamp)+")", hint(client))
+		return event.Canonical{}, reject(CodeTimestampMissing, fTimestamp, "no timestamp (looked for "+e.lookedFor(in.Format, fTimestamp)+")", hint(client))
 	} else if in.ReceivedAt.IsZero() {
 		return event.Canonical{}, reject(CodeTimestampMissing, fTimestamp, "no timestamp and no received time to default to", hint(client))
 	} else {
 		ms, defaulted = in.ReceivedAt.UnixMilli(), true
+		if ex != nil {
+			ex.Timestamp = FieldSource{From: "Input.ReceivedAt", Rule: "no timestamp: timestamp.missing is received, so the received time (ms) is used and left out of the id"}
+		}
 	}
 
 	mv := metric
@@ -451,30 +530,35 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	// event fed back in) is not a producer key: keep the content id, so
 	// normalizing canonical JSON is a fixed point.
 	var sum [sha256.Size]byte
+	idRule := ""
 	switch {
 	case key == nil:
 		sum = e.contentID(st, client, mv, amount, ms, !defaulted)
-	case keyFromPayload && len(key) == 2*sha256.Size:
+		idRule = "content"
+	case keyFromPayload && in.Format == FormatTally && len(key) == 2*sha256.Size:
 		withTS := e.contentID(st, client, mv, amount, ms, true)
 		noTS := e.contentID(st, client, mv, amount, ms, false)
 		switch {
 		case hexEqual(key, withTS[:]):
-			sum, key = withTS, nil
+			sum, key, idRule = withTS, nil, "fed back"
 		case hexEqual(key, noTS[:]):
-			sum, key, defaulted = noTS, nil, true
+			sum, key, defaulted, idRule = noTS, nil, true, "fed back"
 		default:
-			sum = e.keyID(st, client, key)
+			sum, idRule = e.keyID(st, client, key), "key"
 		}
 	default:
-		sum = e.keyID(st, client, key)
+		sum, idRule = e.keyID(st, client, key), "key"
 		// A canonical keyed event fed back in carries its own id and flag.
-		if !defaulted && d.nodes[root].first >= 0 {
+		if !defaulted && in.Format == FormatTally && d.nodes[root].first >= 0 {
 			if id := d.get(root, "eventId"); id >= 0 && d.nodes[id].kind == jString && d.nodes[id].end-d.nodes[id].start == 2*sha256.Size {
 				if f := d.get(root, "timestampDefaulted"); f >= 0 && d.nodes[f].kind == jTrue && hexEqual(d.text(id), sum[:]) {
 					defaulted = true
 				}
 			}
 		}
+	}
+	if ex != nil {
+		ex.explainID(idRule, defaulted, metricDefault, fv[fAmount].node < 0)
 	}
 
 	// One allocation holds every returned string.
@@ -502,6 +586,22 @@ func (e *Engine) Normalize(in Input) (event.Canonical, *Rejection) {
 	}
 	ev.IdempotencyKey = rest
 	return ev, nil
+}
+
+// idKind accepts a string or an integer JSON number (read as its decimal
+// text: 42 and "42" are the same client) for the client id and the metric.
+// It returns why any other value is refused.
+func idKind(d *doc, n int32) string {
+	switch k := d.nodes[n].kind; {
+	case k == jString:
+		return ""
+	case k == jNumber && isInteger(d.text(n)):
+		return ""
+	case k == jNumber:
+		return "must be a string or an integer; a number with a fraction or an exponent is not an id"
+	default:
+		return "must be a string or an integer, got " + k.String()
+	}
 }
 
 func hint(client []byte) string {
@@ -660,73 +760,6 @@ func allDigits(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// timestamp reads a timestamp value as Unix milliseconds.
-func (e *Engine) timestamp(d *doc, n int32, loc *time.Location) (int64, string, string) {
-	var ms int64
-	switch d.nodes[n].kind {
-	case jNumber:
-		var dec decimal
-		raw := d.text(n)
-		if raw[0] == '-' {
-			dec.neg, raw = true, raw[1:]
-		}
-		scanDecimal(raw, false, &dec) // JSON syntax already checked
-		var code, msg string
-		if ms, code, msg = e.epochMillis(&dec); code != "" {
-			return 0, code, msg
-		}
-	case jString:
-		s := trimSpace(d.text(n))
-		if len(s) == 0 {
-			return 0, CodeTimestampUnparseable, "timestamp is empty"
-		}
-		if isEpochText(s) {
-			var dec decimal
-			if s[0] == '-' || s[0] == '+' {
-				dec.neg, s = s[0] == '-', s[1:]
-			}
-			if !scanDecimal(s, false, &dec) {
-				return 0, CodeTimestampUnparseable, "numeric timestamp is malformed"
-			}
-			var code, msg string
-			if ms, code, msg = e.epochMillis(&dec); code != "" {
-				return 0, code, msg
-			}
-			break
-		}
-		var status isoStatus
-		var msg string
-		ms, status, msg = parseISO(s, loc)
-		switch status {
-		case isoInvalid:
-			return 0, CodeTimestampUnparseable, "timestamp is not a valid date: " + msg
-		case isoNoMatch:
-			ok := false
-			for _, layout := range e.layouts {
-				if t, err := time.ParseInLocation(layout, string(s), loc); err == nil {
-					if y := t.Year(); y < 0 || y > 9999 {
-						return 0, CodeTimestampOutOfRange, "timestamp is out of range"
-					}
-					ms, ok = t.UnixMilli(), true
-					break
-				}
-			}
-			if !ok {
-				if looksAmbiguous(s) {
-					return 0, CodeTimestampAmbiguous, "timestamp is ambiguous (day and month order unknown); configure a layout for it"
-				}
-				return 0, CodeTimestampUnparseable, "timestamp is not in a recognized format"
-			}
-		}
-	default:
-		return 0, CodeTimestampUnparseable, "timestamp must be a string or a number, got " + d.nodes[n].kind.String()
-	}
-	if ms < e.minMs || ms >= e.maxMs {
-		return 0, CodeTimestampOutOfRange, "timestamp is outside the accepted range"
-	}
-	return ms, "", ""
 }
 
 // isEpochText reports a string that is a plain (possibly fractional or

@@ -13,7 +13,9 @@ import (
 
 // FuzzNormalize: no input panics, and every result is well formed: a
 // rejection has a known code, an event has a 64-hex id, valid UTF-8 fields,
-// an in-range UTC timestamp, and normalizes to itself.
+// an in-range UTC timestamp that is in 1970 only when an epoch number (or
+// text naming 1970) says so, and normalizes to itself. The same bytes are
+// also read as CloudEvents and Segment input.
 func FuzzNormalize(f *testing.F) {
 	if in, err := os.ReadFile(filepath.Join("testdata", "corpus.ndjson")); err == nil {
 		for _, line := range bytes.Split(in, []byte("\n")) {
@@ -27,6 +29,15 @@ func FuzzNormalize(f *testing.F) {
 	f.Add([]byte(`{"source":"c","amount":"1,000.5","ts":"2024-01-01T00:00:60+23:59"}`), "")
 	f.Add([]byte(`{"a":{"a":{"a":[1,2,{"b":"\ud83d\ude00"}]}}}`), "")
 	f.Add([]byte(strings.Repeat("[", 40)), "")
+	f.Add([]byte(structuredCE), "")
+	f.Add([]byte(segmentTrack), "")
+	if tc, err := os.ReadFile(filepath.Join("testdata", "timestamps.txt")); err == nil {
+		for _, line := range bytes.Split(tc, []byte("\n")) {
+			if v, _, ok := bytes.Cut(line, []byte("\t")); ok {
+				f.Add([]byte(`{"source":"c","amount":1,"timestamp":`+string(v)+`}`), "")
+			}
+		}
+	}
 
 	e, err := New(DefaultConfig())
 	if err != nil {
@@ -36,11 +47,24 @@ func FuzzNormalize(f *testing.F) {
 	for _, c := range []string{CodeTooLarge, CodeInvalidUTF8, CodeInvalidJSON, CodeTooDeep, CodeDuplicateKey, CodeNotObject,
 		CodeClientMissing, CodeClientInvalid, CodeMetricMissing, CodeMetricInvalid, CodeAmountMissing, CodeAmountInvalid,
 		CodeAmountPrecision, CodeAmountRange, CodeAmountNegative, CodeTimestampMissing, CodeTimestampUnparseable,
-		CodeTimestampAmbiguous, CodeTimestampOutOfRange, CodeIdempotencyKeyMissing, CodeIdempotencyKeyInvalid} {
+		CodeTimestampAmbiguous, CodeTimestampOutOfRange, CodeIdempotencyKeyMissing, CodeIdempotencyKeyInvalid, CodeUnsupportedEvent} {
 		known[c] = true
 	}
 	recv := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, raw []byte, key string) {
+		// The same bytes read as every other format: no panic, a known code
+		// or a well-formed event.
+		attrs := map[string]string{"specversion": "1.0", "id": key, "source": "s", "type": "t", "time": key}
+		for _, format := range []Format{FormatCloudEvent, FormatCloudEventBinary, FormatSegment} {
+			ev, rej := e.Normalize(Input{Raw: raw, ReceivedAt: recv, Format: format, Attributes: attrs, SentAt: key})
+			if rej != nil {
+				if !known[rej.Code] || rej.Message == "" {
+					t.Fatalf("%s: bad rejection %+v", format, rej)
+				}
+			} else if len(ev.EventID) != 64 || ev.ClientID == "" || ev.Timestamp.Year() < 1970 || ev.Timestamp.Year() >= 2100 {
+				t.Fatalf("%s: bad event %+v", format, ev)
+			}
+		}
 		ev, rej := e.Normalize(Input{Raw: raw, ReceivedAt: recv, IdempotencyKey: key})
 		if rej != nil {
 			if !known[rej.Code] || rej.Message == "" {
@@ -63,6 +87,14 @@ func FuzzNormalize(f *testing.F) {
 		if ev.Timestamp.Location() != time.UTC || ev.Timestamp.Year() < 1970 || ev.Timestamp.Year() >= 2100 ||
 			ev.Timestamp.Nanosecond()%1e6 != 0 {
 			t.Fatalf("bad timestamp %v", ev.Timestamp)
+		}
+		// Never a 1970 date from a timestamp that is not an epoch number,
+		// unless the text itself names 1970 (or 1969 with an offset).
+		if !ev.TimestampDefaulted && ev.Timestamp.Before(time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			_, _, ex := e.Explain(Input{Raw: raw, ReceivedAt: recv, IdempotencyKey: key})
+			if !strings.HasPrefix(ex.Timestamp.Rule, "epoch") && !bytes.Contains(raw, []byte("70")) && !bytes.Contains(raw, []byte("69")) {
+				t.Fatalf("1970 from a non-epoch timestamp (%s): %q", ex.Timestamp.Rule, raw)
+			}
 		}
 		js, _ := json.Marshal(ev)
 		again, rej := e.Normalize(Input{Raw: js, ReceivedAt: recv.Add(time.Hour)})

@@ -16,16 +16,32 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 // TestGoldenCLI runs RunCLI's engine over testdata/corpus.ndjson with a fixed
 // clock and compares with testdata/corpus.golden (go test -update rewrites).
 func TestGoldenCLI(t *testing.T) {
-	in, err := os.ReadFile(filepath.Join("testdata", "corpus.ndjson"))
+	goldenCLI(t, "corpus.ndjson", "corpus.golden", CLIOptions{})
+}
+
+// TestGoldenCLIExplain is the same run with --explain: every line says which
+// rule produced each field (testdata/explain.golden).
+func TestGoldenCLIExplain(t *testing.T) {
+	goldenCLI(t, "corpus.ndjson", "explain.golden", CLIOptions{Explain: true})
+}
+
+func goldenCLI(t *testing.T, input, goldenName string, opts CLIOptions) {
+	t.Helper()
+	in, err := os.ReadFile(filepath.Join("testdata", input))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	clock := func() time.Time { return received }
-	if err := runCLI(DefaultConfig(), bytes.NewReader(in), &out, clock); err != nil {
+	cfg := DefaultConfig()
+	if opts.Explain {
+		// A profile, so that the explanation of profile rules is covered.
+		cfg.Profiles = []Profile{{Name: "cents", ClientIDs: []string{"client_C"}, Aliases: ProfileAliases{Amount: []string{"quantity"}}, AmountExponent: -2}}
+	}
+	if err := runCLI(cfg, bytes.NewReader(in), &out, clock, opts); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "corpus.golden")
+	golden := filepath.Join("testdata", goldenName)
 	if *update {
 		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
@@ -71,7 +87,7 @@ func TestCLILongLines(t *testing.T) {
 	huge := strings.Repeat("x", 5<<20)
 	in := big + "\r\n\n   \n" + huge + "\n" + `{"source":"c","amount":2,"ts":1704067200}`
 	var out bytes.Buffer
-	if err := RunCLI(cfg, strings.NewReader(in), &out); err != nil {
+	if err := RunCLI(cfg, strings.NewReader(in), &out, CLIOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
@@ -88,10 +104,10 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 func TestCLIErrors(t *testing.T) {
 	bad := DefaultConfig()
 	bad.Limits.MaxBytes = 0
-	if err := RunCLI(bad, strings.NewReader("{}"), &bytes.Buffer{}); err == nil {
+	if err := RunCLI(bad, strings.NewReader("{}"), &bytes.Buffer{}, CLIOptions{}); err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	if err := RunCLI(DefaultConfig(), strings.NewReader("{}\n"), failingWriter{}); err == nil {
+	if err := RunCLI(DefaultConfig(), strings.NewReader("{}\n"), failingWriter{}, CLIOptions{}); err == nil {
 		t.Fatal("write error swallowed")
 	}
 }

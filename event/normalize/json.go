@@ -46,6 +46,7 @@ func (k jkind) String() string {
 type jnode struct {
 	kind jkind
 	esc  bool // string holds escape sequences
+	ext  bool // string bytes are d.buf[start:end] (added by addString), not input
 	// start, end: strings, the bytes between the quotes; numbers, their text.
 	start, end int32
 	// first, last: objects, the member list (indexes into doc.members).
@@ -504,6 +505,9 @@ func (d *doc) path(obj int32, keys []string) int32 {
 // The result aliases the input or d.buf.
 func (d *doc) text(n int32) []byte {
 	nd := &d.nodes[n]
+	if nd.ext {
+		return d.buf[nd.start:nd.end]
+	}
 	raw := d.data[nd.start:nd.end]
 	if !nd.esc {
 		return raw
@@ -511,4 +515,12 @@ func (d *doc) text(n int32) []byte {
 	b := len(d.buf)
 	d.buf = unescape(d.buf, raw)
 	return d.buf[b:]
+}
+
+// addString adds a string node that holds b (a value that came from
+// outside the JSON, such as a CloudEvents header) and returns it.
+func (d *doc) addString(b []byte) int32 {
+	start := len(d.buf)
+	d.buf = append(d.buf, b...)
+	return d.newNode(jnode{kind: jString, ext: true, start: int32(start), end: int32(len(d.buf))})
 }

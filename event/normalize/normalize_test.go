@@ -272,7 +272,7 @@ func TestTimestamps(t *testing.T) {
 		{`null`, CodeTimestampUnparseable},
 		{`{}`, CodeTimestampUnparseable},
 		{`"01/02/2024"`, CodeTimestampAmbiguous},
-		{`"13/02/2024"`, CodeTimestampAmbiguous},
+		{`"13/02/2024"`, utc(2024, 2, 13, 0, 0, 0, 0)},
 		{`"1.2.2024"`, CodeTimestampAmbiguous},
 		{`"01-02-24 10:00"`, CodeTimestampAmbiguous},
 		{`"2100-01-01T00:00:00Z"`, CodeTimestampOutOfRange},
@@ -427,11 +427,16 @@ func TestRejections(t *testing.T) {
 		{`{"amount":1}`, CodeClientMissing, "clientId", ""},
 		{`{"source":"","amount":1}`, CodeClientInvalid, "clientId", ""},
 		{`{"source":"   ","amount":1}`, CodeClientInvalid, "clientId", ""},
-		{`{"source":42,"amount":1}`, CodeClientInvalid, "clientId", ""},
+		{`{"source":4.2,"amount":1}`, CodeClientInvalid, "clientId", ""},
+		{`{"source":1e3,"amount":1}`, CodeClientInvalid, "clientId", ""},
+		{`{"source":true,"amount":1}`, CodeClientInvalid, "clientId", ""},
+		{`{"source":{"id":1},"amount":1}`, CodeClientInvalid, "clientId", ""},
 		{`{"source":null,"amount":1}`, CodeClientInvalid, "clientId", ""},
 		{`{"source":"a\u0007b","amount":1}`, CodeClientInvalid, "clientId", "a\u0007b"},
 		{`{"source":"` + strings.Repeat("x", 257) + `","amount":1}`, CodeClientInvalid, "clientId", strings.Repeat("x", 256)},
-		{`{"source":"c","metric":5,"amount":1}`, CodeMetricInvalid, "metric", "c"},
+		{`{"source":"c","metric":5.5,"amount":1}`, CodeMetricInvalid, "metric", "c"},
+		{`{"source":"c","metric":false,"amount":1}`, CodeMetricInvalid, "metric", "c"},
+		{`{"source":"c","metric":[1],"amount":1}`, CodeMetricInvalid, "metric", "c"},
 		{`{"source":"c","metric":"","amount":1}`, CodeMetricInvalid, "metric", "c"},
 		{`{"source":"c"}`, CodeAmountMissing, "amount", "c"},
 		{`{"source":"c","payload":"{\"amount\":1}"}`, CodeAmountMissing, "amount", "c"},
@@ -573,4 +578,33 @@ func TestPropertyCivilDates(t *testing.T) {
 			t.Fatalf("%04d-%02d-%02d: %d days, want %d", y, m, d, got, want)
 		}
 	})
+}
+
+// A client id or metric sent as a JSON integer is its decimal text, and the
+// event hashes exactly like the one that sent the text.
+func TestNumericIDs(t *testing.T) {
+	e := newEngine(t)
+	num, rej := norm(e, `{"client_id":42,"metric":7,"amount":1,"ts":1704067200}`)
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	str, _ := norm(e, `{"client_id":"42","metric":"7","amount":1,"ts":1704067200}`)
+	if num != str || num.ClientID != "42" || num.Metric != "7" ||
+		num.EventID != wantID('C', "42", "7", "1", "1704067200000") {
+		t.Fatalf("numeric ids: %+v vs %+v", num, str)
+	}
+	keyed, _ := norm(e, `{"client_id":-9007199254740993,"amount":1,"event_id":"k"}`)
+	if keyed.ClientID != "-9007199254740993" || keyed.EventID != wantID('K', "-9007199254740993", "k") {
+		t.Fatalf("big negative client id: %+v", keyed)
+	}
+	for _, c := range []struct{ raw, code, msg string }{
+		{`{"client_id":4.2,"amount":1}`, CodeClientInvalid, "fraction or an exponent"},
+		{`{"client_id":42,"metric":1e2,"amount":1}`, CodeMetricInvalid, "fraction or an exponent"},
+		{`{"client_id":false,"amount":1}`, CodeClientInvalid, "got a boolean"},
+		{`{"client_id":42,"metric":{},"amount":1}`, CodeMetricInvalid, "got an object"},
+	} {
+		if _, rej := norm(e, c.raw); rej == nil || rej.Code != c.code || !strings.Contains(rej.Message, c.msg) {
+			t.Errorf("%s: got %v, want %s (%s)", c.raw, rej, c.code, c.msg)
+		}
+	}
 }

@@ -9,6 +9,9 @@ const (
 	CodeTooDeep      = "too_deep"      // nesting deeper than limits.maxDepth
 	CodeDuplicateKey = "duplicate_key" // an object, anywhere, repeats a key
 	CodeNotObject    = "not_object"    // the value is not a JSON object
+	// CodeUnsupportedEvent: a producer shape Tally reads, but an event it
+	// does not count (a Segment identify call, CloudEvents specversion 0.3).
+	CodeUnsupportedEvent = "unsupported_event"
 
 	CodeClientMissing = "client_missing"
 	CodeClientInvalid = "client_invalid"

@@ -9,8 +9,9 @@ import (
 type isoStatus uint8
 
 const (
-	isoNoMatch isoStatus = iota // other shape: try configured layouts
-	isoInvalid                  // ISO shape, impossible value: reject
+	isoNoMatch   isoStatus = iota // other shape: try configured layouts
+	isoInvalid                    // ISO shape, impossible value: reject
+	isoAmbiguous                  // ISO shape, local time repeated by a DST change: reject
 	isoOK
 )
 
@@ -144,11 +145,18 @@ func parseISO(s []byte, loc *time.Location) (int64, isoStatus, string) {
 	if sec == 60 {
 		sec, nsec = 59, 999_000_000
 	}
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
 	if zoned || loc == time.UTC {
-		secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
-		return secs*1000 + int64(nsec/1_000_000), isoOK, ""
+		return (secs-int64(offset))*1000 + int64(nsec/1_000_000), isoOK, ""
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, loc).UnixMilli(), isoOK, ""
+	u, err := localToUnix(secs, loc)
+	if err != nil {
+		if err.code == CodeTimestampAmbiguous {
+			return 0, isoAmbiguous, err.msg
+		}
+		return 0, isoInvalid, err.msg
+	}
+	return u*1000 + int64(nsec/1_000_000), isoOK, ""
 }
 
 // daysFromCivil returns the days from 1970-01-01 to a proleptic Gregorian
@@ -179,64 +187,25 @@ func daysIn(month, year int) int {
 	}
 }
 
-// looksAmbiguous reports text that starts like N/N/YY[YY] or N.N.YYYY or
-// N-N-YYYY, where day and month order cannot be known.
-func looksAmbiguous(s []byte) bool {
-	p := 0
-	part := func(minD, maxD int) bool {
-		n := 0
-		for p < len(s) && s[p] >= '0' && s[p] <= '9' {
-			p++
-			n++
-		}
-		return n >= minD && n <= maxD
-	}
-	if !part(1, 2) || p >= len(s) {
-		return false
-	}
-	sep := s[p]
-	if sep != '/' && sep != '.' && sep != '-' {
-		return false
-	}
-	p++
-	if !part(1, 2) || p >= len(s) || s[p] != sep {
-		return false
-	}
-	p++
-	return part(2, 4)
-}
-
 // epochMillis converts a numeric timestamp to Unix milliseconds, picking its
 // unit by magnitude. Fractions below a millisecond are dropped (floor).
-func (e *Engine) epochMillis(dec *decimal) (int64, string, string) {
-	// Integer part's magnitude, saturated.
-	intLen := dec.sig + dec.exp
-	var mag int64
-	if intLen > 18 {
-		mag = 1<<63 - 1
-	} else {
-		for k := 0; k < intLen; k++ {
-			d := int64(0)
-			if k < dec.n {
-				d = int64(dec.digits[k] - '0')
-			}
-			mag = mag*10 + d
-		}
-	}
+func (e *Engine) epochMillis(dec *decimal) (int64, tsRule, string, string) {
+	mag := dec.magnitude()
 	var shift int // value × 10^shift = milliseconds
+	var rule tsRule
 	switch {
 	case mag < e.epoch.SecondsBelow:
-		shift = 3
+		shift, rule = 3, ruleEpochSeconds
 	case mag < e.epoch.MillisBelow:
-		shift = 0
+		shift, rule = 0, ruleEpochMillis
 	case mag < e.epoch.MicrosBelow:
-		shift = -3
+		shift, rule = -3, ruleEpochMicros
 	default:
-		shift = -6
+		shift, rule = -6, ruleEpochNanos
 	}
 	exp := dec.exp + shift
 	if dec.sig+exp > 18 {
-		return 0, CodeTimestampOutOfRange, "numeric timestamp out of range"
+		return 0, rule, CodeTimestampOutOfRange, "numeric timestamp out of range"
 	}
 	var ms int64
 	keep := dec.sig + exp // digits that stay left of the decimal point
@@ -257,5 +226,187 @@ func (e *Engine) epochMillis(dec *decimal) (int64, string, string) {
 			ms-- // floor, so every instant maps to the millisecond that contains it
 		}
 	}
-	return ms, "", ""
+	return ms, rule, "", ""
+}
+
+// magnitude is the integer part of |dec|, saturated at the int64 maximum.
+func (dec *decimal) magnitude() int64 {
+	intLen := dec.sig + dec.exp
+	if intLen > 18 {
+		return 1<<63 - 1
+	}
+	var mag int64
+	for k := 0; k < intLen; k++ {
+		d := int64(0)
+		if k < dec.n {
+			d = int64(dec.digits[k] - '0')
+		}
+		mag = mag*10 + d
+	}
+	return mag
+}
+
+// tsRule names the rule that read a timestamp, for --explain.
+type tsRule uint8
+
+const (
+	ruleNone tsRule = iota
+	ruleEpochSeconds
+	ruleEpochMillis
+	ruleEpochMicros
+	ruleEpochNanos
+	ruleCompactDate     // 8 digits: yyyymmdd
+	ruleCompactDateTime // 14 digits: yyyymmddhhmmss
+	ruleISO
+	ruleLayout
+	ruleText
+)
+
+var tsRuleNames = [...]string{"", "epoch seconds", "epoch milliseconds", "epoch microseconds", "epoch nanoseconds",
+	"compact yyyymmdd", "compact yyyymmddhhmmss", "ISO 8601 / RFC 3339", "configured layout", "text reader"}
+
+func (r tsRule) String() string { return tsRuleNames[r] }
+
+// tsResult is a read timestamp and how it was read.
+type tsResult struct {
+	ms     int64
+	rule   tsRule
+	layout int16 // ruleLayout: index into timestamp.layouts
+	flags  tsFlags
+}
+
+// timestamp reads a timestamp value as Unix milliseconds.
+func (e *Engine) timestamp(d *doc, n int32, env *textEnv, sc *textScratch) (tsResult, string, string) {
+	var r tsResult
+	switch d.nodes[n].kind {
+	case jNumber:
+		var code, msg string
+		if r, code, msg = e.numericTimestamp(d.text(n), env); code != "" {
+			return r, code, msg
+		}
+	case jString:
+		s := trimSpace(d.text(n))
+		if len(s) == 0 {
+			return r, CodeTimestampUnparseable, "timestamp is empty"
+		}
+		if isEpochText(s) {
+			var code, msg string
+			if r, code, msg = e.numericTimestamp(s, env); code != "" {
+				return r, code, msg
+			}
+			break
+		}
+		ms, status, msg := parseISO(s, env.loc)
+		switch status {
+		case isoOK:
+			r = tsResult{ms: ms, rule: ruleISO}
+		case isoInvalid:
+			return r, CodeTimestampUnparseable, "timestamp is not a valid date: " + msg
+		case isoAmbiguous:
+			return r, CodeTimestampAmbiguous, msg
+		case isoNoMatch:
+			ok := false
+			for i, layout := range e.layouts {
+				if t, err := time.ParseInLocation(layout, string(s), env.loc); err == nil {
+					if y := t.Year(); y < 0 || y > 9999 {
+						return r, CodeTimestampOutOfRange, "timestamp is out of range"
+					}
+					r, ok = tsResult{ms: t.UnixMilli(), rule: ruleLayout, layout: int16(i)}, true
+					break
+				}
+			}
+			if !ok {
+				ms, flags, err := parseText(s, env, sc)
+				r = tsResult{ms: ms, rule: ruleText, flags: flags}
+				if err != nil {
+					return r, err.code, err.msg
+				}
+			}
+		}
+	default:
+		return r, CodeTimestampUnparseable, "timestamp must be a string or a number, got " + d.nodes[n].kind.String()
+	}
+	if r.ms < e.minMs || r.ms >= e.maxMs {
+		return r, CodeTimestampOutOfRange, "timestamp is outside the accepted range"
+	}
+	return r, "", ""
+}
+
+// numericTimestamp reads a JSON number or a string that is a plain number.
+// Digit strings that could be dates follow the rule in the package doc:
+// 8 digits are yyyymmdd, 14 digits yyyymmddhhmmss (when valid), 12 digits
+// that spell yyyymmddhhmm are ambiguous, and any other value from 1,000 to
+// 99,999,999 is ambiguous (a year, a compact date, or seconds in 1970–73).
+func (e *Engine) numericTimestamp(raw []byte, env *textEnv) (tsResult, string, string) {
+	var r tsResult
+	neg := false
+	if raw[0] == '-' || raw[0] == '+' {
+		neg, raw = raw[0] == '-', raw[1:]
+	}
+	if !neg && allDigits(raw) {
+		switch len(raw) {
+		case 8:
+			v := atoiDigits(raw)
+			y, m, d := int(v/10000), int(v/100%100), int(v%100)
+			if m < 1 || m > 12 || d < 1 || d > daysIn(m, y) {
+				return r, CodeTimestampUnparseable, "an 8-digit number is read as yyyymmdd, and this is not a valid date"
+			}
+			secs, err := localToUnix(daysFromCivil(y, m, d)*86400, env.loc)
+			if err != nil {
+				return r, err.code, err.msg
+			}
+			r = tsResult{ms: secs * 1000, rule: ruleCompactDate}
+			if r.ms < e.minMs || r.ms >= e.maxMs {
+				return r, CodeTimestampOutOfRange, "timestamp is outside the accepted range"
+			}
+			return r, "", ""
+		case 12:
+			v := atoiDigits(raw)
+			y, mo, d, h, mi := int(v/100000000), int(v/1000000%100), int(v/10000%100), int(v/100%100), int(v%100)
+			if y >= 1900 && y <= 2099 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h <= 23 && mi <= 59 {
+				return r, CodeTimestampAmbiguous, "a 12-digit number that spells yyyymmddhhmm is also an epoch in milliseconds (1976); send an ISO 8601 date"
+			}
+		case 14:
+			v := atoiDigits(raw)
+			y, mo, d := int(v/10000000000), int(v/100000000%100), int(v/1000000%100)
+			h, mi, sec := int(v/10000%100), int(v/100%100), int(v%100)
+			if mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h <= 23 && mi <= 59 && sec <= 59 {
+				secs, err := localToUnix(daysFromCivil(y, mo, d)*86400+int64(h*3600+mi*60+sec), env.loc)
+				if err != nil {
+					return r, err.code, err.msg
+				}
+				r = tsResult{ms: secs * 1000, rule: ruleCompactDateTime}
+				if r.ms < e.minMs || r.ms >= e.maxMs {
+					return r, CodeTimestampOutOfRange, "timestamp is outside the accepted range"
+				}
+				return r, "", ""
+			}
+		}
+	}
+	var dec decimal
+	dec.neg = neg
+	if !scanDecimal(raw, false, &dec) {
+		return r, CodeTimestampUnparseable, "numeric timestamp is malformed"
+	}
+	if mag := dec.magnitude(); !neg && mag >= 1000 && mag < 100_000_000 {
+		return r, CodeTimestampAmbiguous, "a number from 1000 to 99999999 may be a year, a compact date or an epoch in 1970-1973; send an ISO 8601 date or a full epoch"
+	}
+	ms, rule, code, msg := e.epochMillis(&dec)
+	r = tsResult{ms: ms, rule: rule}
+	if code != "" {
+		return r, code, msg
+	}
+	if r.ms < e.minMs || r.ms >= e.maxMs {
+		return r, CodeTimestampOutOfRange, "timestamp is outside the accepted range"
+	}
+	return r, "", ""
+}
+
+// atoiDigits reads at most 18 ASCII digits.
+func atoiDigits(b []byte) int64 {
+	var v int64
+	for _, c := range b {
+		v = v*10 + int64(c-'0')
+	}
+	return v
 }

@@ -65,14 +65,20 @@ func run(args []string) error {
 	case "normalize":
 		fs := flag.NewFlagSet("normalize", flag.ContinueOnError)
 		path := fs.String("config", os.Getenv("TALLY_NORMALIZE_CONFIG"), "normalization config YAML (default: the embedded default)")
+		explain := fs.Bool("explain", false, "also print which rule produced each canonical field and how the event id was formed")
+		formatName := fs.String("format", "tally", "layout of each line: tally, cloudevents or segment")
 		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		format, err := normalize.ParseFormat(*formatName)
+		if err != nil {
 			return err
 		}
 		cfg, err := normalizeConfig(*path)
 		if err != nil {
 			return err
 		}
-		return normalize.RunCLI(cfg, os.Stdin, os.Stdout)
+		return normalize.RunCLI(cfg, os.Stdin, os.Stdout, normalize.CLIOptions{Explain: *explain, Format: format})
 	case "migrate":
 		cfg, err := config.Load()
 		if err != nil {
