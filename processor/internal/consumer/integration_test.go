@@ -153,7 +153,7 @@ func (w *world) produce(t *testing.T, values ...string) {
 // they account for every offset Kafka holds.
 type books struct {
 	processed, duplicates, conflicts, rejected, dead, forwarded, skipped, sum int64
-	balanced                                                                 bool
+	balanced                                                                  bool
 }
 
 func (w *world) books(t *testing.T) books {
