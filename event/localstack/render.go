@@ -265,11 +265,11 @@ func render(text string, data any) (string, error) {
 }
 
 // State layout under Config.Dir.
-func (c Config) runDir() string          { return filepath.Join(c.Dir, "run") }
-func (c Config) logDir() string          { return filepath.Join(c.Dir, "log") }
-func (c Config) binDir() string          { return filepath.Join(c.Dir, "bin") }
-func (c Config) dataDir(n Node) string   { return filepath.Join(c.Dir, "data", n.Name) }
-func (c Config) confDir(n Node) string   { return filepath.Join(c.Dir, "conf", n.Name) }
+func (c Config) runDir() string        { return filepath.Join(c.Dir, "run") }
+func (c Config) logDir() string        { return filepath.Join(c.Dir, "log") }
+func (c Config) binDir() string        { return filepath.Join(c.Dir, "bin") }
+func (c Config) dataDir(n Node) string { return filepath.Join(c.Dir, "data", n.Name) }
+func (c Config) confDir(n Node) string { return filepath.Join(c.Dir, "conf", n.Name) }
 func (c Config) pidPath(name string) string {
 	return filepath.Join(c.runDir(), name+".pid")
 }
