@@ -38,7 +38,7 @@ func readyTimeout(k Kind) time.Duration {
 }
 
 // probe checks once whether node n answers as a ready node of its kind
-// does: Redis PONGs, ZooKeeper says imok, ClickHouse runs SELECT 1, a Kafka
+// does: Redis PONGs, ZooKeeper serves, ClickHouse runs SELECT 1, a Kafka
 // broker lists itself as registered in the cluster metadata it serves, and
 // a service's readiness endpoint answers 200.
 func (c Config) probe(ctx context.Context, n Node) error {
@@ -46,7 +46,9 @@ func (c Config) probe(ctx context.Context, n Node) error {
 	case Redis:
 		return exchange(ctx, n.Addr(), "PING\r\n", "+PONG")
 	case ZooKeeper:
-		return exchange(ctx, n.Addr(), "ruok", "imok")
+		// Not ruok: it answers imok before the server takes sessions.
+		// srvr says "not currently serving requests" until it does.
+		return exchange(ctx, n.Addr(), "srvr", "Zookeeper version:")
 	case ClickHouse:
 		return httpOK(ctx, n.URL()+"/?query=SELECT%201")
 	case Kafka:

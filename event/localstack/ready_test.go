@@ -85,8 +85,11 @@ func TestExchange(t *testing.T) {
 	if err := exchange(ctx, serve(t, "+PONG\r\n"), "PING\r\n", "+PONG"); err != nil {
 		t.Errorf("redis-like PONG: %v", err)
 	}
-	if err := exchange(ctx, serve(t, "imok"), "ruok", "imok"); err != nil {
-		t.Errorf("zookeeper-like imok without newline: %v", err)
+	if err := exchange(ctx, serve(t, "Zookeeper version: 3.9.5\nMode: standalone\n"), "srvr", "Zookeeper version:"); err != nil {
+		t.Errorf("serving zookeeper: %v", err)
+	}
+	if err := exchange(ctx, serve(t, "This ZooKeeper instance is not currently serving requests"), "srvr", "Zookeeper version:"); err == nil {
+		t.Error("a zookeeper not serving requests counted as ready")
 	}
 	if err := exchange(ctx, serve(t, "-LOADING\r\n"), "PING\r\n", "+PONG"); err == nil {
 		t.Error("a loading Redis counted as ready")

@@ -93,7 +93,7 @@ func (c Config) zooCfg(n Node) string {
 		{"clientPortAddress", Host},
 		{"maxClientCnxns", "0"},
 		{"admin.enableServer", "false"},
-		{"4lw.commands.whitelist", "ruok,srvr,mntr"},
+		{"4lw.commands.whitelist", "srvr,ruok,mntr"},
 		{"autopurge.snapRetainCount", "3"},
 		{"autopurge.purgeInterval", "1"},
 	}

@@ -116,7 +116,7 @@ func (s *Stack) up(ctx context.Context, services bool) error {
 		}
 	}
 	// The Go build overlaps the JVMs' start-up.
-	if err := parallel(ctx, s.build, func(ctx context.Context) error { return s.startAll(ctx, infra) }); err != nil {
+	if err := parallel(ctx, s.build, func(ctx context.Context) error { return s.startInfra(ctx, infra) }); err != nil {
 		return err
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -170,6 +170,25 @@ func (s *Stack) sayReady() {
 		}
 	}
 	s.say("logs in %s; stop with 'make down'", s.cfg.logDir())
+}
+
+// startInfra starts the infrastructure nodes, kinds side by side, except
+// that the ClickHouse servers wait for ZooKeeper: ClickHouse 18.16 can
+// crash on an ON CLUSTER query when its first ZooKeeper session failed.
+func (s *Stack) startInfra(ctx context.Context, infra []Node) error {
+	byKind := map[Kind][]Node{}
+	for _, n := range infra {
+		byKind[n.Kind] = append(byKind[n.Kind], n)
+	}
+	return parallel(ctx,
+		func(ctx context.Context) error { return s.startAll(ctx, byKind[Redis]) },
+		func(ctx context.Context) error { return s.startAll(ctx, byKind[Kafka]) },
+		func(ctx context.Context) error {
+			if err := s.startAll(ctx, byKind[ZooKeeper]); err != nil {
+				return err
+			}
+			return s.startAll(ctx, byKind[ClickHouse])
+		})
 }
 
 // startAll starts every node of nodes that is not running, all at once,
