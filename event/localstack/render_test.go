@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"encoding/xml"
+	"errors"
 	"io"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func wellFormed(t *testing.T, text string) {
 	d := xml.NewDecoder(strings.NewReader(text))
 	for {
 		_, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return
 		}
 		if err != nil {

@@ -279,10 +279,14 @@ func (s *Stack) start(ctx context.Context, n Node, extraEnv []string) error {
 	return waitReady(ctx, n.Name, readyTimeout(n.Kind), func(ctx context.Context) error { return s.cfg.probe(ctx, n) }, running, cmd.log)
 }
 
-// WaitReady waits until node name answers its readiness check.
+// WaitReady waits until node name answers its readiness check. A node
+// that is not running fails at once with ErrNotRunning.
 func (s *Stack) WaitReady(ctx context.Context, name string) error {
 	n, err := s.cfg.Node(name)
 	if err != nil {
+		return err
+	}
+	if _, err := s.PID(n.Name); err != nil {
 		return err
 	}
 	return waitReady(ctx, n.Name, readyTimeout(n.Kind), func(ctx context.Context) error { return s.cfg.probe(ctx, n) },
