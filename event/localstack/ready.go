@@ -148,7 +148,7 @@ func waitReady(ctx context.Context, name string, timeout time.Duration, probe fu
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %v: %v (log: %s):\n%s", name, timeout, last, logPath, tail(logPath, 30))
+			return fmt.Errorf("%s not ready after %v: %w (log: %s):\n%s", name, timeout, last, logPath, tail(logPath, 30))
 		case <-t.C:
 		}
 	}

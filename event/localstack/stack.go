@@ -139,16 +139,25 @@ func (s *Stack) up(ctx context.Context, services bool) error {
 	return nil
 }
 
-// checkRecord refuses to start one topology on the data of the other.
+// checkRecord refuses to start one topology on the data of the other. A
+// directory without a record or without data is free to use.
 func (s *Stack) checkRecord() error {
 	rec, err := LoadConfig(s.cfg.Dir)
-	if err != nil || rec.Topology == s.cfg.Topology {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(s.cfg.Dir, "data")); err != nil {
+	if err != nil {
+		return err
+	}
+	if rec.Topology == s.cfg.Topology || !exists(filepath.Join(s.cfg.Dir, "data")) {
 		return nil
 	}
 	return fmt.Errorf("%s holds the data of a %s stack; run `clean` first, or set TOPOLOGY=%s", s.cfg.Dir, rec.Topology, rec.Topology)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (s *Stack) sayReady() {
