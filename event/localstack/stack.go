@@ -378,6 +378,15 @@ func (s *Stack) Signal(name string, sig syscall.Signal) error {
 // PID is the process id of node name, which leads the node's process
 // group. It fails with ErrNotRunning when the node has no live process.
 func (s *Stack) PID(name string) (int, error) {
+	if _, err := s.cfg.Node(name); err != nil {
+		return 0, err
+	}
+	return s.pid(name)
+}
+
+// pid is PID for any name with a pid file, including names an older stack
+// script wrote.
+func (s *Stack) pid(name string) (int, error) {
 	pid, start, err := readPIDFile(s.cfg.pidPath(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("%s: %w", name, ErrNotRunning)
@@ -393,7 +402,7 @@ func (s *Stack) PID(name string) (int, error) {
 
 // Running reports whether node name has a live process.
 func (s *Stack) Running(name string) bool {
-	_, err := s.PID(name)
+	_, err := s.pid(name)
 	return err == nil
 }
 
@@ -417,7 +426,7 @@ func (s *Stack) Status() []NodeStatus {
 	var out []NodeStatus
 	for _, name := range s.started() {
 		st := NodeStatus{Name: name}
-		if pid, err := s.PID(name); err == nil {
+		if pid, err := s.pid(name); err == nil {
 			st.PID, st.Running = pid, true
 		}
 		out = append(out, st)

@@ -150,6 +150,9 @@ func TestStopOfANodeThatIsNotRunning(t *testing.T) {
 	if err := s.Start(context.Background(), "kafka-9"); err == nil || !strings.Contains(err.Error(), `no node "kafka-9"`) {
 		t.Errorf("Start of an unknown node: %v", err)
 	}
+	if err := s.Kill(context.Background(), "zookeeper"); err == nil || !strings.Contains(err.Error(), `no node "zookeeper" in the single stack`) {
+		t.Errorf("Kill of a node the topology does not have: %v", err)
+	}
 }
 
 func TestEnv(t *testing.T) {
