@@ -115,7 +115,13 @@ func (s *Stack) up(ctx context.Context, services bool) error {
 			apps = append(apps, n)
 		}
 	}
-	// The Go build overlaps the JVMs' start-up.
+	// The Go build overlaps the JVMs' start-up; the embedded broker is one
+	// of the binaries it builds, so it waits for the build.
+	if s.cfg.Broker == EmbeddedKafka {
+		if err := s.build(ctx); err != nil {
+			return err
+		}
+	}
 	if err := parallel(ctx, s.build, func(ctx context.Context) error { return s.startInfra(ctx, infra) }); err != nil {
 		return err
 	}
@@ -257,11 +263,11 @@ func (s *Stack) startNamed(ctx context.Context, name string, opts []StartOption)
 // prepare makes sure what node n runs from exists, for a node started on
 // its own rather than by Up.
 func (s *Stack) prepare(ctx context.Context, n Node) error {
-	switch n.Kind {
-	case Kafka, ZooKeeper:
+	switch {
+	case n.Kind == Kafka && s.cfg.Broker == RealKafka, n.Kind == ZooKeeper:
 		return s.install(ctx)
-	case Ingestor, Processor, QueryAPI:
-		for _, b := range []string{"ingestor", "processor", "queryapi"} {
+	case n.Kind == Kafka, n.Kind == Ingestor, n.Kind == Processor, n.Kind == QueryAPI:
+		for _, b := range []string{"ingestor", "processor", "queryapi", "devbroker"} {
 			if _, err := os.Stat(filepath.Join(s.cfg.binDir(), b)); err != nil {
 				return s.build(ctx)
 			}
