@@ -12,7 +12,6 @@ require (
 	github.com/tally-dev/tally/event v0.0.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.20.0
-	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	pgregory.net/rapid v1.3.0
 )
 

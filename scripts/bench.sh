@@ -48,7 +48,7 @@ eval "$(scripts/stack.sh env)"
 	-ingestor "http://127.0.0.1:$((8080 + PORT_BASE))" \
 	-queryapi "http://127.0.0.1:$((8081 + PORT_BASE))" \
 	-brokers "$TALLY_KAFKA_BROKERS" -topic "$TALLY_RAW_TOPIC" \
-	-stack-dir "$STACK_DIR" -root "$ROOT" -out "$OUT"
+	-stack-dir "$STACK_DIR" -out "$OUT"
 
 if [ "${BENCH_MICRO:-0}" = 1 ]; then
 	say "micro-benchmarks (benchstat-comparable: $OUT/micro.txt)"

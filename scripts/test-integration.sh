@@ -24,6 +24,9 @@ export WITH_DASHBOARD=1
 cleanup() {
 	local rc=$?
 	scripts/stack.sh down || true
+	# The event module's cluster test runs its own ZooKeeper and ClickHouse
+	# replicas; it stops them itself unless it was killed.
+	STACK_DIR="$ROOT/.stack-test-cluster" scripts/stack.sh down || true
 	if [ $rc -ne 0 ] && [ -d "$STACK_DIR/log" ]; then
 		echo "---- last lines of each log under $STACK_DIR/log ----" >&2
 		for f in "$STACK_DIR"/log/*.log; do

@@ -1,5 +1,6 @@
 // Command tallybench runs Tally's benchmark scenarios against a running local
-// stack (scripts/bench.sh starts it) and writes bench/results/latest.{json,md,svg}.
+// stack (scripts/bench.sh starts it; this command drives it through
+// event/localstack) and writes bench/results/latest.{json,md,svg}.
 //
 // Scenarios, in order: ingest (single events at a fixed open-loop rate and at
 // maximum rate, batches of 500 at maximum rate); end to end (batched ingest,
@@ -20,16 +21,15 @@ import (
 	"math/big"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tally-dev/tally/bench/internal/load"
+	"github.com/tally-dev/tally/event/localstack"
 )
 
 type profile struct {
@@ -47,26 +47,24 @@ var profiles = map[string]profile{
 }
 
 type bench struct {
-	prof      profile
-	ingestor  string
-	api       api
-	brokers   []string
-	topic     string
-	stackDir  string
-	root      string
-	start     time.Time
-	slot      int64
-	base      time.Time
-	truth     *load.Truth // acknowledged over HTTP
-	extraN    int64       // distinct events produced straight to Kafka
-	extraSum  int64       // their cents
-	baseN     int64       // events stored before this run
-	baseSum   *big.Rat
-	costs     *costTracker
-	timeline  []sample
-	tlMu      sync.Mutex
-	marks     []mark
-	processes []string
+	prof     profile
+	ingestor string
+	api      api
+	brokers  []string
+	topic    string
+	stack    *localstack.Stack
+	start    time.Time
+	slot     int64
+	base     time.Time
+	truth    *load.Truth // acknowledged over HTTP
+	extraN   int64       // distinct events produced straight to Kafka
+	extraSum int64       // their cents
+	baseN    int64       // events stored before this run
+	baseSum  *big.Rat
+	costs    *costTracker
+	timeline []sample
+	tlMu     sync.Mutex
+	marks    []mark
 }
 
 type sample struct {
@@ -90,14 +88,13 @@ func main() {
 
 func run() error {
 	b := &bench{truth: load.NewTruth(), start: time.Now()}
-	var prof, outDir, brokers string
+	var prof, outDir, brokers, stackDir string
 	flag.StringVar(&prof, "profile", "full", "quick or full")
 	flag.StringVar(&b.ingestor, "ingestor", "http://127.0.0.1:38080", "ingestor base URL")
 	flag.StringVar(&b.api.query, "queryapi", "http://127.0.0.1:38081", "query API base URL")
-	flag.StringVar(&brokers, "brokers", "127.0.0.1:39092", "Kafka brokers")
+	flag.StringVar(&brokers, "brokers", "127.0.0.1:39092", "Kafka brokers, comma-separated")
 	flag.StringVar(&b.topic, "topic", "events.raw", "raw topic")
-	flag.StringVar(&b.stackDir, "stack-dir", ".stack-bench", "the stack's state directory (pid files)")
-	flag.StringVar(&b.root, "root", ".", "repository root (for scripts/stack.sh)")
+	flag.StringVar(&stackDir, "stack-dir", ".stack-bench", "the running stack's state directory (STACK_DIR)")
 	flag.StringVar(&outDir, "out", "bench/results", "results directory")
 	flag.Parse()
 	p, ok := profiles[prof]
@@ -105,11 +102,18 @@ func run() error {
 		return fmt.Errorf("unknown profile %q", prof)
 	}
 	b.prof = p
-	b.brokers = []string{brokers}
+	cfg, err := localstack.LoadConfig(stackDir)
+	if err != nil {
+		return fmt.Errorf("the stack under %s: %w", stackDir, err)
+	}
+	cfg.Log = os.Stderr
+	if b.stack, err = localstack.New(cfg); err != nil {
+		return err
+	}
+	b.brokers = strings.Split(brokers, ",")
 	b.api.client = load.NewHTTPClient(16, 30*time.Second)
 	b.slot = time.Now().UnixNano() % 500
 	b.base = time.Now().UTC().Add(-30 * 24 * time.Hour).Truncate(24 * time.Hour)
-	b.processes = []string{"ingestor", "processor", "queryapi", "kafka", "redis", "clickhouse"}
 	b.costs = newCostTracker()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,7 +133,7 @@ func run() error {
 		b.baseSum = new(big.Rat)
 	}
 	out["baseline_count"] = b.baseN
-	b.costs.sample(b.stackDir, b.processes)
+	b.costs.sample(b.stack)
 
 	// A failing scenario is recorded and the rest still run: a partial
 	// result on a loaded machine is more useful than none.
@@ -151,7 +155,7 @@ func run() error {
 	step("processor", b.drain)
 	step("query", b.queries)
 	out["failed"] = failed
-	b.costs.sample(b.stackDir, b.processes)
+	b.costs.sample(b.stack)
 	out["cost"] = b.costs.report()
 	out["finished"] = time.Now().UTC().Format(time.RFC3339)
 	b.tlMu.Lock()
@@ -179,7 +183,7 @@ func (b *bench) sampleLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		b.costs.sample(b.stackDir, b.processes)
+		b.costs.sample(b.stack)
 		sctx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
 		s, err := b.api.stats(sctx)
 		cancel()
@@ -351,11 +355,13 @@ func (b *bench) freshness(ctx context.Context) (map[string]any, error) {
 	}, nil
 }
 
+// processorNames lists the processors the stack has started.
 func (b *bench) processorNames() []string {
-	m, _ := filepath.Glob(filepath.Join(b.stackDir, "run", "processor*.pid"))
 	var names []string
-	for _, f := range m {
-		names = append(names, filepath.Base(f[:len(f)-4]))
+	for _, n := range b.stack.Status() {
+		if k, _, _ := strings.Cut(n.Name, "-"); k == string(localstack.Processor) {
+			names = append(names, n.Name)
+		}
 	}
 	return names
 }
@@ -366,17 +372,16 @@ func (b *bench) drain(ctx context.Context) (map[string]any, error) {
 	}
 	names := b.processorNames()
 	if len(names) == 0 {
-		return nil, errors.New("no processor pid files in " + b.stackDir)
+		return nil, errors.New("the stack has started no processor")
 	}
 	b.mark("drain: stopping processors")
 	for _, n := range names {
-		pid, err := readPID(b.stackDir, n)
+		pid, err := b.stack.PID(n)
 		if err != nil {
 			return nil, err
 		}
-		_ = syscall.Kill(-pid, syscall.SIGTERM) // stack.sh starts each in its own session
-		for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(50 * time.Millisecond)
+		if err := b.stack.Stop(ctx, n); err != nil {
+			return nil, err
 		}
 		b.costs.forget(n, pid) // keep its CPU, stop reading the dead pid
 	}
@@ -417,9 +422,7 @@ func (b *bench) drain(ctx context.Context) (map[string]any, error) {
 		}
 		watchErr = wctx.Err()
 	})
-	cmd := exec.CommandContext(ctx, filepath.Join(b.root, "scripts/stack.sh"), "up")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if err := b.stack.Up(ctx); err != nil {
 		stopWatch()
 		return nil, fmt.Errorf("restart processors: %w", err)
 	}
@@ -431,10 +434,10 @@ func (b *bench) drain(ctx context.Context) (map[string]any, error) {
 		return nil, fmt.Errorf("drain did not finish in %v", b.prof.DrainTimeout)
 	}
 	b.mark("drain: lag 0")
-	b.costs.sample(b.stackDir, b.processes)
+	b.costs.sample(b.stack)
 	var rss float64
 	for _, nm := range b.processorNames() {
-		if pid, err := readPID(b.stackDir, nm); err == nil {
+		if pid, err := b.stack.PID(nm); err == nil {
 			if r, err := peakRSSMB(pid); err == nil {
 				rss = max(rss, r)
 			}

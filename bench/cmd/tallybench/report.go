@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/tally-dev/tally/event/localstack"
 )
 
 func numCPU() int { return runtime.NumCPU() }
@@ -31,15 +33,10 @@ func newCostTracker() *costTracker {
 	return &costTracker{procs: map[string]map[int]*pidCost{}, dead: map[int]bool{}}
 }
 
-func (c *costTracker) sample(stackDir string, names []string) {
+// sample reads CPU and RSS of every running node of the stack.
+func (c *costTracker) sample(st *localstack.Stack) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	all := append([]string{}, names...)
-	if m, _ := filepath.Glob(filepath.Join(stackDir, "run", "processor-*.pid")); len(m) > 0 {
-		for _, f := range m {
-			all = append(all, strings.TrimSuffix(filepath.Base(f), ".pid"))
-		}
-	}
 	read := func(name string, pid int) {
 		if c.dead[pid] {
 			return
@@ -59,9 +56,9 @@ func (c *costTracker) sample(stackDir string, names []string) {
 		}
 		p.last, p.rss, p.seen = cpu, math.Max(p.rss, rss), true
 	}
-	for _, n := range all {
-		if pid, err := readPID(stackDir, n); err == nil {
-			read(n, pid)
+	for _, n := range st.Status() {
+		if n.Running {
+			read(n.Name, n.PID)
 		}
 	}
 	read("loadgen", os.Getpid())

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -109,20 +108,6 @@ func (a api) waitDrained(ctx context.Context, timeout time.Duration) (stats, tim
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// proc is one process of the stack, by its pid file.
-type proc struct {
-	Name string
-	PID  int
-}
-
-func readPID(stackDir, name string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(stackDir, "run", name+".pid"))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 var clockTicks = 100.0 // USER_HZ; 100 on every Linux we run on

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -154,7 +155,9 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	err = retry(ctx, func() error {
 		// Room for a 1 MiB event plus the ingestor's headers.
 		maxBytes := "4194304"
-		resp, err := adm.CreateTopics(ctx, cfg.Partitions, 1, map[string]*string{"max.message.bytes": &maxBytes},
+		minISR := strconv.Itoa(int(cfg.MinInSyncReplicas()))
+		resp, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor,
+			map[string]*string{"max.message.bytes": &maxBytes, "min.insync.replicas": &minISR},
 			cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic)
 		if err != nil {
 			return err
@@ -169,7 +172,8 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
-	logger.Info("migrated", "database", cfg.ClickHouse.Database, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic})
+	logger.Info("migrated", "database", cfg.ClickHouse.Database, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
+		"replicationFactor", cfg.ReplicationFactor, "minInsyncReplicas", cfg.MinInSyncReplicas())
 	return nil
 }
 

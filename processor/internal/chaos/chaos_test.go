@@ -44,14 +44,14 @@ type chaosCase struct {
 	after func(t *testing.T, s *stack)
 }
 
-var processors = []string{"processor", "processor-2", "processor-3"}
+var processors = []string{"processor-1", "processor-2", "processor-3"}
 
 func cases() []chaosCase {
 	return []chaosCase{
 		{name: "none (resends, kcat, no timestamps, invalid)"},
 		{name: "kill -9 processor after insert, before commit", fault: func(t *testing.T, s *stack, p profile) {
-			s.armFailpoint(t, "processor", "after-insert")
-			waitDead(t, s, "processor", p.duration+10*time.Second)
+			s.armFailpoint(t, "processor-1", "after-insert")
+			waitDead(t, s, "processor-1", p.duration+10*time.Second)
 			s.up(t)
 		}},
 		{name: "kill -9 processor mid-insert", fault: func(t *testing.T, s *stack, p profile) {
@@ -72,10 +72,10 @@ func cases() []chaosCase {
 		}},
 		{name: "add and remove processors (rebalances)", long: true, fault: func(t *testing.T, s *stack, p profile) {
 			sleepRandom(p.duration / 3)
-			s.sh(t, nil, "restart", "processor-2")
-			s.sh(t, []string{"PROCESSORS=4"}, "up")
+			s.restart(t, "processor-2")
+			s.start(t, "processor-4")
 			time.Sleep(p.duration / 3)
-			s.sh(t, nil, "restart", "processor-4")
+			s.restart(t, "processor-4")
 			s.kill9(t, "processor-4")
 		}},
 		{name: "SIGSTOP processor past session timeout", long: true, fault: func(t *testing.T, s *stack, p profile) {
@@ -86,7 +86,7 @@ func cases() []chaosCase {
 		}},
 		{name: "kill -9 clickhouse, restart", fault: func(t *testing.T, s *stack, p profile) {
 			sleepRandom(p.duration / 3)
-			s.kill9(t, "clickhouse")
+			s.kill9(t, "clickhouse-1")
 			time.Sleep(p.outage)
 			s.up(t)
 		}},
@@ -103,7 +103,7 @@ func cases() []chaosCase {
 		}},
 		{name: "kill -9 kafka broker, restart", fault: func(t *testing.T, s *stack, p profile) {
 			sleepRandom(p.duration / 3)
-			s.kill9(t, "kafka")
+			s.kill9(t, "kafka-1")
 			time.Sleep(p.outage / 2)
 			s.up(t)
 		}},
@@ -136,7 +136,9 @@ func cases() []chaosCase {
 				for _, name := range processors {
 					s.kill9(t, name)
 				}
-				s.sh(t, []string{"TALLY_NEGATIVE_CONTROL=mark-before-write"}, "up")
+				for _, name := range processors {
+					s.start(t, name, "TALLY_NEGATIVE_CONTROL=mark-before-write")
+				}
 				s.waitDrained(t, 60*time.Second)
 				restoreProcessors(t, s)
 			}},

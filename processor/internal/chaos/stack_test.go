@@ -2,7 +2,7 @@
 
 // Package chaos is Tally's fault-tolerance proof: it drives a known workload
 // through the real processes (Kafka, Redis, ClickHouse, the ingestor, three
-// processors and the query API, started by scripts/stack.sh), breaks them on
+// processors and the query API, run by event/localstack), breaks them on
 // purpose, and checks a ledger of everything that was acknowledged:
 // nothing lost (I1), nothing counted twice (I2), nothing acknowledged that was
 // not durable (I3), and the stats reconcile (I5). Negative controls run a
@@ -16,25 +16,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tally-dev/tally/event/localstack"
 )
 
-// stack drives scripts/stack.sh for the stack the tests run on.
+// stack is the running stack the suite breaks, driven through
+// event/localstack, plus the addresses the workload and the checker use.
 type stack struct {
+	st        *localstack.Stack
 	root, dir string
-	portBase  int
 	ingestor  string
 	queryapi  string
-	processor string
 	kafka     string
 	ch        string
 	redis     string
@@ -46,94 +46,86 @@ func newStack(t *testing.T) *stack {
 	if dir == "" {
 		t.Fatal("TALLY_TEST_STACK_DIR is not set: run this suite through scripts/test-integration.sh chaos")
 	}
-	root, err := filepath.Abs("../../..")
+	cfg, err := localstack.LoadConfig(dir)
+	if err != nil {
+		t.Fatalf("the stack under %s: %v", dir, err)
+	}
+	// What the suite restarts runs as the suite needs it, whatever the
+	// stack was started with.
+	cfg.Dashboard, cfg.Processors, cfg.FaultInjection = false, 3, true
+	st, err := localstack.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, _ := strconv.Atoi(os.Getenv("PORT_BASE"))
+	node := func(name string) localstack.Node {
+		n, err := st.Node(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var brokers []string
+	for _, n := range st.Nodes() {
+		if n.Kind == localstack.Kafka {
+			brokers = append(brokers, n.Addr())
+		}
+	}
 	return &stack{
-		root: root, dir: dir, portBase: base,
-		ingestor:  os.Getenv("TALLY_TEST_INGESTOR_URL"),
-		queryapi:  os.Getenv("TALLY_TEST_QUERYAPI_URL"),
-		processor: os.Getenv("TALLY_TEST_PROCESSOR_URL"),
-		kafka:     os.Getenv("TALLY_TEST_KAFKA_BROKERS"),
-		ch:        os.Getenv("TALLY_TEST_CLICKHOUSE_ADDR"),
-		redis:     os.Getenv("TALLY_TEST_REDIS_ADDR"),
+		st: st, root: cfg.Root, dir: dir,
+		ingestor: node("ingestor").URL(),
+		queryapi: node("queryapi").URL(),
+		kafka:    strings.Join(brokers, ","),
+		ch:       node("clickhouse-1").Addr(),
+		redis:    node("redis").Addr(),
 	}
 }
 
-// sh runs scripts/stack.sh with extra environment. It reports failures
-// with Errorf, not Fatalf, because fault functions call it from their own
-// goroutine; the case then shows in the report and the suite fails.
-func (s *stack) sh(t *testing.T, env []string, args ...string) {
+// The helpers below report failures with Errorf, not Fatalf, because fault
+// functions call them from their own goroutine; the case then shows in the
+// report and the suite fails.
+
+// up restarts whatever is not running.
+func (s *stack) up(t *testing.T) {
 	t.Helper()
-	if out, err := s.run(env, args...); err != nil {
-		t.Errorf("stack.sh %v: %v\n%s", args, err, out)
+	if err := s.st.Up(t.Context()); err != nil {
+		t.Errorf("stack up: %v", err)
 	}
 }
 
-func (s *stack) run(env []string, args ...string) ([]byte, error) {
-	cmd := exec.Command(filepath.Join(s.root, "scripts/stack.sh"), args...)
-	cmd.Env = append(os.Environ(), "STACK_DIR="+s.dir, "WITH_DASHBOARD=0", "PROCESSORS=3", "TALLY_FAULT_INJECTION=true")
-	cmd.Env = append(cmd.Env, env...)
-	return cmd.CombinedOutput()
-}
-
-// up restarts whatever is not running (with the default environment).
-func (s *stack) up(t *testing.T) { s.sh(t, nil, "up") }
-
-func (s *stack) pid(t *testing.T, name string) int {
+// start starts one node (and waits until it is ready), with extra
+// environment (a negative control).
+func (s *stack) start(t *testing.T, name string, env ...string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.dir, "run", name+".pid"))
-	if err != nil {
-		t.Errorf("pid of %s: %v", name, err)
-		return 0
+	if err := s.st.Start(t.Context(), name, localstack.WithEnv(env...)); err != nil {
+		t.Errorf("start %s: %v", name, err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		t.Errorf("pid of %s: %q", name, b)
-		return 0
+}
+
+func (s *stack) restart(t *testing.T, name string) {
+	t.Helper()
+	if err := s.st.Restart(t.Context(), name); err != nil {
+		t.Errorf("restart %s: %v", name, err)
 	}
-	return pid
 }
 
 func (s *stack) signal(t *testing.T, name string, sig syscall.Signal) {
 	t.Helper()
-	pid := s.pid(t, name)
-	if pid <= 1 {
-		return // never signal our own process group (kill(0, …))
-	}
-	// Processes run in their own session; signal the whole group so a JVM
-	// or server and its children all get it.
-	if err := syscall.Kill(-pid, sig); err != nil {
-		if err := syscall.Kill(pid, sig); err != nil {
-			t.Errorf("signal %v to %s (%d): %v", sig, name, pid, err)
-		}
+	if err := s.st.Signal(name, sig); err != nil {
+		t.Errorf("signal %v to %s: %v", sig, name, err)
 	}
 }
 
-// kill9 kills a process and waits until it is gone.
+// kill9 kills a node's processes and waits until they are gone.
 func (s *stack) kill9(t *testing.T, name string) {
 	t.Helper()
-	pid := s.pid(t, name)
-	if pid <= 1 {
-		return
-	}
-	s.signal(t, name, syscall.SIGKILL)
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	if err := s.st.Kill(t.Context(), name); err != nil {
+		t.Errorf("kill -9 %s: %v", name, err)
 	}
 }
 
 func (s *stack) alive(t *testing.T, name string) bool {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.dir, "run", name+".pid"))
-	if err != nil {
-		return false
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid > 0 && syscall.Kill(pid, 0) == nil
+	return s.st.Running(name)
 }
 
 // restartWith restarts one processor with extra environment (a negative
@@ -141,23 +133,27 @@ func (s *stack) alive(t *testing.T, name string) bool {
 func (s *stack) restartWith(t *testing.T, name string, env ...string) {
 	t.Helper()
 	s.kill9(t, name)
-	s.sh(t, env, "up")
+	s.start(t, name, env...)
 }
 
 // armFailpoint restarts one processor with a failpoint. It may crash at the
-// failpoint before stack.sh sees it healthy, so a failed start-up of exactly
+// failpoint before it is seen healthy, so a failed start-up of exactly
 // that process is expected, not an error.
 func (s *stack) armFailpoint(t *testing.T, name, failpoint string) {
 	t.Helper()
 	s.kill9(t, name)
-	out, err := s.run([]string{"TALLY_FAILPOINT=" + failpoint}, "up")
-	if err != nil && !strings.Contains(string(out), name+" exited during start-up") {
-		t.Errorf("arm %s on %s: %v\n%s", failpoint, name, err, out)
+	err := s.st.Start(t.Context(), name, localstack.WithEnv("TALLY_FAILPOINT="+failpoint))
+	if err != nil && !errors.Is(err, localstack.ErrExited) {
+		t.Errorf("arm %s on %s: %v", failpoint, name, err)
 	}
 }
 
 func (s *stack) processorURL(i int) string {
-	return fmt.Sprintf("http://127.0.0.1:%d", 8082+s.portBase+100*(i-1))
+	n, err := s.st.Node(fmt.Sprintf("processor-%d", i))
+	if err != nil {
+		return "" // unreachable: every processor-N is a node
+	}
+	return n.URL()
 }
 
 func (s *stack) setFault(t *testing.T, processors int, body string) {

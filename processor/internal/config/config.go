@@ -28,6 +28,9 @@ type Config struct {
 	ConsumerGroup string `env:"TALLY_CONSUMER_GROUP" envDefault:"tally-processor"`
 	// Partitions is used by `processor migrate` when it creates the topics.
 	Partitions int32 `env:"TALLY_PARTITIONS" envDefault:"8"`
+	// ReplicationFactor is the number of brokers holding each partition of
+	// the topics `processor migrate` creates; see MinInSyncReplicas.
+	ReplicationFactor int16 `env:"TALLY_REPLICATION_FACTOR" envDefault:"1"`
 
 	ClickHouse ClickHouse
 
@@ -87,6 +90,12 @@ type ClickHouse struct {
 	Cluster string `env:"TALLY_CLICKHOUSE_CLUSTER"`
 }
 
+// MinInSyncReplicas is the topics' min.insync.replicas: a majority of the
+// replicas (1 of 1, 2 of 2 or 3, 3 of 5). With acks=all a write is then
+// acknowledged only once a majority holds it, so losing a minority of
+// brokers loses no acknowledged record.
+func (c Config) MinInSyncReplicas() int16 { return c.ReplicationFactor/2 + 1 }
+
 // Load parses the environment and validates the result.
 func Load() (Config, error) {
 	var c Config
@@ -110,6 +119,7 @@ func (c Config) Validate() error {
 	check(c.Kafka.RawTopic != c.Kafka.DLQTopic, "TALLY_RAW_TOPIC and TALLY_DLQ_TOPIC must differ")
 	check(c.ConsumerGroup != "", "TALLY_CONSUMER_GROUP must not be empty")
 	check(c.Partitions > 0, "TALLY_PARTITIONS must be positive, got %d", c.Partitions)
+	check(c.ReplicationFactor > 0, "TALLY_REPLICATION_FACTOR must be positive, got %d", c.ReplicationFactor)
 	check(len(c.ClickHouse.Addr) > 0 && c.ClickHouse.Addr[0] != "", "TALLY_CLICKHOUSE_ADDR is required")
 	check(validIdent(c.ClickHouse.Database), "TALLY_CLICKHOUSE_DATABASE %q: use letters, digits and underscores", c.ClickHouse.Database)
 	check(c.BatchSize > 0 && c.BatchSize <= 1_000_000, "TALLY_BATCH_SIZE must be in 1..1000000, got %d", c.BatchSize)

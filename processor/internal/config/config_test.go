@@ -26,7 +26,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if c.Kafka.RawTopic != "events.raw" || c.ClickHouse.Database != "tally" || c.HTTPAddr != "127.0.0.1:8082" {
+	if c.Kafka.RawTopic != "events.raw" || c.ClickHouse.Database != "tally" || c.HTTPAddr != "127.0.0.1:8082" || c.ReplicationFactor != 1 {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -37,13 +37,24 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	t.Setenv("TALLY_CLICKHOUSE_DATABASE", "tally; DROP")
 	t.Setenv("TALLY_DLQ_TOPIC", "events.raw")
 	t.Setenv("TALLY_FAILPOINT", "after-insert")
+	t.Setenv("TALLY_REPLICATION_FACTOR", "0")
 	_, err := Load()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, want := range []string{"TALLY_BATCH_SIZE", "TALLY_CLICKHOUSE_DATABASE", "must differ", "TALLY_FAILPOINT needs"} {
+	for _, want := range []string{"TALLY_BATCH_SIZE", "TALLY_CLICKHOUSE_DATABASE", "must differ", "TALLY_FAILPOINT needs", "TALLY_REPLICATION_FACTOR"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// min.insync.replicas is a majority of the replicas, so acks=all survives
+// the loss of a minority of brokers and never acks a minority copy.
+func TestMinInSyncReplicasIsAMajority(t *testing.T) {
+	for rf, want := range map[int16]int16{1: 1, 2: 2, 3: 2, 4: 3, 5: 3} {
+		if got := (Config{ReplicationFactor: rf}).MinInSyncReplicas(); got != want {
+			t.Errorf("replication factor %d: min.insync.replicas %d, want %d", rf, got, want)
 		}
 	}
 }
