@@ -34,10 +34,6 @@ const (
 	HeaderDLQOffset    = "tally-dlq-offset"
 )
 
-// SeenKeyPrefix + event id is the Redis key the processor sets (SET NX,
-// value "<partition>:<offset>" of the original) once an event's row is
-// durable, and the ingestor reads for its best-effort duplicate hint.
-const SeenKeyPrefix = "seen:"
 
 // DefaultTenant owns every event that carries no tenant.
 const DefaultTenant = "default"

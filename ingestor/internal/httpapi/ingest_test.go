@@ -46,8 +46,8 @@ func TestIngestObject(t *testing.T) {
 	if string(rec.Value) != evA {
 		t.Errorf("value = %q, want the exact body %q", rec.Value, evA)
 	}
-	if string(rec.Key) != r.EventID {
-		t.Errorf("key = %q, want event id %q", rec.Key, r.EventID)
+	if string(rec.Key) != "c1" {
+		t.Errorf("key = %q, want the client id c1 (every copy and every event of a client go to its owner partition)", rec.Key)
 	}
 	want := map[string]string{
 		event.HeaderReceivedAt:     "2025-03-04T05:06:07.891Z",
@@ -108,8 +108,8 @@ func TestIngestArrayProducesEveryEvent(t *testing.T) {
 	for _, rec := range recs {
 		byValue[string(rec.Value)] = append(byValue[string(rec.Value)], string(rec.Key))
 	}
-	if keys := byValue[evA]; len(keys) != 2 || keys[0] != r[0].EventID || keys[1] != r[0].EventID {
-		t.Errorf("records of evA keyed %v, want the event id twice", keys)
+	if keys := byValue[evA]; len(keys) != 2 || keys[0] != "c1" || keys[1] != "c1" {
+		t.Errorf("records of evA keyed %v, want the client id twice", keys)
 	}
 	if keys := byValue[evBadAmount]; len(keys) != 1 || keys[0] != "req-arr:1" {
 		t.Errorf("rejected record keyed %v, want req-arr:1", keys)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tally-dev/tally/ingestor/internal/seen"
+	"github.com/tally-dev/tally/event/seenkey"
 )
 
 func TestBrokerDown(t *testing.T) {
@@ -68,9 +68,11 @@ func TestDuplicateHint(t *testing.T) {
 	}
 	// The processor marks an id only after its durable write.
 	id := first.Results[0].EventID
-	if err := mr.Set(seen.KeyPrefix+id, "1"); err != nil {
+	key, field, err := seenkey.Split(id)
+	if err != nil {
 		t.Fatal(err)
 	}
+	mr.HSet(key, field, "x")
 	w = h.do(request{path: "/v1/events", body: []byte("[" + evA + "," + evC + "]")})
 	second := decode[v1Response](t, w)
 	if w.Code != http.StatusAccepted || !*second.Results[0].Duplicate || *second.Results[1].Duplicate {

@@ -137,6 +137,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	var idIdx []int  // their result index
 	rejectedByCode := map[string]int{}
 
+	clients := make([]string, len(req.Elements))
 	for i, el := range req.Elements {
 		key := req.IdempotencyKey
 		if key != "" && req.Shape == body.ShapeArray {
@@ -154,6 +155,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			} else {
 				res.Status = StatusAccepted
 				res.EventID = c.EventID
+				clients[i] = c.ClientID
 			}
 		}
 		start := len(headers)
@@ -171,9 +173,11 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 		rec := &records[i]
 		rec.Value = el.Raw
 		if res.EventID != "" {
-			id := []byte(res.EventID)
-			headers = append(headers, kgo.RecordHeader{Key: event.HeaderEventID, Value: id})
-			rec.Key = id
+			headers = append(headers, kgo.RecordHeader{Key: event.HeaderEventID, Value: []byte(res.EventID)})
+			// Keyed by client: every copy of an event, and every event of a
+			// client, goes to the partition that owns it
+			// (docs/design/read-model.md, R1).
+			rec.Key = event.PartitionKey(clients[i])
 			ids = append(ids, res.EventID)
 			idIdx = append(idIdx, i)
 			out.Accepted++

@@ -32,7 +32,7 @@ func (f *fakeNormalizer) Normalize(in normalize.Input) (event.Canonical, *normal
 	if string(in.Raw) == `{"bad":1}` {
 		return event.Canonical{}, &normalize.Rejection{Code: "amount_missing", Field: "amount", Message: "no amount"}
 	}
-	return event.Canonical{EventID: "id-" + string(in.Raw)}, nil
+	return event.Canonical{EventID: "id-" + string(in.Raw), ClientID: "client-" + string(in.Raw)}, nil
 }
 
 // fakeProducer answers each record with err after delay; a negative delay
@@ -171,8 +171,8 @@ func TestIngestRecordsAndHint(t *testing.T) {
 	if _, ok := h[event.HeaderEventID]; ok || string(p.records[2].Key) != "req:2" {
 		t.Errorf("rejected record: key %q headers %v", p.records[2].Key, h)
 	}
-	if string(p.records[0].Key) != `id-{"a":1}` {
-		t.Errorf("accepted record key = %q", p.records[0].Key)
+	if string(p.records[0].Key) != `client-{"a":1}` {
+		t.Errorf("accepted record key = %q, want its client id (the owner partition's key)", p.records[0].Key)
 	}
 }
 

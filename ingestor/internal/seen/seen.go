@@ -1,7 +1,7 @@
 // Package seen answers the ingestor's duplicate hint: has the processor
-// already durably stored an event with this id? The processor sets
-// "seen:<eventId>" in Redis only after the durable write, so a hit means a
-// stored copy exists. The answer is advisory — a miss never means "new" for
+// already durably stored an event with this id? The processor adds an
+// entry (layout in github.com/tally-dev/tally/event/seenkey) only after the
+// durable write, so a hit means a stored copy exists. The answer is advisory — a miss never means "new" for
 // certain (Redis may be flushed, or the first copy still in flight) and the
 // processor decides authoritatively — so every failure here is a miss.
 package seen
@@ -13,11 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/seenkey"
 )
-
-// KeyPrefix is the wire contract's key format: KeyPrefix + eventId.
-const KeyPrefix = event.SeenKeyPrefix
 
 // Redis looks ids up with one pipelined round trip.
 type Redis struct {
@@ -40,16 +37,20 @@ func (r *Redis) Seen(ctx context.Context, ids []string) ([]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	pipe := r.client.Pipeline()
-	cmds := make([]*redis.IntCmd, len(ids))
+	cmds := make([]*redis.BoolCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.Exists(ctx, KeyPrefix+id)
+		key, field, err := seenkey.Split(id)
+		if err != nil {
+			return nil, fmt.Errorf("redis seen lookup: %w", err)
+		}
+		cmds[i] = pipe.HExists(ctx, key, field)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("redis seen lookup: %w", err)
 	}
 	out := make([]bool, len(ids))
 	for i, c := range cmds {
-		out[i] = c.Val() > 0
+		out[i] = c.Val()
 	}
 	return out, nil
 }
