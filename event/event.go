@@ -5,9 +5,10 @@
 // Raw records on the raw topic carry the producer's JSON exactly as received
 // (one event per record). HTTP-ingested records also carry the headers below;
 // Kafka-native producers send bare JSON, and the processor then takes the
-// record timestamp as the received time. The record key is the event id when
-// the ingestor could compute one, so every copy of a logical event lands on
-// one partition and is handled, in order, by one consumer.
+// record timestamp as the received time. The record key is the client id
+// when the ingestor could compute one (PartitionKey), so every copy of a
+// logical event — and every event of a client — lands on the partition that
+// owns it and is handled, in order, by one consumer.
 package event
 
 import (
