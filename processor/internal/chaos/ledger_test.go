@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,12 +26,22 @@ import (
 type ledger struct {
 	client string
 	mu     sync.Mutex
-	acked  map[string]int64 // event id -> amount
+	acked  map[string]fact // event id -> what it said
 	sent   int              // physical copies offered
 	copies int              // physical copies acknowledged
 	status map[int]int      // HTTP statuses seen
 	eng    *normalize.Engine
 }
+
+// fact is one acknowledged logical event; amount -1 until expect fills it.
+type fact struct {
+	amount int64
+	tsMs   int64
+	metric string
+}
+
+// base is the time of event 0; event i is i seconds later.
+var base = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 
 func newLedger(t *testing.T, client string) *ledger {
 	t.Helper()
@@ -38,13 +49,13 @@ func newLedger(t *testing.T, client string) *ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ledger{client: client, acked: map[string]int64{}, status: map[int]int{}, eng: eng}
+	return &ledger{client: client, acked: map[string]fact{}, status: map[int]int{}, eng: eng}
 }
 
 // event builds the i-th logical event of the case (amount i+1). Every event
 // has a distinct timestamp, so distinct i means a distinct event id.
 func (l *ledger) event(i int) string {
-	ts := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+	ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
 	return fmt.Sprintf(`{"source":%q,"payload":{"metric":"m%d","amount":"%d","timestamp":%q}}`, l.client, i%3, i+1, ts)
 }
 
@@ -98,7 +109,7 @@ func (l *ledger) record(b []byte) error {
 		}
 		l.copies++
 		if _, ok := l.acked[res.EventID]; !ok {
-			l.acked[res.EventID] = -1 // amount filled in by expect
+			l.acked[res.EventID] = fact{amount: -1} // filled in by expect
 		}
 	}
 	return nil
@@ -115,8 +126,8 @@ func (l *ledger) expect(t *testing.T, events []string) {
 		if rej != nil {
 			continue
 		}
-		if a, ok := l.acked[ev.EventID]; ok && a < 0 {
-			l.acked[ev.EventID] = ev.Amount.Units
+		if f, ok := l.acked[ev.EventID]; ok && f.amount < 0 {
+			l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
 		}
 	}
 }
@@ -139,17 +150,37 @@ func (l *ledger) kcat(t *testing.T, brokers, topic string, events []string) {
 			continue
 		}
 		l.copies++
-		l.acked[ev.EventID] = ev.Amount.Units
+		l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
 	}
 }
 
 func (l *ledger) truth() (n int, sum int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, a := range l.acked {
-		sum += a
+	for _, f := range l.acked {
+		sum += f.amount
 	}
 	return len(l.acked), sum
+}
+
+// truthIn is the ledger's count and sum per bucket (interval w, 0 for
+// one bucket) and metric, over [from, to).
+func (l *ledger) truthIn(from, to time.Time, w time.Duration) map[string][2]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string][2]int64{}
+	for _, f := range l.acked {
+		if f.tsMs < from.UnixMilli() || f.tsMs >= to.UnixMilli() {
+			continue
+		}
+		k := f.metric
+		if w > 0 {
+			k += "@" + time.UnixMilli(f.tsMs).UTC().Truncate(w).Format(time.RFC3339)
+		}
+		v := out[k]
+		out[k] = [2]int64{v[0] + 1, v[1] + f.amount}
+	}
+	return out
 }
 
 // outcome is one row of the report.
@@ -188,8 +219,11 @@ type stats struct {
 	Received     int64 `json:"received"`
 	Processed    int64 `json:"processed"`
 	Duplicates   int64 `json:"duplicates"`
+	Conflicts    int64 `json:"conflicts"`
 	Rejected     int64 `json:"rejected"`
 	DeadLettered int64 `json:"deadLettered"`
+	Forwarded    int64 `json:"forwarded"`
+	Skipped      int64 `json:"skipped"`
 	Pending      int64 `json:"pending"`
 	InFlight     int64 `json:"inFlight"`
 	Reconciled   bool  `json:"reconciled"`
@@ -253,7 +287,7 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 	o := outcome{Fault: fault, Sent: l.sent, Acked: l.copies}
 
 	// Which acknowledged ids are stored?
-	rows, err := c.ch.Query(ctx, "SELECT event_id FROM tally.events WHERE client_id = ? GROUP BY event_id", l.client)
+	rows, err := c.ch.Query(ctx, "SELECT event_id FROM tally.events WHERE tenant = 'default' AND client_id = ? GROUP BY event_id", l.client)
 	if err != nil {
 		t.Fatalf("query stored ids: %v", err)
 	}
@@ -288,28 +322,89 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 		o.Note = fmt.Sprintf("sum %s, want %d", sum, wantSum)
 	}
 
+	// Ranged and bucketed answers too (I2, I6): an unaligned range over
+	// the middle of the case's events, and a per-minute series by metric.
+	if note := c.ranged(ctx, l); note != "" {
+		o.Note += note
+	}
+
 	var dups, rej, dead uint64
 	q := `SELECT
-		(SELECT uniqExact(partition, offset) FROM (
-			SELECT partition, offset FROM tally.duplicates WHERE event_id IN (SELECT event_id FROM tally.events WHERE client_id = ?)
-			UNION ALL SELECT partition, offset FROM tally.receipts WHERE event_id IN (SELECT event_id FROM tally.events WHERE client_id = ?))),
-		(SELECT uniqExact(partition, offset) FROM tally.rejected_events WHERE client_hint = ?),
-		(SELECT uniqExact(partition, offset) FROM tally.dead_letters WHERE position(raw, ?) > 0)`
-	if err := c.ch.QueryRow(ctx, q, l.client, l.client, l.client, l.client).Scan(&dups, &rej, &dead); err != nil {
+		(SELECT uniqExact(stream, partition, offset) FROM tally.duplicates WHERE tenant = 'default' AND client_id = ?),
+		(SELECT uniqExact(stream, partition, offset) FROM tally.rejected_events WHERE client_hint = ?),
+		(SELECT uniqExact(stream, partition, offset) FROM tally.dead_letters WHERE position(raw, ?) > 0)`
+	if err := c.ch.QueryRow(ctx, q, l.client, l.client, l.client).Scan(&dups, &rej, &dead); err != nil {
 		t.Fatalf("query outcome counts: %v", err)
 	}
-	o.Duplicates = int(dups) - len(stored)
+	o.Duplicates = int(dups)
 	o.Rejected, o.DeadLettered = int(rej), int(dead)
 
 	var st stats
 	if err := getJSON(ctx, c.s.queryapi+"/v1/stats", &st); err != nil {
 		t.Fatalf("stats: %v", err)
 	}
-	o.Reconciled = st.Received == st.Processed+st.Duplicates+st.Rejected+st.DeadLettered+st.Pending && st.Reconciled
+	o.Reconciled = st.Received == st.Processed+st.Duplicates+st.Conflicts+st.Rejected+st.DeadLettered+st.Forwarded+st.Skipped+st.Pending &&
+		st.Reconciled
 	if !o.Reconciled {
 		o.Note += fmt.Sprintf(" stats do not reconcile: %+v", st)
 	}
 	return o
+}
+
+// ranged compares an unaligned range and a per-minute series by metric
+// with the ledger; it returns "" when they agree.
+func (c *checker) ranged(ctx context.Context, l *ledger) string {
+	n, _ := l.truth()
+	if n == 0 {
+		return ""
+	}
+	from := base.Add(time.Duration(n/4)*time.Second + 500*time.Millisecond)
+	to := base.Add(time.Duration(3*n/4)*time.Second + 250*time.Millisecond)
+	for _, w := range []time.Duration{0, time.Minute} {
+		url := fmt.Sprintf("%s/v1/aggregations?groupBy=metric&clientId=%s&from=%s&to=%s", c.s.queryapi, l.client,
+			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+		if w > 0 {
+			url += "&interval=minute"
+		}
+		var a struct {
+			Groups []struct {
+				Metric   string `json:"metric"`
+				Count    int64  `json:"count"`
+				SumExact string `json:"sumExact"`
+				Series   []struct {
+					Bucket   string `json:"bucket"`
+					Count    int64  `json:"count"`
+					SumExact string `json:"sumExact"`
+				} `json:"series"`
+			} `json:"groups"`
+		}
+		if err := getJSON(ctx, url, &a); err != nil {
+			return fmt.Sprintf(" ranged query failed: %v", err)
+		}
+		got := map[string][2]int64{}
+		for _, g := range a.Groups {
+			if w == 0 {
+				sum, _ := strconv.ParseInt(g.SumExact, 10, 64)
+				got[g.Metric] = [2]int64{g.Count, sum}
+				continue
+			}
+			for _, b := range g.Series {
+				at, _ := time.Parse(time.RFC3339Nano, b.Bucket)
+				sum, _ := strconv.ParseInt(b.SumExact, 10, 64)
+				got[g.Metric+"@"+at.UTC().Format(time.RFC3339)] = [2]int64{b.Count, sum}
+			}
+		}
+		want := l.truthIn(from, to, w)
+		if len(got) != len(want) {
+			return fmt.Sprintf(" range %v (interval %v): %d groups, ledger %d", from, w, len(got), len(want))
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return fmt.Sprintf(" range %v (interval %v) %s: count/sum %v, ledger %v", from, w, k, got[k], v)
+			}
+		}
+	}
+	return ""
 }
 
 func report(t *testing.T, rows []outcome, path string) {
