@@ -2,6 +2,7 @@
 //
 //	processor [run]                  consume events.raw and make every event durable, exactly once
 //	processor migrate                apply the ClickHouse schema and create the topics (idempotent)
+//	processor rebuild [--apply]      recompute the read model from stored rows and compare it with the live one
 //	processor normalize [--config F] dry-run the normalization config over NDJSON on stdin
 //	processor dlq replay [--dry-run] re-produce dead letters to the raw topic
 //
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +44,7 @@ import (
 	"github.com/tally-dev/tally/processor/internal/lag"
 	"github.com/tally-dev/tally/processor/internal/migrate"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
+	"github.com/tally-dev/tally/processor/internal/rebuild"
 	"github.com/tally-dev/tally/processor/internal/seen"
 	"github.com/tally-dev/tally/processor/internal/topology"
 )
@@ -86,6 +89,17 @@ func run(args []string) error {
 			return err
 		}
 		return runMigrate(ctx, cfg, logger)
+	case "rebuild":
+		fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+		apply := fs.Bool("apply", false, "replace the live read model with the rebuilt one (stop the processors first)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		cfg, err := config.Load()
+		if err != nil {
+			return err
+		}
+		return runRebuild(ctx, cfg, *apply, os.Stdout)
 	case "dlq":
 		if len(args) == 0 || args[0] != "replay" {
 			return errors.New("usage: processor dlq replay [--dry-run]")
@@ -114,7 +128,7 @@ func run(args []string) error {
 		}
 		return serve(ctx, cfg, logger.With("instance", cfg.Instance))
 	default:
-		return fmt.Errorf("unknown command %q (want run, migrate, normalize or dlq replay)", cmd)
+		return fmt.Errorf("unknown command %q (want run, migrate, rebuild, normalize or dlq replay)", cmd)
 	}
 }
 
@@ -174,6 +188,55 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	}
 	logger.Info("migrated", "database", cfg.ClickHouse.Database, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
 		"replicationFactor", cfg.ReplicationFactor, "minInsyncReplicas", cfg.MinInSyncReplicas())
+	return nil
+}
+
+// runRebuild recomputes the read model and compares it with the live one:
+// it fails (exit 1) on any difference. With apply it swaps the rebuilt
+// model in instead.
+func runRebuild(ctx context.Context, cfg config.Config, apply bool, out io.Writer) error {
+	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	conn, db := store.Conn(), cfg.ClickHouse.Database
+	positions, err := rebuild.Positions(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	// Live first, then rebuilt: rows past a position count on neither side.
+	live, err := rebuild.Live(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	rebuilt, err := rebuild.Compute(ctx, conn, db, positions)
+	if err != nil {
+		return err
+	}
+	if apply {
+		old, err := rebuild.Apply(ctx, conn, db, rebuilt, store.WriteStateTo)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "rebuilt %d read-model rows over %d partitions; the previous model is kept as %s.%s\n", len(rebuilt),
+			len(positions), db, old)
+		return nil
+	}
+	diffs := rebuild.Compare(live, rebuilt)
+	fmt.Fprintf(out, "read model: %d live rows, %d rebuilt rows over %d partitions, %d differences\n", len(live), len(rebuilt),
+		len(positions), len(diffs))
+	for i, d := range diffs {
+		if i == 20 {
+			fmt.Fprintf(out, "… and %d more\n", len(diffs)-i)
+			break
+		}
+		fmt.Fprintln(out, " ", d)
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("the live read model differs from the stored rows in %d rows", len(diffs))
+	}
 	return nil
 }
 

@@ -27,9 +27,9 @@ type ledger struct {
 	client string
 	mu     sync.Mutex
 	acked  map[string]fact // event id -> what it said
-	sent   int              // physical copies offered
-	copies int              // physical copies acknowledged
-	status map[int]int      // HTTP statuses seen
+	sent   int             // physical copies offered
+	copies int             // physical copies acknowledged
+	status map[int]int     // HTTP statuses seen
 	eng    *normalize.Engine
 }
 

@@ -160,7 +160,13 @@ func (s *Store) writeEvents(ctx context.Context, rows []pipeline.Winner, now int
 // WriteState writes a batch's read-model rows as one insert: one block, one
 // part (the table has no PARTITION BY), so readers see all of it or none.
 func (s *Store) WriteState(ctx context.Context, rows []pipeline.StateRow) error {
-	return s.insert(ctx, schema.State, schema.StateColumns, len(rows), func(i int) []any {
+	return s.WriteStateTo(ctx, schema.State, rows)
+}
+
+// WriteStateTo writes state rows into table (a copy of the state table, for
+// rebuilds).
+func (s *Store) WriteStateTo(ctx context.Context, table string, rows []pipeline.StateRow) error {
+	return s.insert(ctx, table, schema.StateColumns, len(rows), func(i int) []any {
 		r := rows[i]
 		k := r.Key
 		return []any{k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part, r.Version, r.Count,
