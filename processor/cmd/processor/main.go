@@ -142,7 +142,7 @@ func normalizeConfig(path string) (*normalize.Config, error) {
 // migrate applies the ClickHouse schema and creates the topics, waiting up to
 // a minute for both to come up (the stack starts them just before).
 func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
 		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
@@ -150,12 +150,6 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 		return err
 	}
 	defer store.Close()
-	if err := retry(ctx, func() error { return store.Ping(ctx) }); err != nil {
-		return fmt.Errorf("reach clickhouse: %w", err)
-	}
-	if err := migrate.Apply(ctx, store.Conn(), cfg.ClickHouse.Database, logger); err != nil {
-		return fmt.Errorf("migrate clickhouse: %w", err)
-	}
 	opts, err := kafkaconn.Options(cfg.Kafka.Settings())
 	if err != nil {
 		return err
@@ -166,11 +160,18 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	err = retry(ctx, func() error {
+	// The stack starts ClickHouse and Kafka just before: wait up to a
+	// minute and a half for both.
+	wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer wcancel()
+	if err := retry(wctx, func() error { return store.Ping(wctx) }); err != nil {
+		return fmt.Errorf("reach clickhouse: %w", err)
+	}
+	err = retry(wctx, func() error {
 		// Room for a 1 MiB event plus the ingestor's headers.
 		maxBytes := "4194304"
 		minISR := strconv.Itoa(int(cfg.MinInSyncReplicas()))
-		resp, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor,
+		resp, err := adm.CreateTopics(wctx, cfg.Partitions, cfg.ReplicationFactor,
 			map[string]*string{"max.message.bytes": &maxBytes, "min.insync.replicas": &minISR},
 			cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic)
 		if err != nil {
@@ -186,9 +187,48 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
-	logger.Info("migrated", "database", cfg.ClickHouse.Database, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
+	conn, db := store.Conn(), cfg.ClickHouse.Database
+	version, err := migrate.Version(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	if version == 1 {
+		up, err := upgradeSource(ctx, adm, cfg)
+		if err != nil {
+			return err
+		}
+		logger.Info("upgrading a first-wave database to schema version 2; the processors must be stopped", "database", db,
+			"stream", up.Stream)
+		if err := migrate.Upgrade1to2(ctx, conn, db, up, logger); err != nil {
+			return err
+		}
+	}
+	if err := migrate.Apply(ctx, conn, db, logger); err != nil {
+		return fmt.Errorf("migrate clickhouse: %w", err)
+	}
+	logger.Info("migrated", "database", db, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
 		"replicationFactor", cfg.ReplicationFactor, "minInsyncReplicas", cfg.MinInSyncReplicas())
 	return nil
+}
+
+// upgradeSource names the raw topic's incarnation and the group's commits,
+// which a first-wave database never recorded.
+func upgradeSource(ctx context.Context, adm *kadm.Client, cfg config.Config) (migrate.Upgrade, error) {
+	info, err := topology.New(adm).Topic(ctx, cfg.Kafka.RawTopic)
+	if err != nil {
+		return migrate.Upgrade{}, err
+	}
+	up := migrate.Upgrade{Stream: cfg.Kafka.RawTopic + "/" + info.ID, Committed: map[int32]int64{}}
+	commits, err := adm.FetchOffsetsForTopics(ctx, cfg.ConsumerGroup, cfg.Kafka.RawTopic)
+	if err != nil {
+		return migrate.Upgrade{}, fmt.Errorf("read the group's commits: %w", err)
+	}
+	commits.Each(func(o kadm.OffsetResponse) {
+		if o.Err == nil && o.At >= 0 {
+			up.Committed[o.Partition] = o.At
+		}
+	})
+	return up, nil
 }
 
 // runRebuild recomputes the read model and compares it with the live one:

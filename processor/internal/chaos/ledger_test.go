@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/normalize"
 )
 
@@ -25,7 +27,11 @@ import (
 // was told is durable (a 202 from the ingestor, or a Kafka ack to kcat).
 type ledger struct {
 	client string
-	mu     sync.Mutex
+	// clients are the case's client ids, one owned by each partition of
+	// the raw topic: events are keyed by client, so this spreads the work
+	// (and every failpoint) over every processor.
+	clients []string
+	mu      sync.Mutex
 	acked  map[string]fact // event id -> what it said
 	sent   int             // physical copies offered
 	copies int             // physical copies acknowledged
@@ -40,6 +46,9 @@ type fact struct {
 	metric string
 }
 
+// rawPartitions is the raw topic's partition count on the test stack.
+const rawPartitions = 8
+
 // base is the time of event 0; event i is i seconds later.
 var base = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 
@@ -49,14 +58,23 @@ func newLedger(t *testing.T, client string) *ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ledger{client: client, acked: map[string]fact{}, status: map[int]int{}, eng: eng}
+	l := &ledger{client: client, acked: map[string]fact{}, status: map[int]int{}, eng: eng}
+	owned := map[int32]bool{}
+	for k := 0; len(owned) < rawPartitions; k++ {
+		c := fmt.Sprintf("%s-%d", client, k)
+		if p := event.OwnerPartition(c, rawPartitions); !owned[p] {
+			owned[p] = true
+			l.clients = append(l.clients, c)
+		}
+	}
+	return l
 }
 
 // event builds the i-th logical event of the case (amount i+1). Every event
 // has a distinct timestamp, so distinct i means a distinct event id.
 func (l *ledger) event(i int) string {
 	ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
-	return fmt.Sprintf(`{"source":%q,"payload":{"metric":"m%d","amount":"%d","timestamp":%q}}`, l.client, i%3, i+1, ts)
+	return fmt.Sprintf(`{"source":%q,"payload":{"metric":"m%d","amount":"%d","timestamp":%q}}`, l.clients[i%len(l.clients)], i%3, i+1, ts)
 }
 
 // post sends events as one JSON array, retrying (same body) on 503 and
@@ -241,7 +259,7 @@ func (c *checker) settle(t *testing.T, l *ledger, fault string, timeout time.Dur
 	stable := 0
 	for {
 		var st stats
-		cnt, _, err := c.aggregate(ctx, l.client)
+		cnt, _, err := c.aggregate(ctx, l)
 		if err == nil {
 			err = getJSON(ctx, c.s.queryapi+"/v1/stats", &st)
 		}
@@ -269,9 +287,15 @@ func (c *checker) settle(t *testing.T, l *ledger, fault string, timeout time.Dur
 	return o
 }
 
-func (c *checker) aggregate(ctx context.Context, client string) (int64, string, error) {
+// clientParams selects the case's clients in a query string.
+func (l *ledger) clientParams() string {
+	v := url.Values{"clientId": l.clients}
+	return v.Encode()
+}
+
+func (c *checker) aggregate(ctx context.Context, l *ledger) (int64, string, error) {
 	var a aggregation
-	if err := getJSON(ctx, c.s.queryapi+"/v1/aggregations?groupBy=none&clientId="+client, &a); err != nil {
+	if err := getJSON(ctx, c.s.queryapi+"/v1/aggregations?groupBy=none&"+l.clientParams(), &a); err != nil {
 		return 0, "", err
 	}
 	if len(a.Groups) == 0 {
@@ -287,7 +311,8 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 	o := outcome{Fault: fault, Sent: l.sent, Acked: l.copies}
 
 	// Which acknowledged ids are stored?
-	rows, err := c.ch.Query(ctx, "SELECT event_id FROM tally.events WHERE tenant = 'default' AND client_id = ? GROUP BY event_id", l.client)
+	rows, err := c.ch.Query(ctx, "SELECT event_id FROM tally.events WHERE tenant = 'default' AND startsWith(client_id, ?) GROUP BY event_id",
+		l.client+"-")
 	if err != nil {
 		t.Fatalf("query stored ids: %v", err)
 	}
@@ -311,7 +336,7 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 	l.mu.Unlock()
 
 	// What users see: the query API's count and sum for this client.
-	cnt, sum, err := c.aggregate(ctx, l.client)
+	cnt, sum, err := c.aggregate(ctx, l)
 	if err != nil {
 		t.Fatalf("aggregate: %v", err)
 	}
@@ -330,10 +355,10 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 
 	var dups, rej, dead uint64
 	q := `SELECT
-		(SELECT uniqExact(stream, partition, offset) FROM tally.duplicates WHERE tenant = 'default' AND client_id = ?),
+		(SELECT uniqExact(stream, partition, offset) FROM tally.duplicates WHERE tenant = 'default' AND startsWith(client_id, ?)),
 		(SELECT uniqExact(stream, partition, offset) FROM tally.rejected_events WHERE client_hint = ?),
 		(SELECT uniqExact(stream, partition, offset) FROM tally.dead_letters WHERE position(raw, ?) > 0)`
-	if err := c.ch.QueryRow(ctx, q, l.client, l.client, l.client).Scan(&dups, &rej, &dead); err != nil {
+	if err := c.ch.QueryRow(ctx, q, l.client+"-", l.client, l.client).Scan(&dups, &rej, &dead); err != nil {
 		t.Fatalf("query outcome counts: %v", err)
 	}
 	o.Duplicates = int(dups)
@@ -361,10 +386,10 @@ func (c *checker) ranged(ctx context.Context, l *ledger) string {
 	from := base.Add(time.Duration(n/4)*time.Second + 500*time.Millisecond)
 	to := base.Add(time.Duration(3*n/4)*time.Second + 250*time.Millisecond)
 	for _, w := range []time.Duration{0, time.Minute} {
-		url := fmt.Sprintf("%s/v1/aggregations?groupBy=metric&clientId=%s&from=%s&to=%s", c.s.queryapi, l.client,
+		target := fmt.Sprintf("%s/v1/aggregations?groupBy=metric&%s&from=%s&to=%s", c.s.queryapi, l.clientParams(),
 			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 		if w > 0 {
-			url += "&interval=minute"
+			target += "&interval=minute"
 		}
 		var a struct {
 			Groups []struct {
@@ -378,7 +403,7 @@ func (c *checker) ranged(ctx context.Context, l *ledger) string {
 				} `json:"series"`
 			} `json:"groups"`
 		}
-		if err := getJSON(ctx, url, &a); err != nil {
+		if err := getJSON(ctx, target, &a); err != nil {
 			return fmt.Sprintf(" ranged query failed: %v", err)
 		}
 		got := map[string][2]int64{}

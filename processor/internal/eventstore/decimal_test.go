@@ -20,9 +20,9 @@ func TestSumsRoundTripThroughTheDriverDecimal(t *testing.T) {
 		if !ok {
 			t.Fatalf("SumFromBig(%s) failed", v)
 		}
-		back, ok := sumOf(SumDecimal(s))
+		back, ok := SumOf(SumDecimal(s))
 		if !ok || back.Big().Cmp(v) != 0 {
-			t.Fatalf("sumOf(SumDecimal(%s)) = %s, %v", v, back.Big(), ok)
+			t.Fatalf("SumOf(SumDecimal(%s)) = %s, %v", v, back.Big(), ok)
 		}
 	})
 }
@@ -35,8 +35,8 @@ func TestAmountsRoundTripThroughTheDriverDecimal(t *testing.T) {
 			nanos = -nanos
 		}
 		a := event.Amount{Units: units, Nanos: nanos}
-		if back, ok := amountOf(Decimal(a)); !ok || back != a {
-			t.Fatalf("amountOf(Decimal(%v)) = %v, %v", a, back, ok)
+		if back, ok := AmountOf(Decimal(a)); !ok || back != a {
+			t.Fatalf("AmountOf(Decimal(%v)) = %v, %v", a, back, ok)
 		}
 	})
 }

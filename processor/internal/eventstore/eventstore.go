@@ -220,15 +220,15 @@ func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pi
 				Stream: stream, Part: part}
 			r.Version, r.Count, r.MinTs, r.MaxTs = version, cnt, minTs, maxTs
 			var ok bool
-			if r.Sum, ok = sumOf(sum); !ok {
+			if r.Sum, ok = SumOf(sum); !ok {
 				rows.Close()
 				return nil, fmt.Errorf("load state: bad sum %s", sum)
 			}
-			if r.Min, ok = amountOf(mn); !ok {
+			if r.Min, ok = AmountOf(mn); !ok {
 				rows.Close()
 				return nil, fmt.Errorf("load state: bad min %s", mn)
 			}
-			if r.Max, ok = amountOf(mx); !ok {
+			if r.Max, ok = AmountOf(mx); !ok {
 				rows.Close()
 				return nil, fmt.Errorf("load state: bad max %s", mx)
 			}
@@ -354,13 +354,13 @@ func Decimal(a event.Amount) decimal.Decimal {
 // SumDecimal converts an exact total to the driver's decimal type.
 func SumDecimal(s event.Sum) decimal.Decimal { return decimal.NewFromBigInt(s.Big(), -9) }
 
-// sumOf converts the driver's Decimal(38, 9) to an exact total.
-func sumOf(d decimal.Decimal) (event.Sum, bool) {
+// SumOf converts the driver's Decimal(38, 9) to an exact total.
+func SumOf(d decimal.Decimal) (event.Sum, bool) {
 	return event.SumFromBig(d.Shift(9).BigInt())
 }
 
-// amountOf converts the driver's Decimal(38, 9) to an amount.
-func amountOf(d decimal.Decimal) (event.Amount, bool) {
+// AmountOf converts the driver's Decimal(38, 9) to an amount.
+func AmountOf(d decimal.Decimal) (event.Amount, bool) {
 	v := d.Shift(9).BigInt()
 	q, r := new(big.Int).QuoRem(v, big.NewInt(event.NanosPerUnit), new(big.Int))
 	if !q.IsInt64() {

@@ -21,7 +21,6 @@ package rebuild
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -29,8 +28,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/processor/internal/eventstore"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
 )
 
@@ -117,9 +116,9 @@ func Compute(ctx context.Context, conn driver.Conn, db string, positions []Posit
 		}
 		r.Key = k
 		var ok1, ok2, ok3 bool
-		r.Sum, ok1 = event.SumFromBig(sum.Shift(9).BigInt())
-		r.Min, ok2 = amount(mn)
-		r.Max, ok3 = amount(mx)
+		r.Sum, ok1 = eventstore.SumOf(sum)
+		r.Min, ok2 = eventstore.AmountOf(mn)
+		r.Max, ok3 = eventstore.AmountOf(mx)
 		if !ok1 || !ok2 || !ok3 {
 			rows.Close()
 			return nil, fmt.Errorf("compute rollups: amount out of range in %+v", k)
@@ -195,15 +194,6 @@ func Compute(ctx context.Context, conn driver.Conn, db string, positions []Posit
 	return out, nil
 }
 
-func amount(d decimal.Decimal) (event.Amount, bool) {
-	v := d.Shift(9).BigInt()
-	q, r := new(big.Int).QuoRem(v, big.NewInt(event.NanosPerUnit), new(big.Int))
-	if !q.IsInt64() {
-		return event.Amount{}, false
-	}
-	return event.Amount{Units: q.Int64(), Nanos: int32(r.Int64())}, true
-}
-
 // Live reads the live read model: the latest version of every key.
 func Live(ctx context.Context, conn driver.Conn, db string) (map[pipeline.StateKey]pipeline.StateRow, error) {
 	rows, err := conn.Query(ctx, "SELECT tenant, kind, level, bucket, client_id, metric, stream, part, v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
@@ -227,9 +217,9 @@ func Live(ctx context.Context, conn driver.Conn, db string) (map[pipeline.StateK
 		}
 		r.Key = k
 		var ok1, ok2, ok3 bool
-		r.Sum, ok1 = event.SumFromBig(sum.Shift(9).BigInt())
-		r.Min, ok2 = amount(mn)
-		r.Max, ok3 = amount(mx)
+		r.Sum, ok1 = eventstore.SumOf(sum)
+		r.Min, ok2 = eventstore.AmountOf(mn)
+		r.Max, ok3 = eventstore.AmountOf(mx)
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("read live state: amount out of range in %+v", k)
 		}
