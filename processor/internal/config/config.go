@@ -36,7 +36,6 @@ type Config struct {
 
 	RedisAddr     string        `env:"TALLY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
 	RedisPassword string        `env:"TALLY_REDIS_PASSWORD"`
-	SeenTTL       time.Duration `env:"TALLY_SEEN_TTL" envDefault:"168h"`
 
 	NormalizeConfig string `env:"TALLY_NORMALIZE_CONFIG"`
 	FaultInjection  bool   `env:"TALLY_FAULT_INJECTION" envDefault:"false"`
@@ -127,7 +126,6 @@ func (c Config) Validate() error {
 	check(c.BatchTimeout > 0, "TALLY_BATCH_TIMEOUT must be positive")
 	check(c.MaxRecordBytes > 0, "TALLY_MAX_RECORD_BYTES must be positive")
 	check(c.RetryInitial > 0 && c.RetryMax >= c.RetryInitial, "TALLY_RETRY_INITIAL must be positive and at most TALLY_RETRY_MAX")
-	check(c.SeenTTL > 0, "TALLY_SEEN_TTL must be positive")
 	switch c.Failpoint {
 	case "", "after-insert", "mid-insert", "after-mark":
 	default:
