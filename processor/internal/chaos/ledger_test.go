@@ -32,11 +32,11 @@ type ledger struct {
 	// (and every failpoint) over every processor.
 	clients []string
 	mu      sync.Mutex
-	acked  map[string]fact // event id -> what it said
-	sent   int             // physical copies offered
-	copies int             // physical copies acknowledged
-	status map[int]int     // HTTP statuses seen
-	eng    *normalize.Engine
+	acked   map[string]fact // event id -> what it said
+	sent    int             // physical copies offered
+	copies  int             // physical copies acknowledged
+	status  map[int]int     // HTTP statuses seen
+	eng     *normalize.Engine
 }
 
 // fact is one acknowledged logical event; amount -1 until expect fills it.
@@ -287,9 +287,10 @@ func (c *checker) settle(t *testing.T, l *ledger, fault string, timeout time.Dur
 	return o
 }
 
-// clientParams selects the case's clients in a query string.
+// clientParams selects the case's clients in a query string: the spread
+// clients and the case's own name (its timestamp-less and invalid events).
 func (l *ledger) clientParams() string {
-	v := url.Values{"clientId": l.clients}
+	v := url.Values{"clientId": append([]string{l.client}, l.clients...)}
 	return v.Encode()
 }
 
@@ -311,8 +312,8 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 	o := outcome{Fault: fault, Sent: l.sent, Acked: l.copies}
 
 	// Which acknowledged ids are stored?
-	rows, err := c.ch.Query(ctx, "SELECT event_id FROM tally.events WHERE tenant = 'default' AND startsWith(client_id, ?) GROUP BY event_id",
-		l.client+"-")
+	rows, err := c.ch.Query(ctx, "SELECT event_id FROM tally.events WHERE tenant = 'default' AND (client_id = ? OR startsWith(client_id, ?)) "+
+		"GROUP BY event_id", l.client, l.client+"-")
 	if err != nil {
 		t.Fatalf("query stored ids: %v", err)
 	}
@@ -355,10 +356,10 @@ func (c *checker) measure(t *testing.T, l *ledger, fault string) outcome {
 
 	var dups, rej, dead uint64
 	q := `SELECT
-		(SELECT uniqExact(stream, partition, offset) FROM tally.duplicates WHERE tenant = 'default' AND startsWith(client_id, ?)),
+		(SELECT uniqExact(stream, partition, offset) FROM tally.duplicates WHERE tenant = 'default' AND (client_id = ? OR startsWith(client_id, ?))),
 		(SELECT uniqExact(stream, partition, offset) FROM tally.rejected_events WHERE client_hint = ?),
 		(SELECT uniqExact(stream, partition, offset) FROM tally.dead_letters WHERE position(raw, ?) > 0)`
-	if err := c.ch.QueryRow(ctx, q, l.client+"-", l.client, l.client).Scan(&dups, &rej, &dead); err != nil {
+	if err := c.ch.QueryRow(ctx, q, l.client, l.client+"-", l.client, l.client).Scan(&dups, &rej, &dead); err != nil {
 		t.Fatalf("query outcome counts: %v", err)
 	}
 	o.Duplicates = int(dups)
