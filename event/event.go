@@ -29,7 +29,14 @@ const (
 	HeaderForwardedFrom = "tally-forwarded-from"
 
 	// Dead-letter headers: where the record came from and why it could not be stored.
-	HeaderDLQReason    = "tally-dlq-reason"
+	HeaderDLQReason = "tally-dlq-reason"
+	// HeaderDLQTruncated holds the original value size of a dead letter
+	// whose value was cut to fit the dead-letter topic; it cannot be
+	// replayed (the whole value stays in the raw topic while retained).
+	HeaderDLQTruncated = "tally-dlq-truncated"
+	// HeaderDLQHeadersDropped marks a dead letter whose producer headers
+	// were too large to copy (only tally-* headers are kept).
+	HeaderDLQHeadersDropped = "tally-dlq-headers-dropped"
 	HeaderDLQTopic     = "tally-dlq-topic"
 	HeaderDLQPartition = "tally-dlq-partition"
 	HeaderDLQOffset    = "tally-dlq-offset"

@@ -3,6 +3,7 @@ package event
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -75,4 +76,36 @@ func (c Canonical) Fingerprint() uint64 {
 	}
 	var sum [sha256.Size]byte
 	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}
+
+// MaxCopiedHeaderBytes bounds the producer headers the processor copies
+// when it produces a raw record again (to its owner, or to the dead-letter
+// topic), so the copy always fits: raw value limit + this + Tally's own.
+const MaxCopiedHeaderBytes = 32 << 10
+
+// BoundHeaders returns hs if its keys and values total at most max bytes,
+// else only the tally-* and ce_* headers among them (the ones normalization
+// reads) if those fit, else none.
+func BoundHeaders(hs []kgo.RecordHeader, max int) []kgo.RecordHeader {
+	if headerBytes(hs) <= max {
+		return append([]kgo.RecordHeader(nil), hs...)
+	}
+	var own []kgo.RecordHeader
+	for _, h := range hs {
+		if strings.HasPrefix(h.Key, "tally-") || strings.HasPrefix(h.Key, "ce_") {
+			own = append(own, h)
+		}
+	}
+	if headerBytes(own) <= max {
+		return own
+	}
+	return nil
+}
+
+func headerBytes(hs []kgo.RecordHeader) int {
+	n := 0
+	for _, h := range hs {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }

@@ -371,7 +371,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 
 	pipe := pipeline.New(pipeline.Options{
 		Normalizer: engine, Store: store, Seen: seenSet, Forwarder: forward.New(forwarder),
-		DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic), Topology: topology.New(adm),
+		DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic, cfg.MaxRecordBytes), Topology: topology.New(adm),
 		Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
 		AttemptTimeout: cfg.BatchTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
 	})

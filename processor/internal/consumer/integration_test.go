@@ -115,7 +115,7 @@ func (w *world) run(t *testing.T, ctx context.Context) chan error {
 		t.Fatal(err)
 	}
 	p := pipeline.New(pipeline.Options{Normalizer: eng, Store: w.store, Seen: seen.NewRedis(w.redis), Forwarder: forward.New(fwd),
-		DeadLetters: dlq.NewProducer(prod, w.topic+".dlq"), Topology: topology.New(kadm.NewClient(prod)),
+		DeadLetters: dlq.NewProducer(prod, w.topic+".dlq", 1<<20), Topology: topology.New(kadm.NewClient(prod)),
 		RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
 	c, err := consumer.New(consumer.Options{Client: []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, Group: w.group, Topic: w.topic,
 		BatchSize: 500, Linger: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Processor: p})
@@ -519,5 +519,36 @@ func TestRebuildMatchesTheLiveReadModel(t *testing.T) {
 	}
 	if b := w.books(t); b.processed != 300 || b.duplicates != 340 || !b.balanced {
 		t.Fatalf("books after apply: %+v", b)
+	}
+}
+
+// Issue #15, defect 1, on the real broker: one oversized and one huge
+// invalid record used to stall every partition (a dead letter too large to
+// produce, retried forever). They are dead-lettered, and what follows is
+// counted.
+func TestPoisonRecordsDoNotStallThePipeline(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := w.run(t, ctx)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.brokers...), kgo.DefaultProduceTopic(w.topic), kgo.ProducerBatchMaxBytes(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	huge := []byte(`{"source":"p","amount":1,"pad":"` + strings.Repeat("x", 1_150_000) + `"}`)
+	invalid := []byte("{" + strings.Repeat("y", 1_000_099))
+	for _, v := range [][]byte{huge, invalid} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.produce(t, ev("p1", 1, "2024-06-01T00:00:00Z"), ev("p2", 2, "2024-06-01T00:00:00Z"), ev("p3", 3, "2024-06-01T00:00:00Z"))
+	b := w.waitFor(t, func(b books) bool { return b.processed == 3 })
+	if b.dead != 2 || b.sum != 6 {
+		t.Fatalf("books %+v", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,30 +24,78 @@ import (
 
 // Producer writes to the dead-letter topic.
 type Producer struct {
-	cl    *kgo.Client
-	topic string
+	cl       *kgo.Client
+	topic    string
+	maxValue int
 }
 
-// NewProducer wraps a producing client (acks=all, idempotent).
-func NewProducer(cl *kgo.Client, topic string) *Producer { return &Producer{cl: cl, topic: topic} }
+// NewProducer wraps a producing client (acks=all, idempotent). Values above
+// maxValue bytes are cut to it — and to what the client's
+// ProducerBatchMaxBytes leaves after MaxHeaderBytes and Tally's own
+// headers, so a dead letter never exceeds what this client can send.
+func NewProducer(cl *kgo.Client, topic string, maxValue int) *Producer {
+	if batch, ok := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32); ok && batch > 0 {
+		if room := int(batch) - MaxHeaderBytes - reserved; room > 0 && (maxValue <= 0 || room < maxValue) {
+			maxValue = room
+		}
+	}
+	return &Producer{cl: cl, topic: topic, maxValue: maxValue}
+}
+
+// reserved is room for the record's key, Tally's dead-letter headers and
+// the batch overhead.
+const reserved = 8 << 10
+
+// MaxHeaderBytes bounds the producer headers a dead letter copies; beyond
+// it only Tally's own headers are kept (event.BoundHeaders).
+const MaxHeaderBytes = event.MaxCopiedHeaderBytes
 
 // DeadLetter produces records with their reasons and waits for every ack.
+// Every dead letter fits the dead-letter topic — values are cut to the
+// limit, oversized producer headers dropped (both marked in headers) — so a
+// poison record can never stall the pipeline by failing to dead-letter.
 func (p *Producer) DeadLetter(ctx context.Context, records []*kgo.Record, reasons []string) error {
 	out := make([]*kgo.Record, len(records))
 	for i, r := range records {
-		h := slices.Clone(r.Headers)
-		h = append(h,
-			kgo.RecordHeader{Key: event.HeaderDLQReason, Value: []byte(reasons[i])},
-			kgo.RecordHeader{Key: event.HeaderDLQTopic, Value: []byte(r.Topic)},
-			kgo.RecordHeader{Key: event.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-			kgo.RecordHeader{Key: event.HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		)
-		out[i] = &kgo.Record{Topic: p.topic, Key: r.Key, Value: r.Value, Headers: h}
+		out[i] = p.letter(r, reasons[i])
 	}
 	if err := p.cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
 		return fmt.Errorf("produce to %s: %w", p.topic, err)
 	}
 	return nil
+}
+
+func truncated(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == event.HeaderDLQTruncated {
+			return true
+		}
+	}
+	return false
+}
+
+// letter is the dead letter of r.
+func (p *Producer) letter(r *kgo.Record, reason string) *kgo.Record {
+	h := event.BoundHeaders(r.Headers, MaxHeaderBytes)
+	if len(h) < len(r.Headers) {
+		h = append(h, kgo.RecordHeader{Key: event.HeaderDLQHeadersDropped, Value: []byte(strconv.Itoa(len(r.Headers) - len(h)))})
+	}
+	value := r.Value
+	if p.maxValue > 0 && len(value) > p.maxValue {
+		h = append(h, kgo.RecordHeader{Key: event.HeaderDLQTruncated, Value: []byte(strconv.Itoa(len(value)))})
+		value = value[:p.maxValue]
+	}
+	key := r.Key
+	if len(key) > 1024 {
+		key = key[:1024]
+	}
+	h = append(h,
+		kgo.RecordHeader{Key: event.HeaderDLQReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: event.HeaderDLQTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: event.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: event.HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+	)
+	return &kgo.Record{Topic: p.topic, Key: key, Value: value, Headers: h}
 }
 
 // ReplayOptions configure Replay.
@@ -140,6 +188,13 @@ func Replay(ctx context.Context, o ReplayOptions) (int, error) {
 		}
 		out := make([]*kgo.Record, 0, len(batch))
 		for _, r := range batch {
+			if truncated(r) {
+				// Only part of the value was kept: replaying it would store
+				// something the producer never sent.
+				o.Logger.Warn("not replaying a truncated dead letter; its whole value is in the raw topic while retained",
+					"partition", r.Partition, "offset", r.Offset)
+				continue
+			}
 			h := make([]kgo.RecordHeader, 0, len(r.Headers))
 			for _, kv := range r.Headers {
 				if !strings.HasPrefix(kv.Key, "tally-dlq-") {

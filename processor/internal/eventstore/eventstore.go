@@ -13,6 +13,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-dev/tally/event"
@@ -324,13 +326,38 @@ func (s *Store) insert(ctx context.Context, table string, columns []string, n in
 	defer func() { _ = batch.Abort() }()
 	for i := range n {
 		if err := batch.Append(row(i)...); err != nil {
-			return fmt.Errorf("append %s row: %w", table, err)
+			return appendError{fmt.Errorf("append %s row: %w", table, err)}
 		}
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
 	}
 	return nil
+}
+
+// appendError is a value the driver cannot convert to its column: the same
+// row fails every time.
+type appendError struct{ error }
+
+func (e appendError) Unwrap() error { return e.error }
+
+// permanentCodes are ClickHouse error codes that the same rows will meet on
+// every retry: values the server cannot parse, convert or hold.
+var permanentCodes = map[int32]bool{
+	6: true, 27: true, 38: true, 41: true, 53: true, 69: true, 70: true, 72: true, 131: true, 407: true,
+}
+
+// Permanent reports whether a Write error will recur for the same rows.
+func (s *Store) Permanent(err error) bool {
+	var ae appendError
+	if errors.As(err, &ae) {
+		return true
+	}
+	var ex *proto.Exception
+	if errors.As(err, &ex) {
+		return permanentCodes[ex.Code]
+	}
+	return false
 }
 
 func boolByte(b bool) uint8 {

@@ -55,7 +55,7 @@ func (p *Producer) Forward(ctx context.Context, strays []pipeline.Stray) ([]pipe
 // Copy is the record a stray is forwarded as.
 func Copy(s pipeline.Stray) *kgo.Record {
 	r := s.Record
-	h := slices.DeleteFunc(slices.Clone(r.Headers), func(h kgo.RecordHeader) bool {
+	h := slices.DeleteFunc(event.BoundHeaders(r.Headers, event.MaxCopiedHeaderBytes), func(h kgo.RecordHeader) bool {
 		switch h.Key {
 		case event.HeaderForwardedFrom, event.HeaderReceivedAt, event.HeaderTenant:
 			return true

@@ -134,11 +134,22 @@ func (t topo) Topic(context.Context, string) (pipeline.TopicInfo, error) {
 type memForwarder struct {
 	log  *memLog
 	fail bool
+	// refuse is a client whose strays the broker never takes.
+	refuse string
 }
 
 func (f *memForwarder) Forward(_ context.Context, strays []pipeline.Stray) ([]pipeline.Forwarded, error) {
 	if f.fail {
 		return nil, errors.New("kafka: not enough replicas")
+	}
+	bad := pipeline.RecordErrors{}
+	for i, s := range strays {
+		if s.ClientID == f.refuse {
+			bad[i] = errors.New("MESSAGE_TOO_LARGE")
+		}
+	}
+	if len(bad) > 0 {
+		return nil, bad
 	}
 	out := make([]pipeline.Forwarded, len(strays))
 	for i, s := range strays {
@@ -182,6 +193,9 @@ type memStore struct {
 	after func(step string) error
 	// fail makes the next calls fail before doing anything.
 	fail int
+	// refuse makes every write holding a winner of this amount fail
+	// permanently (a value the store cannot hold).
+	refuse string
 }
 
 func newStore() *memStore {
@@ -205,6 +219,12 @@ func (m *memStore) Write(_ context.Context, b pipeline.Batch) error {
 	if err := m.failing(); err != nil {
 		m.mu.Unlock()
 		return err
+	}
+	for _, w := range b.Winners {
+		if m.refuse != "" && w.Event.Amount.String() == m.refuse {
+			m.mu.Unlock()
+			return fmt.Errorf("insert events: %w", errRefused)
+		}
 	}
 	for _, w := range b.Winners {
 		m.winners[src(w.Source)] = w
@@ -231,6 +251,11 @@ func (m *memStore) Write(_ context.Context, b pipeline.Batch) error {
 	}
 	return nil
 }
+
+// errRefused is a value the fake store refuses forever.
+var errRefused = errors.New("refused value")
+
+func (m *memStore) Permanent(err error) bool { return errors.Is(err, errRefused) }
 
 func (m *memStore) WriteState(_ context.Context, rows []pipeline.StateRow) error {
 	m.mu.Lock()
@@ -461,7 +486,15 @@ func (r *rig) truth() truth {
 				}
 			}
 			ev, rej := r.norm.Normalize(normalize.Input{Raw: rec.Value, ReceivedAt: recv.UTC().Truncate(time.Millisecond)})
+			owner := p
+			if rej == nil {
+				owner = event.OwnerPartition(ev.ClientID, r.n)
+			}
 			switch {
+			case rej == nil && owner != p && ev.ClientID == r.fwd.refuse:
+				tr.counters[schema.OutcomeDeadLettered]++
+			case rej == nil && owner == p && !seen[ev.EventID] && r.store.refuse != "" && ev.Amount.String() == r.store.refuse:
+				tr.counters[schema.OutcomeDeadLettered]++
 			case rej != nil && (rej.Code == "invalid_json" || rej.Code == "invalid_utf8" || rej.Code == "too_large"):
 				tr.counters[schema.OutcomeDeadLettered]++
 			case rej != nil:

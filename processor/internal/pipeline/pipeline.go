@@ -72,6 +72,17 @@ type Pipeline struct {
 
 	mu    sync.Mutex
 	parts map[partKey]*partState
+	// poison holds records found to fail permanently (a broker that refuses
+	// to take a stray, a value ClickHouse refuses): each is dead-lettered
+	// with its reason. Another process meets the same refusal, so every
+	// process classifies the record the same way.
+	poison map[poisonKey]string
+}
+
+type poisonKey struct {
+	topic  string
+	part   int32
+	offset int64
 }
 
 type partKey struct {
@@ -111,7 +122,7 @@ func New(o Options) *Pipeline {
 	if o.StateCacheRows <= 0 {
 		o.StateCacheRows = 200_000
 	}
-	p := &Pipeline{o: o, parts: make(map[partKey]*partState)}
+	p := &Pipeline{o: o, parts: make(map[partKey]*partState), poison: make(map[poisonKey]string)}
 	p.healthy.Store(true)
 	p.lastErr.Store("")
 	return p
@@ -166,19 +177,27 @@ func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, 
 	start := time.Now()
 	var pl *plan
 	attempts := 0
-	err := p.retry(ctx, &attempts, "plan batch", func(ctx context.Context) error {
-		var err error
-		pl, err = p.plan(ctx, records)
-		return err
-	})
-	if err != nil {
-		return Result{Attempts: attempts}, err
+	for {
+		err := p.retry(ctx, &attempts, "plan batch", func(ctx context.Context) error {
+			var err error
+			pl, err = p.plan(ctx, records)
+			return err
+		})
+		if err != nil {
+			return Result{Attempts: attempts}, err
+		}
+		err = p.retry(ctx, &attempts, "write batch", func(ctx context.Context) error { return p.write(ctx, pl) })
+		if errors.Is(err, errPoison) {
+			continue // plan again, with the poison dead-lettered
+		}
+		if err != nil {
+			res := pl.result()
+			res.Attempts = attempts
+			return res, err
+		}
+		break
 	}
 	res := pl.result()
-	if err := p.retry(ctx, &attempts, "write batch", func(ctx context.Context) error { return p.write(ctx, pl) }); err != nil {
-		res.Attempts = attempts
-		return res, err
-	}
 	res.Attempts = attempts
 	p.commitPlan(pl)
 	p.mark(ctx, pl)
@@ -196,6 +215,10 @@ func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, 
 	m.BatchRecords.Observe(float64(len(records)))
 	return res, nil
 }
+
+// errPoison means records were found that fail permanently; the batch is
+// planned again with them dead-lettered.
+var errPoison = errors.New("poison records found; planning again")
 
 // errStale means the read model moved under the plan (another process
 // counted records of a partition this one owns); the plan is made again at
@@ -223,6 +246,9 @@ func (p *Pipeline) retry(ctx context.Context, attempts *int, what string, f func
 			p.o.Logger.Info("read model moved under a plan; planning again")
 			continue
 		}
+		if errors.Is(err, errPoison) {
+			return err
+		}
 		p.healthy.Store(false)
 		p.lastErr.Store(err.Error())
 		p.o.Metrics.Retries.Inc()
@@ -243,6 +269,13 @@ func (p *Pipeline) retry(ctx context.Context, attempts *int, what string, f func
 func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 	if len(pl.strays) > 0 && !pl.forwarded {
 		to, err := p.o.Forwarder.Forward(ctx, pl.strays)
+		var bad RecordErrors
+		if errors.As(err, &bad) {
+			for i, e := range bad {
+				p.markPoison(pl.strays[i].Source, "forward_failed: "+e.Error())
+			}
+			return errPoison
+		}
 		if err != nil {
 			return fmt.Errorf("forward strays: %w", err)
 		}
@@ -260,6 +293,9 @@ func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 	}
 	start := time.Now()
 	if err := p.o.Store.Write(ctx, pl.batch); err != nil {
+		if p.o.Store.Permanent(err) && len(pl.batch.Winners) > 0 {
+			return p.findPoison(ctx, pl.batch.Winners, err)
+		}
 		return err
 	}
 	if len(pl.state) > 0 {
@@ -269,6 +305,52 @@ func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 	}
 	p.o.Metrics.InsertSeconds.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+func (p *Pipeline) markPoison(src Source, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.poison[poisonKey{src.Topic, src.Partition, src.Offset}] = reason
+	p.o.Logger.Warn("a record fails permanently; dead-lettering it", "topic", src.Topic, "partition", src.Partition,
+		"offset", src.Offset, "reason", reason)
+}
+
+func (p *Pipeline) poisoned(r *kgo.Record) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	reason, ok := p.poison[poisonKey{r.Topic, r.Partition, r.Offset}]
+	return reason, ok
+}
+
+// findPoison bisects winners whose write failed permanently down to the
+// records the store refuses on their own, marks them, and returns
+// errPoison. Halves that write are durable (writes are idempotent); a
+// transient error on the way is returned as is (the write is retried).
+func (p *Pipeline) findPoison(ctx context.Context, winners []Winner, cause error) error {
+	if len(winners) == 1 {
+		p.markPoison(winners[0].Source, "store_rejected: "+cause.Error())
+		return errPoison
+	}
+	found := false
+	for _, half := range [][]Winner{winners[:len(winners)/2], winners[len(winners)/2:]} {
+		err := p.o.Store.Write(ctx, Batch{Winners: half})
+		switch {
+		case err == nil:
+		case p.o.Store.Permanent(err):
+			if perr := p.findPoison(ctx, half, err); !errors.Is(perr, errPoison) {
+				return perr
+			}
+			found = true
+		default:
+			return err
+		}
+	}
+	if !found {
+		// Only the combination fails: no record to blame. Keep retrying,
+		// and say so.
+		return fmt.Errorf("a batch fails permanently but no single record does: %w", cause)
+	}
+	return errPoison
 }
 
 // commitPlan moves the in-memory read model to what was just written.

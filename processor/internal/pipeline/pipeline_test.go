@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -397,5 +398,42 @@ func TestReplayIntoARecreatedTopicCountsNothingTwice(t *testing.T) {
 				t.Fatalf("duplicates = %d, want 6 (every replayed record)", got)
 			}
 		})
+	}
+}
+
+// Issue #15, defect 2: a value the store refuses forever must not stall the
+// partition. The pipeline finds the record by bisection, dead-letters it
+// with the store's reason, and stores everything else.
+func TestARecordTheStoreRefusesIsDeadLetteredAndTheRestStored(t *testing.T) {
+	r := newRig(t, 2)
+	r.store.refuse = "13"
+	for i := range 20 {
+		r.send(ev("client_A", "m", fmt.Sprint(i), "2026-01-02T03:04:05Z"))
+	}
+	r.drain(r.processor(), 50)
+	r.check()
+	if got := counter(r, schema.OutcomeDeadLettered); got != 1 {
+		t.Fatalf("dead letters = %d, want 1", got)
+	}
+	for _, d := range r.store.dead {
+		if !strings.HasPrefix(d.Reason, "store_rejected: ") {
+			t.Fatalf("reason %q", d.Reason)
+		}
+	}
+}
+
+// Issue #15, defect 1: a stray the broker refuses (MESSAGE_TOO_LARGE) is
+// dead-lettered instead of being retried forever.
+func TestAStrayTheBrokerRefusesIsDeadLettered(t *testing.T) {
+	r := newRig(t, 4)
+	r.fwd.refuse = "client_A"
+	e := ev("client_A", "m", "1", "2026-01-02T03:04:05Z")
+	owner := event.OwnerPartition("client_A", 4)
+	r.log.produce((owner+1)%4, []byte(e))
+	r.send(ev("client_B", "m", "2", "2026-01-02T03:04:05Z"))
+	r.drain(r.processor(), 10)
+	r.check()
+	if got := counter(r, schema.OutcomeDeadLettered); got != 1 {
+		t.Fatalf("dead letters = %d, want 1", got)
 	}
 }

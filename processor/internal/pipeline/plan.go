@@ -189,6 +189,10 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 			pl.batch.Simulate = true
 		}
 		tenant := h.tenant
+		if reason, ok := p.poisoned(r); ok {
+			pl.deadLetter(pp, r, src, tenant, reason, r.Value[:min(len(r.Value), oversizeAuditBytes)])
+			continue
+		}
 		switch {
 		case len(r.Value) == 0:
 			pl.deadLetter(pp, r, src, tenant, "empty_record: the record has no value", nil)

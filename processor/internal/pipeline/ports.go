@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"hash/crc32"
 	"time"
 
@@ -56,6 +57,9 @@ type Store interface {
 	// Write stores a batch's rows (winners, their id index, duplicates,
 	// rejections, dead letters, forwarded strays).
 	Write(ctx context.Context, b Batch) error
+	// Permanent reports whether err from Write can never succeed for the
+	// same rows (a value the store refuses), so retrying would stall.
+	Permanent(err error) bool
 	// WriteState stores a batch's state rows in one insert.
 	WriteState(ctx context.Context, rows []StateRow) error
 	// LoadState returns the highest version of each key that exists.
@@ -117,6 +121,18 @@ type Stray struct {
 	Owner    int32
 }
 
+// RecordErrors reports records of one call that failed permanently (by
+// index into the call's argument); the pipeline dead-letters them with the
+// error as reason and plans the batch again. Any other error is transient.
+type RecordErrors map[int]error
+
+func (e RecordErrors) Error() string {
+	for i, err := range e {
+		return fmt.Sprintf("%d record(s) failed permanently, e.g. #%d: %v", len(e), i, err)
+	}
+	return "no record failed"
+}
+
 // Forwarded is where a stray's copy landed.
 type Forwarded struct {
 	Partition int32
@@ -124,7 +140,8 @@ type Forwarded struct {
 }
 
 // Forwarder produces strays to their owner partitions and waits for the
-// broker's acknowledgement of every one.
+// broker's acknowledgement of every one. Strays the broker can never take
+// are reported as RecordErrors.
 type Forwarder interface {
 	Forward(ctx context.Context, strays []Stray) ([]Forwarded, error)
 }
