@@ -37,11 +37,10 @@ const (
 	// HeaderDLQHeadersDropped marks a dead letter whose producer headers
 	// were too large to copy (only tally-* headers are kept).
 	HeaderDLQHeadersDropped = "tally-dlq-headers-dropped"
-	HeaderDLQTopic     = "tally-dlq-topic"
-	HeaderDLQPartition = "tally-dlq-partition"
-	HeaderDLQOffset    = "tally-dlq-offset"
+	HeaderDLQTopic          = "tally-dlq-topic"
+	HeaderDLQPartition      = "tally-dlq-partition"
+	HeaderDLQOffset         = "tally-dlq-offset"
 )
-
 
 // DefaultTenant owns every event that carries no tenant.
 const DefaultTenant = "default"

@@ -34,8 +34,8 @@ type Config struct {
 
 	ClickHouse ClickHouse
 
-	RedisAddr     string        `env:"TALLY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
-	RedisPassword string        `env:"TALLY_REDIS_PASSWORD"`
+	RedisAddr     string `env:"TALLY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
+	RedisPassword string `env:"TALLY_REDIS_PASSWORD"`
 
 	NormalizeConfig string `env:"TALLY_NORMALIZE_CONFIG"`
 	FaultInjection  bool   `env:"TALLY_FAULT_INJECTION" envDefault:"false"`
