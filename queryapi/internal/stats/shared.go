@@ -22,9 +22,10 @@ type Source interface {
 // another. A failure (ClickHouse down or too slow) is remembered for
 // ErrorHold, so callers do not pile new scans onto a struggling server.
 type Shared struct {
-	src    Source
-	maxAge time.Duration
-	now    func() time.Time
+	src     Source
+	maxAge  time.Duration
+	timeout time.Duration
+	now     func() time.Time
 
 	mu        sync.Mutex
 	last      Snapshot
@@ -37,9 +38,12 @@ type Shared struct {
 // ErrorHold is how long a failed snapshot is answered from memory.
 const ErrorHold = 2 * time.Second
 
+// SnapshotTimeout bounds one snapshot computation.
+const SnapshotTimeout = 10 * time.Second
+
 // NewShared wraps src; maxAge is how old a reused snapshot may be.
 func NewShared(src Source, maxAge time.Duration) *Shared {
-	return &Shared{src: src, maxAge: maxAge, now: time.Now}
+	return &Shared{src: src, maxAge: maxAge, timeout: SnapshotTimeout, now: time.Now}
 }
 
 // Snapshot returns a snapshot at most maxAge old.
@@ -78,7 +82,12 @@ func (s *Shared) Snapshot(ctx context.Context) (Snapshot, error) {
 		s.inflight = done
 		s.mu.Unlock()
 
-		snap, err := s.src.Snapshot(ctx)
+		// The snapshot serves every waiter, so it must not die with the
+		// caller that happened to start it (a browser navigating away):
+		// its own deadline, not the caller's cancellation.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		snap, err := s.src.Snapshot(sctx)
+		cancel()
 
 		s.mu.Lock()
 		s.inflight = nil

@@ -81,3 +81,34 @@ func TestSharedHoldsErrorsBriefly(t *testing.T) {
 		t.Fatalf("no retry after the hold: err %v, calls %d", err, src.calls.Load())
 	}
 }
+
+type blockingSource struct{ started chan struct{} }
+
+func (b blockingSource) Snapshot(ctx context.Context) (Snapshot, error) {
+	close(b.started)
+	select {
+	case <-ctx.Done():
+		return Snapshot{}, ctx.Err()
+	case <-time.After(100 * time.Millisecond):
+		return Snapshot{Received: 7}, nil
+	}
+}
+
+// A caller that leaves while its snapshot is computed must not fail the
+// others: the computation runs on its own deadline.
+func TestSharedSurvivesTheFirstCallerLeaving(t *testing.T) {
+	src := blockingSource{started: make(chan struct{})}
+	s := NewShared(src, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-src.started
+		cancel()
+	}()
+	if _, err := s.Snapshot(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("first caller: %v", err)
+	}
+	snap, err := s.Snapshot(context.Background())
+	if err != nil || snap.Received != 7 {
+		t.Fatalf("second caller got %+v, %v; the first caller's cancellation leaked", snap, err)
+	}
+}
