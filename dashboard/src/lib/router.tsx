@@ -1,8 +1,9 @@
 // A small URL router: the path picks the view, the query string holds the
 // view's state, so every view is a shareable link and back/forward work.
-// Hand-written instead of react-router (≈ 20 KB gzipped) because the
-// dashboard needs only this: read the location, push or replace it, and
-// links that navigate without a reload.
+// Hand-written instead of react-router 7 (its declarative router adds
+// 13.5 kB gzipped to a React bundle, measured; this file is under 1 kB)
+// because the dashboard needs only this: read the location, push or
+// replace it, and links that navigate without a reload.
 import { useMemo, useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
 /** Fired on window after pushState/replaceState, which (unlike back/forward) fire no popstate. */

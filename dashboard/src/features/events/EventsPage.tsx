@@ -14,6 +14,8 @@ import { ViewToolbar } from '../filters/ViewToolbar';
 import { eventsCsv, eventsKey, fetchEventsPage, flattenPages, STATUSES, type EventFilters } from './api';
 import { EventDetailPanel, StatusBadge } from './EventDetailPanel';
 
+const MAX_LIVE_PAGES = 4;
+
 export function EventsPage() {
   const id = useId();
   const { common, params, setCommon, update } = useView();
@@ -28,7 +30,9 @@ export function EventsPage() {
     queryFn: ({ pageParam }) => fetchEventsPage(filters, pageParam),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.nextCursor ?? undefined,
-    refetchInterval: refetchInterval(common.live),
+    // A refresh re-reads every loaded page; past a few pages the list stops
+    // polling (the age shown keeps growing) instead of multiplying requests.
+    refetchInterval: (q) => ((q.state.data?.pages.length ?? 0) <= MAX_LIVE_PAGES ? refetchInterval(common.live) : false),
   });
   const events = flattenPages(pages.data?.pages ?? []);
 

@@ -42,10 +42,13 @@ export function overviewRequests(params: URLSearchParams) {
   return { interval, totalReq: request('none', true), clientReq: request('clientId', false), metricReq: request('metric', false) };
 }
 
-/** Starts the overview's requests before the app renders (main.tsx), so they run while React mounts. */
-export function prefetchOverview(client: QueryClient, params: URLSearchParams) {
+/**
+ * Starts the overview's requests before the app renders (main.tsx). The
+ * promise settles when all three have (prefetchQuery never rejects).
+ */
+export function prefetchOverview(client: QueryClient, params: URLSearchParams): Promise<unknown> {
   const { totalReq, clientReq, metricReq } = overviewRequests(params);
-  for (const r of [totalReq, clientReq, metricReq]) void client.prefetchQuery({ queryKey: aggregationKey(r), queryFn: () => fetchAggregations(r) });
+  return Promise.all([totalReq, clientReq, metricReq].map((r) => client.prefetchQuery({ queryKey: aggregationKey(r), queryFn: () => fetchAggregations(r) })));
 }
 
 export function Overview() {
