@@ -20,9 +20,12 @@ export function formatAmount(exact: string | undefined | null, numeric?: number 
   return formatExact(exact, numeric, userLocale());
 }
 
+let rateFormat: Intl.NumberFormat | undefined;
+
 /** A rate or other measured (not stored) number, one decimal. */
 export function formatRate(n: number): string {
-  return new Intl.NumberFormat(userLocale(), { maximumFractionDigits: 1 }).format(n);
+  rateFormat ??= new Intl.NumberFormat(userLocale(), { maximumFractionDigits: 1 });
+  return rateFormat.format(n);
 }
 
 export function prettyJson(text: string): string {
