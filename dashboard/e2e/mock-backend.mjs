@@ -6,6 +6,15 @@
 //   TALLY_INGESTOR_URL=http://127.0.0.1:28080 TALLY_QUERYAPI_URL=http://127.0.0.1:28081 \
 //   TALLY_PROCESSOR_ADMIN_URL=http://127.0.0.1:28082 npm run dev
 //
+// Ports: MOCK_INGESTOR_PORT, MOCK_QUERYAPI_PORT, MOCK_ADMIN_PORT.
+// MOCK_FAULT_INJECTION=false makes the fault switchboard answer 403, as the
+// processor does without TALLY_FAULT_INJECTION.
+//
+// Amounts are exact decimals (9 fractional digits, as ClickHouse's
+// Decimal(38, 9)): a string amount is kept digit for digit, a JSON number as
+// its shortest text; sums and averages are computed on scaled BigInts and
+// sent both as numbers and as the *Exact strings of docs/api.md.
+//
 // It is a test double, not a model of the real pipeline's guarantees.
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -15,6 +24,7 @@ const PORTS = {
   query: Number(process.env.MOCK_QUERYAPI_PORT || 28081),
   admin: Number(process.env.MOCK_ADMIN_PORT || 28082),
 };
+const FAULT_INJECTION = process.env.MOCK_FAULT_INJECTION !== 'false';
 const PARTITIONS = 3;
 const TOPIC = 'events.raw';
 
@@ -35,20 +45,61 @@ const pick = (o, names) => {
   return undefined;
 };
 
+// --- exact decimals: BigInt scaled by 10^9 ----------------------------------
+const SCALE = 9;
+const UNIT = 10n ** BigInt(SCALE);
+const DECIMAL = /^([+-]?)(\d+)(?:\.(\d+))?$/;
+
+/** Decimal text → scaled BigInt, or undefined (not a plain decimal, or more than 9 fractional digits). */
+function toScaled(text) {
+  const m = DECIMAL.exec(String(text).trim());
+  if (!m) return undefined;
+  const frac = (m[3] ?? '').replace(/0+$/, '');
+  if (frac.length > SCALE) return undefined;
+  const v = BigInt(m[2] + frac.padEnd(SCALE, '0'));
+  return m[1] === '-' ? -v : v;
+}
+
+/** Scaled BigInt → shortest exact text ("1200", "-0.5"). */
+function fromScaled(v) {
+  const neg = v < 0n;
+  const abs = neg ? -v : v;
+  const frac = (abs % UNIT).toString().padStart(SCALE, '0').replace(/0+$/, '');
+  return `${neg ? '-' : ''}${abs / UNIT}${frac ? `.${frac}` : ''}`;
+}
+
+/** v / n rounded half away from zero, as the query API averages. */
+function divScaled(v, n) {
+  const d = BigInt(n);
+  const q = v / d;
+  const r = v % d;
+  const twice = (r < 0n ? -r : r) * 2n;
+  return twice >= d ? q + (v < 0n ? -1n : 1n) : q;
+}
+
+/** A JSON number's exact text, for amounts sent as numbers (JSON.parse already made them doubles). */
+function numberText(n) {
+  const t = String(n);
+  if (!/e/i.test(t)) return t;
+  return n.toFixed(SCALE);
+}
+
 function normalize(obj, receivedAt, key) {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return { error: { code: 'event_not_object', message: 'an event must be a JSON object' } };
   const clientId = pick(obj, ['source', 'client_id', 'clientId', 'client', 'origin']);
   if (clientId === undefined) return { error: { code: 'client_missing', field: 'clientId', message: 'no client id field' } };
   const metric = String(pick(obj, ['metric', 'event_type', 'type', 'eventType', 'name']) ?? 'unknown');
   const rawAmount = pick(obj, ['amount', 'value', 'count', 'quantity', 'total', 'price']);
-  const amount = typeof rawAmount === 'number' ? rawAmount : Number(String(rawAmount ?? '').trim());
-  if (rawAmount === undefined || !Number.isFinite(amount)) return { error: { code: 'amount_invalid', field: 'amount', message: `amount ${JSON.stringify(rawAmount)} is not a number` } };
+  const scaled = rawAmount === undefined ? undefined : toScaled(typeof rawAmount === 'number' ? numberText(rawAmount) : rawAmount);
+  if (scaled === undefined) return { error: { code: 'amount_invalid', field: 'amount', message: `amount ${JSON.stringify(rawAmount)} is not a number` } };
+  const amountExact = fromScaled(scaled);
+  const amount = Number(amountExact);
   const rawTs = pick(obj, ['timestamp', 'time', 'date', 'created_at', 'createdAt', 'ts']);
   let ts = rawTs === undefined ? new Date(receivedAt) : new Date(typeof rawTs === 'number' && rawTs < 1e12 ? rawTs * 1000 : rawTs);
   if (typeof rawTs === 'string' && /^\d{4}\/\d{2}\/\d{2}$/.test(rawTs)) ts = new Date(`${rawTs.replaceAll('/', '-')}T00:00:00Z`);
   if (Number.isNaN(ts.getTime())) return { error: { code: 'timestamp_invalid', field: 'timestamp', message: `timestamp ${JSON.stringify(rawTs)} is not a time` } };
-  const canonical = { clientId: String(clientId), metric, amount, timestamp: ts.toISOString() };
-  const basis = key ? `${canonical.clientId}\u0000${key}` : JSON.stringify([canonical.clientId, metric, String(amount), ts.getTime()]);
+  const canonical = { clientId: String(clientId), metric, amount, amountExact, timestamp: ts.toISOString() };
+  const basis = key ? `${canonical.clientId}\u0000${key}` : JSON.stringify([canonical.clientId, metric, amountExact, ts.getTime()]);
   return {
     canonical: {
       eventId: createHash('sha256').update(basis).digest('hex'),
@@ -131,7 +182,7 @@ const recordId = (r) => (r.state === 'processed' ? r.eventId : `raw-${r.partitio
 function summary(r) {
   const s = { id: recordId(r), status: r.state === 'pending' ? 'processed' : r.state, receivedAt: r.receivedAt, source: source(r) };
   const e = r.eventId && events.get(r.eventId);
-  if (e) Object.assign(s, { eventId: r.eventId, clientId: e.canonical.clientId, metric: e.canonical.metric, amount: e.canonical.amount, timestamp: e.canonical.timestamp });
+  if (e) Object.assign(s, { eventId: r.eventId, clientId: e.canonical.clientId, metric: e.canonical.metric, amount: e.canonical.amount, amountExact: e.canonical.amountExact, timestamp: e.canonical.timestamp });
   if (r.rejection) s.rejection = r.rejection;
   return s;
 }
@@ -158,6 +209,7 @@ const ingest = createServer(async (req, res) => {
   if (health(res, url.pathname)) return;
   if (req.method !== 'POST' || url.pathname !== '/v1/events') return fail(res, 404, 'not_found', 'no such route');
   const simulateFailure = url.searchParams.get('simulateFailure') === 'true';
+  if (simulateFailure && !FAULT_INJECTION) return fail(res, 403, 'fault_injection_disabled', 'simulateFailure needs TALLY_FAULT_INJECTION=true');
   let parsed;
   try {
     parsed = JSON.parse(await body(req));
@@ -220,6 +272,15 @@ const queryApi = createServer((req, res) => {
     detail.duplicates = { count: copies.length, copies: copies.map((c) => ({ source: source(c.record), receivedAt: c.record.receivedAt, detectedAt: c.detectedAt })) };
     return send(res, 200, detail);
   }
+  if (url.pathname === '/v1/clients' || url.pathname === '/v1/metrics') {
+    const field = url.pathname === '/v1/clients' ? 'clientId' : 'metric';
+    const name = url.pathname === '/v1/clients' ? 'clients' : 'metrics';
+    const prefix = q.get('prefix') ?? '';
+    const limit = q.has('limit') ? Number(q.get('limit')) : 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return fail(res, 400, 'invalid_parameter', `limit: want an integer from 1 to 1000, got ${JSON.stringify(q.get('limit'))}`);
+    const all = [...new Set([...events.values()].map((e) => e.canonical[field]))].filter((v) => v.startsWith(prefix)).sort();
+    return send(res, 200, { [name]: all.slice(0, limit), truncated: all.length > limit });
+  }
   if (url.pathname === '/v1/aggregations') {
     const groupBy = q.get('groupBy') || 'none';
     const interval = q.get('interval');
@@ -230,11 +291,18 @@ const queryApi = createServer((req, res) => {
     const to = q.get('to') ? Date.parse(q.get('to')) : Infinity;
     const size = { minute: 60e3, hour: 3600e3, day: 86400e3 }[interval];
     const groups = new Map();
+    const fresh = () => ({ count: 0, sum: 0n, min: undefined, max: undefined });
     const add = (g, c) => {
+      const v = toScaled(c.amountExact);
       g.count++;
-      g.sum += c.amount;
-      g.min = Math.min(g.min, c.amount);
-      g.max = Math.max(g.max, c.amount);
+      g.sum += v;
+      g.min = g.min === undefined || v < g.min ? v : g.min;
+      g.max = g.max === undefined || v > g.max ? v : g.max;
+    };
+    const exact = (g) => {
+      const avg = divScaled(g.sum, g.count);
+      const text = { sumExact: fromScaled(g.sum), avgExact: fromScaled(avg), minExact: fromScaled(g.min), maxExact: fromScaled(g.max) };
+      return { count: g.count, sum: Number(text.sumExact), sumExact: text.sumExact, avg: Number(text.avgExact), avgExact: text.avgExact, min: Number(text.minExact), minExact: text.minExact, max: Number(text.maxExact), maxExact: text.maxExact };
     };
     for (const { canonical: c } of events.values()) {
       const t = Date.parse(c.timestamp);
@@ -243,20 +311,22 @@ const queryApi = createServer((req, res) => {
       if (groupBy === 'clientId' || groupBy === 'both') g0.clientId = c.clientId;
       if (groupBy === 'metric' || groupBy === 'both') g0.metric = c.metric;
       const key = JSON.stringify(g0);
-      if (!groups.has(key)) groups.set(key, { ...g0, count: 0, sum: 0, min: Infinity, max: -Infinity, buckets: new Map() });
+      if (!groups.has(key)) groups.set(key, { keys: g0, totals: fresh(), buckets: new Map() });
       const g = groups.get(key);
-      add(g, c);
+      add(g.totals, c);
       if (size) {
         const b = new Date(Math.floor(t / size) * size).toISOString();
-        if (!g.buckets.has(b)) g.buckets.set(b, { bucket: b, count: 0, sum: 0, min: Infinity, max: -Infinity });
+        if (!g.buckets.has(b)) g.buckets.set(b, fresh());
         add(g.buckets.get(b), c);
       }
     }
-    const out = [...groups.values()].map(({ buckets, ...g }) => ({
-      ...g,
-      avg: g.sum / g.count,
-      ...(size ? { series: [...buckets.values()].sort((a, b) => a.bucket.localeCompare(b.bucket)).map((p) => ({ ...p, avg: p.sum / p.count })) } : {}),
-    }));
+    const out = [...groups.values()]
+      .sort((a, b) => JSON.stringify(a.keys).localeCompare(JSON.stringify(b.keys)))
+      .map(({ keys, totals, buckets }) => ({
+        ...keys,
+        ...exact(totals),
+        ...(size ? { series: [...buckets].sort(([a], [b]) => a.localeCompare(b)).map(([bucket, p]) => ({ bucket, ...exact(p) })) } : {}),
+      }));
     return send(res, 200, { groups: out, filters: { clientId: clients, metric: metrics, from: q.get('from'), to: q.get('to'), groupBy, interval: interval || null } });
   }
   fail(res, 404, 'not_found', 'no such route');
@@ -269,6 +339,7 @@ const admin = createServer(async (req, res) => {
     return send(res, 200, { ready: !active(faults.clickhouse) || faults.clickhouse.mode !== 'fail', assignedPartitions: [0, 1, 2], retries, lastError, batches });
   }
   if (url.pathname !== '/v1/faults') return fail(res, 404, 'not_found', 'no such route');
+  if (!FAULT_INJECTION) return fail(res, 403, 'fault_injection_disabled', 'fault injection is disabled (TALLY_FAULT_INJECTION=false)');
   if (req.method === 'DELETE') {
     Object.assign(faults.clickhouse, { mode: 'ok', slowMs: 0, until: null });
     Object.assign(faults.redis, { mode: 'ok', until: null });

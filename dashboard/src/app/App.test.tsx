@@ -1,36 +1,88 @@
-import { screen, waitFor } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { afterEach, describe, expect, it } from 'vitest';
-import { mockFetch } from '../testing/fetch-mock';
-import { renderWithProviders, stats } from '../testing/render';
-import { App } from './App';
+import { describe, expect, it } from 'vitest';
+import { navigate } from '../lib/router';
+import { json, mockFetch } from '../testing/fetch-mock';
+import { at, renderWithProviders, stats } from '../testing/render';
+import { App, matchRoute } from './App';
 
-afterEach(() => window.history.replaceState(null, '', '/'));
+function backend(faults: 'on' | 'off') {
+  return mockFetch({
+    'GET /query/v1/stats': stats({ received: 14 }),
+    'GET /query/v1/aggregations': { groups: [], filters: {} },
+    'GET /query/v1/events': { events: [], nextCursor: null },
+    'GET /admin/v1/status': { ready: true, assignedPartitions: [0], retries: 0, lastError: '', batches: 1 },
+    'GET /admin/v1/faults': () =>
+      faults === 'on'
+        ? json(200, { clickhouse: { mode: 'ok', slowMs: 0, until: null }, redis: { mode: 'ok', until: null } })
+        : json(403, { error: { code: 'fault_injection_disabled', message: 'off' } }),
+  });
+}
 
 describe('App', () => {
-  it('keeps the reconciliation line visible on every tab and switches tabs by keyboard', async () => {
-    mockFetch({
-      'GET /query/v1/stats': stats({ received: 14 }),
-      'GET /query/v1/events': { events: [], nextCursor: null },
-    });
+  it('opens on the overview with the reconciliation line, and navigates by links that keep the view state', async () => {
+    at('/?range=7d&tz=Asia%2FTokyo');
+    backend('on');
     renderWithProviders(<App />);
-    expect(await screen.findByTestId('recon-badge')).toHaveTextContent('not reconciled');
-    expect(screen.getByRole('tab', { name: 'Submit' })).toHaveAttribute('aria-selected', 'true');
+    expect(await screen.findByRole('heading', { name: 'Overview' })).toBeInTheDocument();
+    expect((await screen.findAllByTestId('recon-badge'))[0]).toHaveTextContent('not reconciled');
+    const nav = screen.getByRole('navigation', { name: 'Main' });
+    expect(within(nav).getByRole('link', { name: 'Overview' })).toHaveAttribute('aria-current', 'page');
+    await waitFor(() => expect(within(nav).getByRole('link', { name: 'Developer tools' })).toBeInTheDocument());
 
-    screen.getByRole('tab', { name: 'Submit' }).focus();
-    await userEvent.keyboard('{ArrowLeft}');
-    expect(screen.getByRole('tab', { name: 'Pipeline health' })).toHaveAttribute('aria-selected', 'true');
-    expect(screen.getByRole('tab', { name: 'Pipeline health' })).toHaveFocus();
-    await userEvent.keyboard('{ArrowLeft}');
+    await userEvent.click(within(nav).getByRole('link', { name: 'Events' }));
+    expect(window.location.pathname + window.location.search).toBe('/events?range=7d&tz=Asia%2FTokyo');
     expect(await screen.findByRole('heading', { name: 'Events explorer' })).toBeInTheDocument();
-    expect(window.location.hash).toBe('#/events');
-    await waitFor(() => expect(screen.getAllByTestId('recon-badge')[0]).toHaveTextContent('not reconciled'));
+    expect(document.title).toBe('Events · Tally');
+    expect(screen.getByRole('main')).toHaveFocus();
+
+    await act(async () => {
+      const popped = new Promise((resolve) => window.addEventListener('popstate', resolve, { once: true }));
+      window.history.back();
+      await popped;
+    });
+    expect(await screen.findByRole('heading', { name: 'Overview' })).toBeInTheDocument();
   });
 
-  it('opens the tab named in the URL hash', async () => {
-    window.history.replaceState(null, '', '/#/aggregations');
-    mockFetch({ 'GET /query/v1/stats': stats(), 'GET /query/v1/aggregations': { groups: [], filters: {} } });
+  it('hides the developer tools when fault injection is off, and explains at their URL', async () => {
+    const api = backend('off');
+    renderWithProviders(<App />);
+    await screen.findByRole('heading', { name: 'Overview' });
+    await waitFor(() => expect(api.to('GET', '/admin/v1/faults')).toHaveLength(1));
+    expect(within(screen.getByRole('navigation', { name: 'Main' })).queryByRole('link', { name: 'Developer tools' })).not.toBeInTheDocument();
+    act(() => navigate('/dev/submit'));
+    expect(await screen.findByText(/Developer tools are off/)).toBeInTheDocument();
+  });
+
+  it('shows submit and the failure lab under developer tools', async () => {
+    at('/dev/lab');
+    backend('on');
+    renderWithProviders(<App />);
+    expect(await screen.findByRole('heading', { name: 'Failure lab' })).toBeInTheDocument();
+    const sub = screen.getByRole('navigation', { name: 'Developer tools' });
+    expect(within(sub).getByRole('link', { name: 'Failure lab' })).toHaveAttribute('aria-current', 'page');
+    await userEvent.click(within(sub).getByRole('link', { name: 'Submit events' }));
+    expect(await screen.findByRole('heading', { name: 'Submit events' })).toBeInTheDocument();
+    expect(window.location.pathname).toBe('/dev/submit');
+  });
+
+  it('turns links of the tab-based dashboard into paths, and names unknown paths', async () => {
+    at('/#/aggregations');
+    backend('on');
     renderWithProviders(<App />);
     expect(await screen.findByRole('heading', { name: 'Aggregations' })).toBeInTheDocument();
+    expect(window.location.pathname).toBe('/aggregations');
+
+    act(() => navigate('/nope'));
+    expect(await screen.findByRole('heading', { name: 'Page not found' })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('link', { name: 'Go to the overview' }));
+    expect(await screen.findByRole('heading', { name: 'Overview' })).toBeInTheDocument();
+  });
+
+  it('matches routes by path prefix', () => {
+    expect(matchRoute('/')?.label).toBe('Overview');
+    expect(matchRoute('/events/')?.label).toBe('Events');
+    expect(matchRoute('/dev/lab')?.label).toBe('Developer tools');
+    expect(matchRoute('/eventsx')).toBeUndefined();
   });
 });

@@ -1,86 +1,117 @@
-import { useEffect, useState, type KeyboardEvent } from 'react';
-import { AggregationsPanel } from '../features/aggregations/AggregationsPanel';
-import { EventsExplorer } from '../features/events/EventsExplorer';
-import { FailureLab } from '../features/failure-lab/FailureLab';
-import { HealthPanel } from '../features/health/HealthPanel';
-import { SubmitPanel } from '../features/submit/SubmitPanel';
+// The app shell: brand, the always-visible reconciliation line, the main
+// navigation and the current view. The path picks the view (see
+// lib/router.tsx); views other than the overview load on demand.
+import { lazy, Suspense, useEffect, useRef, type ComponentType } from 'react';
+import { Overview } from '../features/overview/Overview';
+import { useFaultInjection } from '../features/failure-lab/api';
 import { useStats } from '../lib/live-stats';
 import { ReconciliationLine } from '../lib/ReconciliationLine';
-import { Badge } from '../lib/ui';
+import { Link, navigate, useLocation } from '../lib/router';
+import { Badge, Empty, ErrorBoundary, Loading } from '../lib/ui';
+import { linkTo } from '../lib/view-state';
 
-const tabs = [
-  { id: 'submit', label: 'Submit', view: SubmitPanel },
-  { id: 'lab', label: 'Failure lab', view: FailureLab },
-  { id: 'aggregations', label: 'Aggregations', view: AggregationsPanel },
-  { id: 'events', label: 'Events', view: EventsExplorer },
-  { id: 'health', label: 'Pipeline health', view: HealthPanel },
-] as const;
+const AggregationsPage = lazy(() => import('../features/aggregations/AggregationsPage').then((m) => ({ default: m.AggregationsPage })));
+const EventsPage = lazy(() => import('../features/events/EventsPage').then((m) => ({ default: m.EventsPage })));
+const HealthPanel = lazy(() => import('../features/health/HealthPanel').then((m) => ({ default: m.HealthPanel })));
+const DevTools = lazy(() => import('../features/dev-tools/DevTools').then((m) => ({ default: m.DevTools })));
 
-type TabId = (typeof tabs)[number]['id'];
-
-function tabFromHash(): TabId {
-  const id = window.location.hash.replace(/^#\/?/, '');
-  return tabs.some((t) => t.id === id) ? (id as TabId) : 'submit';
+interface Route {
+  path: string;
+  label: string;
+  view: ComponentType;
+  /** Shown only while fault injection is on. */
+  dev?: boolean;
 }
 
+export const routes: Route[] = [
+  { path: '/', label: 'Overview', view: Overview },
+  { path: '/aggregations', label: 'Aggregations', view: AggregationsPage },
+  { path: '/events', label: 'Events', view: EventsPage },
+  { path: '/health', label: 'Pipeline health', view: HealthPanel },
+  { path: '/dev', label: 'Developer tools', view: DevTools, dev: true },
+];
+
+export function matchRoute(path: string): Route | undefined {
+  const clean = path.length > 1 ? path.replace(/\/+$/, '') : path;
+  return routes.find((r) => r.path === clean || (r.path !== '/' && clean.startsWith(`${r.path}/`)));
+}
+
+/** Links from the tab-based dashboard (#/events) keep working. */
+const legacyHashes: Record<string, string> = {
+  '#/submit': '/dev/submit',
+  '#/lab': '/dev/lab',
+  '#/aggregations': '/aggregations',
+  '#/events': '/events',
+  '#/health': '/health',
+};
+
 export function App() {
-  const [active, setActive] = useState<TabId>(tabFromHash);
+  const { path, params } = useLocation();
+  const faults = useFaultInjection();
+  const route = matchRoute(path);
+  const main = useRef<HTMLElement>(null);
+  const firstPath = useRef(path);
 
   useEffect(() => {
-    const onHash = () => setActive(tabFromHash());
-    window.addEventListener('hashchange', onHash);
-    return () => window.removeEventListener('hashchange', onHash);
+    const legacy = legacyHashes[window.location.hash];
+    if (legacy) navigate(legacy, { replace: true });
   }, []);
 
-  const select = (id: TabId) => {
-    setActive(id);
-    if (window.location.hash !== `#/${id}`) window.history.replaceState(null, '', `#/${id}`);
-  };
+  // After moving to another view, put focus at the start of the new content
+  // (not on first load), and name the page.
+  useEffect(() => {
+    document.title = route ? `${route.label} · Tally` : 'Not found · Tally';
+    if (path !== firstPath.current) {
+      firstPath.current = path;
+      main.current?.focus({ preventScroll: true });
+      window.scrollTo(0, 0);
+    }
+  }, [path, route]);
 
-  // Arrow keys move between tabs (WAI-ARIA tabs pattern).
-  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
-    const i = tabs.findIndex((t) => t.id === active);
-    let next = -1;
-    if (e.key === 'ArrowRight') next = (i + 1) % tabs.length;
-    else if (e.key === 'ArrowLeft') next = (i - 1 + tabs.length) % tabs.length;
-    else if (e.key === 'Home') next = 0;
-    else if (e.key === 'End') next = tabs.length - 1;
-    if (next < 0) return;
-    e.preventDefault();
-    const id = tabs[next]!.id;
-    select(id);
-    document.getElementById(`tab-${id}`)?.focus();
-  };
-
-  const View = tabs.find((t) => t.id === active)!.view;
-
+  const View = route?.view;
   return (
     <div className="app">
+      <a
+        href="#main"
+        className="skip-link"
+        onClick={(e) => {
+          e.preventDefault();
+          main.current?.focus();
+        }}
+      >
+        Skip to content
+      </a>
       <header className="app-header">
         <div className="brand">
           <h1>Tally</h1>
           <span className="muted">exact event counts</span>
         </div>
         <StatsBar />
-        <div role="tablist" aria-label="Views" className="tabs" onKeyDown={onKeyDown}>
-          {tabs.map((t) => (
-            <button
-              key={t.id}
-              id={`tab-${t.id}`}
-              role="tab"
-              type="button"
-              aria-selected={active === t.id}
-              aria-controls={`panel-${t.id}`}
-              tabIndex={active === t.id ? 0 : -1}
-              onClick={() => select(t.id)}
-            >
-              {t.label}
-            </button>
-          ))}
-        </div>
+        <nav aria-label="Main" className="nav">
+          {routes
+            .filter((r) => !r.dev || faults.state === 'on')
+            .map((r) => (
+              <Link key={r.path} to={linkTo(r.path, params)} aria-current={route === r ? 'page' : undefined}>
+                {r.label}
+              </Link>
+            ))}
+        </nav>
       </header>
-      <main id={`panel-${active}`} role="tabpanel" aria-labelledby={`tab-${active}`}>
-        <View />
+      <main id="main" ref={main} tabIndex={-1}>
+        <ErrorBoundary resetKey={path}>
+          <Suspense fallback={<Loading />}>
+            {View ? (
+              <View />
+            ) : (
+              <section className="panel" aria-labelledby="nf-title">
+                <h2 id="nf-title">Page not found</h2>
+                <Empty>
+                  There is no view at <code>{path}</code>. <Link to="/">Go to the overview</Link>.
+                </Empty>
+              </section>
+            )}
+          </Suspense>
+        </ErrorBoundary>
       </main>
     </div>
   );
@@ -90,7 +121,8 @@ export function App() {
 function StatsBar() {
   const stats = useStats();
   return (
-    <div className="stats-bar" aria-live="off">
+    // data-as-of lets tools (and the browser tests) see each new stats frame arrive.
+    <div className="stats-bar" data-as-of={stats.data?.asOf}>
       {stats.data ? (
         <ReconciliationLine stats={stats.data} compact />
       ) : stats.isError ? (

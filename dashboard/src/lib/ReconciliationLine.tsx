@@ -1,34 +1,45 @@
+import type { ReactNode } from 'react';
 import { formatCount } from './format';
 import { reconcile } from './live-stats';
 import type { Stats } from './api/client';
+import { Link, useLocation } from './router';
+import { linkTo } from './view-state';
 import { Badge } from './ui';
 
-/** received = processed + duplicates + rejected + dead-lettered + pending (+ in flight), with a verdict. */
+/**
+ * received = processed + duplicates + rejected + dead-lettered + pending (+ in flight), with a verdict.
+ * Every number links to the records behind it (all time, as the counts are).
+ */
 export function ReconciliationLine({ stats, compact = false }: { stats: Stats; compact?: boolean }) {
+  const { params } = useLocation();
   const r = reconcile(stats);
-  const term = (name: string, value: number, testId: string) => (
+  const events = (status: string) => linkTo('/events', params, { status, range: 'all', from: undefined, to: undefined, client: undefined, metric: undefined });
+  const health = linkTo('/health', params);
+  const term = (name: string, value: number, testId: string, to: string, title: string): ReactNode => (
     <span className="term">
       <span className="term-label">{name}</span>{' '}
-      <strong data-testid={testId}>{formatCount(value)}</strong>
+      <Link to={to} className="term-link" title={title}>
+        <strong data-testid={testId}>{formatCount(value)}</strong>
+      </Link>
     </span>
   );
   return (
     <p className={compact ? 'recon recon-compact' : 'recon'} aria-label="Reconciliation">
-      {term('received', stats.received, 'stat-received')}
+      {term('received', stats.received, 'stat-received', health, 'Pipeline health')}
       <span className="op">=</span>
-      {term('processed', stats.processed, 'stat-processed')}
+      {term('processed', stats.processed, 'stat-processed', events('processed'), 'Processed events')}
       <span className="op">+</span>
-      {term('duplicates', stats.duplicates, 'stat-duplicates')}
+      {term('duplicates', stats.duplicates, 'stat-duplicates', events('duplicate'), 'Duplicate copies')}
       <span className="op">+</span>
-      {term('rejected', stats.rejected, 'stat-rejected')}
+      {term('rejected', stats.rejected, 'stat-rejected', events('rejected'), 'Rejected records')}
       <span className="op">+</span>
-      {term('dead-lettered', stats.deadLettered, 'stat-dead-lettered')}
+      {term('dead-lettered', stats.deadLettered, 'stat-dead-lettered', events('dead_lettered'), 'Dead-lettered records')}
       <span className="op">+</span>
-      {term('pending', stats.pending, 'stat-pending')}
+      {term('pending', stats.pending, 'stat-pending', health, 'Consumer lag in Pipeline health')}
       {stats.inFlight !== 0 || !compact ? (
         <>
           <span className="op">(of which</span>
-          {term('in flight', stats.inFlight, 'stat-in-flight')}
+          {term('in flight', stats.inFlight, 'stat-in-flight', health, 'Pipeline health')}
           <span className="op">)</span>
         </>
       ) : null}{' '}

@@ -1,27 +1,31 @@
-const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-const decimal = new Intl.NumberFormat('en-US', { maximumFractionDigits: 6 });
+// Display formatting. Numbers use the user's locale (the browser's language,
+// so tests in jsdom and Chromium are deterministic); amounts go through
+// decimal.ts and never through a JS number.
+import { formatExact } from './decimal';
+
+export function userLocale(): string | undefined {
+  return typeof navigator !== 'undefined' ? navigator.language || undefined : undefined;
+}
+
+let integerFormat: Intl.NumberFormat | undefined;
 
 export function formatCount(n: number | undefined | null): string {
-  return n === undefined || n === null ? '–' : integer.format(n);
+  if (n === undefined || n === null) return '–';
+  integerFormat ??= new Intl.NumberFormat(userLocale(), { maximumFractionDigits: 0 });
+  return integerFormat.format(n);
 }
 
-export function formatAmount(n: number | undefined | null): string {
-  return n === undefined || n === null ? '–' : decimal.format(n);
+/** An amount from its exact text (preferred) or its number, grouped for the user's locale. */
+export function formatAmount(exact: string | undefined | null, numeric?: number | null): string {
+  return formatExact(exact, numeric, userLocale());
 }
 
-/** RFC 3339 → "2024-01-01 00:00:00.000Z" (UTC, readable, sortable). */
-export function formatTime(iso: string | undefined | null): string {
-  if (!iso) return '–';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return d.toISOString().replace('T', ' ');
-}
+let rateFormat: Intl.NumberFormat | undefined;
 
-/** A <input type="datetime-local"> value (taken as UTC) → RFC 3339, or undefined. */
-export function localInputToIso(value: string): string | undefined {
-  if (!value) return undefined;
-  const d = new Date(value.length === 16 ? `${value}:00Z` : `${value}Z`);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+/** A rate or other measured (not stored) number, one decimal. */
+export function formatRate(n: number): string {
+  rateFormat ??= new Intl.NumberFormat(userLocale(), { maximumFractionDigits: 1 });
+  return rateFormat.format(n);
 }
 
 export function prettyJson(text: string): string {

@@ -2,7 +2,8 @@ import type { ReactElement } from 'react';
 import { QueryClient } from '@tanstack/react-query';
 import { render } from '@testing-library/react';
 import { AppProvider } from '../app/provider';
-import type { Stats } from '../lib/api/client';
+import { vi } from 'vitest';
+import type { Group, Stats } from '../lib/api/client';
 
 export function renderWithProviders(ui: ReactElement) {
   const client = new QueryClient({
@@ -30,4 +31,66 @@ export function stats(overrides: Partial<Stats> = {}): Stats {
     asOf: '2024-01-01T00:00:00.000Z',
   };
   return { ...base, ...overrides };
+}
+
+/** An aggregation group whose numbers are derived from exact decimal strings. */
+export function group(
+  g: { clientId?: string; metric?: string; count: number; sum: string; avg?: string; min?: string; max?: string },
+  series?: { bucket: string; count: number; sum: string }[],
+): Group {
+  const avg = g.avg ?? g.sum;
+  const min = g.min ?? g.sum;
+  const max = g.max ?? g.sum;
+  return {
+    ...(g.clientId === undefined ? {} : { clientId: g.clientId }),
+    ...(g.metric === undefined ? {} : { metric: g.metric }),
+    count: g.count,
+    sum: Number(g.sum),
+    sumExact: g.sum,
+    avg: Number(avg),
+    avgExact: avg,
+    min: Number(min),
+    minExact: min,
+    max: Number(max),
+    maxExact: max,
+    ...(series
+      ? {
+          series: series.map((p) => ({
+            bucket: p.bucket,
+            count: p.count,
+            sum: Number(p.sum),
+            sumExact: p.sum,
+            avg: Number(p.sum) / p.count,
+            avgExact: p.sum,
+            min: Number(p.sum),
+            minExact: p.sum,
+            max: Number(p.sum),
+            maxExact: p.sum,
+          })),
+        }
+      : {}),
+  };
+}
+
+/** Opens the app at a URL (path and query), as a shared link would. */
+export function at(url: string) {
+  window.history.replaceState(null, '', url);
+}
+
+/** Captures what downloadCsv hands to the browser (jsdom has no object URLs). */
+export function captureDownloads() {
+  const blobs: Blob[] = [];
+  const names: string[] = [];
+  Object.defineProperty(URL, 'createObjectURL', {
+    configurable: true,
+    value: (b: Blob) => {
+      blobs.push(b);
+      return `blob:${blobs.length}`;
+    },
+  });
+  Object.defineProperty(URL, 'revokeObjectURL', { configurable: true, value: () => {} });
+  const click = vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+    names.push(this.download);
+  });
+  return { blobs, names, click, text: async (i = blobs.length - 1) => blobs[i]!.text() };
 }

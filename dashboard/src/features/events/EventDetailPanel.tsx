@@ -1,8 +1,10 @@
 import { useEffect, useRef } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { query, unwrap, type EventStatus } from '../../lib/api/client';
-import { formatAmount, formatCount, formatTime, prettyJson } from '../../lib/format';
+import type { EventStatus } from '../../lib/api/client';
+import { formatAmount, formatCount, prettyJson } from '../../lib/format';
+import { formatInstant } from '../../lib/time-zone';
 import { Badge, ErrorBox, Loading } from '../../lib/ui';
+import { fetchEvent } from './api';
 
 const tones: Record<EventStatus, 'ok' | 'bad' | 'warn' | 'info'> = {
   processed: 'ok',
@@ -15,17 +17,15 @@ export function StatusBadge({ status }: { status: EventStatus }) {
   return <Badge tone={tones[status] ?? 'info'}>{status.replace('_', '-')}</Badge>;
 }
 
-export function fetchEvent(id: string) {
-  return unwrap(query.GET('/v1/events/{id}', { params: { path: { id } } }));
-}
-
 interface Props {
   id: string;
+  tz: string;
   onSelect: (id: string) => void;
   onClose: () => void;
 }
 
-export function EventDetailPanel({ id, onSelect, onClose }: Props) {
+/** One record: status, canonical form, raw payload, rejection reason and every duplicate copy. */
+export function EventDetailPanel({ id, tz, onSelect, onClose }: Props) {
   const detail = useQuery({ queryKey: ['event', id], queryFn: () => fetchEvent(id) });
   const box = useRef<HTMLElement>(null);
   // On a narrow window the detail sits below the list: bring it into view.
@@ -34,6 +34,8 @@ export function EventDetailPanel({ id, onSelect, onClose }: Props) {
       box.current?.scrollIntoView({ behavior: 'smooth', block: 'start' });
     }
   }, [id]);
+  const time = (iso: string | undefined) => formatInstant(iso, tz, { millis: true });
+  const d = detail.data;
   return (
     <article ref={box} className="card detail" aria-labelledby="detail-title">
       <header className="detail-head">
@@ -46,59 +48,59 @@ export function EventDetailPanel({ id, onSelect, onClose }: Props) {
       </header>
       {detail.isPending ? <Loading label="Loading event…" /> : null}
       {detail.isError ? <ErrorBox error={detail.error} title="Event unavailable" /> : null}
-      {detail.data ? (
+      {d ? (
         <>
           <dl className="facts">
             <dt>Status</dt>
             <dd>
-              <StatusBadge status={detail.data.status} />
+              <StatusBadge status={d.status} />
             </dd>
-            <dt>Received</dt>
-            <dd>{formatTime(detail.data.receivedAt)}</dd>
+            <dt>Received ({tz})</dt>
+            <dd>{time(d.receivedAt)}</dd>
             <dt>Source</dt>
             <dd className="mono">
-              {detail.data.source.topic} / {detail.data.source.partition} @ {detail.data.source.offset}
+              {d.source.topic} / {d.source.partition} @ {d.source.offset}
             </dd>
-            {detail.data.originalEventId ? (
+            {d.originalEventId ? (
               <>
                 <dt>Duplicate of</dt>
                 <dd>
-                  <button type="button" className="link mono wrap" onClick={() => onSelect(detail.data.originalEventId!)}>
-                    {detail.data.originalEventId}
+                  <button type="button" className="link mono wrap" onClick={() => onSelect(d.originalEventId!)}>
+                    {d.originalEventId}
                   </button>
                 </dd>
               </>
             ) : null}
           </dl>
 
-          {detail.data.rejection ? (
+          {d.rejection ? (
             <div className="state state-error" role="note">
-              <strong>Rejected:</strong> <code>{detail.data.rejection.code}</code>
-              {detail.data.rejection.field ? ` (field ${detail.data.rejection.field})` : ''} — {detail.data.rejection.message}
+              <strong>Rejected:</strong> <code>{d.rejection.code}</code>
+              {d.rejection.field ? ` (field ${d.rejection.field})` : ''} — {d.rejection.message}
             </div>
           ) : null}
 
-          {detail.data.event ? (
+          {d.event ? (
             <>
               <h4>Canonical</h4>
               <dl className="facts">
                 <dt>Event id</dt>
-                <dd className="mono wrap">{detail.data.event.eventId}</dd>
+                <dd className="mono wrap">{d.event.eventId}</dd>
                 <dt>Client</dt>
-                <dd>{detail.data.event.clientId}</dd>
+                <dd className="wrap">{d.event.clientId}</dd>
                 <dt>Metric</dt>
-                <dd>{detail.data.event.metric}</dd>
+                <dd className="wrap">{d.event.metric}</dd>
                 <dt>Amount</dt>
-                <dd>{formatAmount(detail.data.event.amount)}</dd>
-                <dt>Timestamp</dt>
+                <dd data-testid="canonical-amount">{formatAmount(d.event.amountExact, d.event.amount)}</dd>
+                <dt>Timestamp ({tz})</dt>
                 <dd>
-                  {formatTime(detail.data.event.timestamp)}
-                  {detail.data.event.timestampDefaulted ? ' (defaulted to received time)' : ''}
+                  {time(d.event.timestamp)}
+                  {d.event.timestampDefaulted ? ' (defaulted to received time)' : ''}
                 </dd>
-                {detail.data.event.idempotencyKey ? (
+                {d.event.idempotencyKey ? (
                   <>
                     <dt>Idempotency key</dt>
-                    <dd className="mono wrap">{detail.data.event.idempotencyKey}</dd>
+                    <dd className="mono wrap">{d.event.idempotencyKey}</dd>
                   </>
                 ) : null}
               </dl>
@@ -106,14 +108,16 @@ export function EventDetailPanel({ id, onSelect, onClose }: Props) {
           ) : null}
 
           <h4>Raw payload</h4>
-          <pre className="raw">{prettyJson(detail.data.raw)}</pre>
+          <pre className="raw" tabIndex={0} aria-label="Raw payload">
+            {prettyJson(d.raw)}
+          </pre>
 
           <h4>Duplicate lineage</h4>
-          {detail.data.duplicates && detail.data.duplicates.count > 0 ? (
+          {d.duplicates && d.duplicates.count > 0 ? (
             <>
               <p>
-                <span data-testid="duplicate-count">{formatCount(detail.data.duplicates.count)}</span> duplicate
-                {detail.data.duplicates.count === 1 ? ' copy' : ' copies'} recognized and not counted.
+                <span data-testid="duplicate-count">{formatCount(d.duplicates.count)}</span> duplicate
+                {d.duplicates.count === 1 ? ' copy' : ' copies'} recognized and not counted.
               </p>
               <div className="table-wrap">
                 <table aria-label="Duplicate copies">
@@ -125,13 +129,13 @@ export function EventDetailPanel({ id, onSelect, onClose }: Props) {
                     </tr>
                   </thead>
                   <tbody>
-                    {detail.data.duplicates.copies.map((c) => (
+                    {d.duplicates.copies.map((c) => (
                       <tr key={`${c.source.topic}/${c.source.partition}/${c.source.offset}`}>
                         <td className="mono">
                           {c.source.topic} / {c.source.partition} @ {c.source.offset}
                         </td>
-                        <td className="nowrap">{formatTime(c.receivedAt)}</td>
-                        <td className="nowrap">{formatTime(c.detectedAt)}</td>
+                        <td className="nowrap">{time(c.receivedAt)}</td>
+                        <td className="nowrap">{time(c.detectedAt)}</td>
                       </tr>
                     ))}
                   </tbody>

@@ -1,12 +1,14 @@
 import { useId, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { admin, ApiError, unwrap, type FaultRequest, type FaultState } from '../../lib/api/client';
-import { formatCount, formatTime } from '../../lib/format';
+import { admin, unwrap, type FaultRequest, type FaultState } from '../../lib/api/client';
+import { formatCount } from '../../lib/format';
 import { useStats } from '../../lib/live-stats';
 import { ReconciliationLine } from '../../lib/ReconciliationLine';
+import { formatInstant } from '../../lib/time-zone';
 import { Badge, ErrorBox, Loading } from '../../lib/ui';
+import { useView } from '../../lib/view-state';
+import { faultsKey, fetchFaults, isFaultInjectionOff } from './api';
 
-const faultsKey = ['faults'] as const;
 
 export function FailureLab() {
   return (
@@ -23,6 +25,7 @@ export function FailureLab() {
 
 function Reconciliation() {
   const stats = useStats();
+  const { tz } = useView().common;
   if (stats.data) {
     const lag = stats.data.lag.reduce((sum, p) => sum + p.lag, 0);
     return (
@@ -30,7 +33,7 @@ function Reconciliation() {
         <h3>Reconciliation</h3>
         <ReconciliationLine stats={stats.data} />
         <p className="muted">
-          Consumer lag {formatCount(lag)} · as of {formatTime(stats.data.asOf)}
+          Consumer lag {formatCount(lag)} · as of {formatInstant(stats.data.asOf, tz)} ({tz})
         </p>
       </div>
     );
@@ -72,9 +75,9 @@ function Faults() {
   const client = useQueryClient();
   const faults = useQuery({
     queryKey: faultsKey,
-    queryFn: () => unwrap(admin.GET('/v1/faults')),
-    refetchInterval: (q) => (q.state.error instanceof ApiError && q.state.error.status === 403 ? false : 3000),
-    retry: (count, err) => !(err instanceof ApiError && err.status === 403) && count < 2,
+    queryFn: fetchFaults,
+    refetchInterval: (q) => (isFaultInjectionOff(q.state.error) ? false : 3000),
+    retry: (count, err) => !isFaultInjectionOff(err) && count < 2,
   });
   const onState = (state: FaultState) => client.setQueryData(faultsKey, state);
   const set = useMutation({
@@ -88,7 +91,7 @@ function Faults() {
 
   let body;
   if (faults.isPending) body = <Loading label="Loading faults…" />;
-  else if (faults.error instanceof ApiError && faults.error.status === 403)
+  else if (isFaultInjectionOff(faults.error))
     body = (
       <p className="state state-empty">
         Fault injection is disabled on the processor. Start it with <code>TALLY_FAULT_INJECTION=true</code> (
@@ -141,6 +144,7 @@ interface FaultFormProps {
 
 function FaultForm({ target, state, modes, busy, onApply }: FaultFormProps) {
   const id = useId();
+  const { tz } = useView().common;
   const [mode, setMode] = useState<Mode>(state.mode);
   const [duration, setDuration] = useState('30');
   const [slowMs, setSlowMs] = useState(String(state.slowMs || 500));
@@ -163,7 +167,7 @@ function FaultForm({ target, state, modes, busy, onApply }: FaultFormProps) {
           <Badge tone={state.mode === 'ok' ? 'ok' : 'bad'}>
             <span data-testid={`fault-${target}`}>{state.mode}</span>
           </Badge>
-          {state.until ? <span className="muted"> until {formatTime(state.until)}</span> : null}
+          {state.until ? <span className="muted"> until {formatInstant(state.until, tz)} ({tz})</span> : null}
         </legend>
         <div className="toolbar">
           {modes.map((m) => (

@@ -1,8 +1,10 @@
 import { useEffect, useRef, useState } from 'react';
-import { formatAmount, formatCount, formatTime } from '../../lib/format';
+import { formatCount, formatRate } from '../../lib/format';
 import { useStats } from '../../lib/live-stats';
 import { ReconciliationLine } from '../../lib/ReconciliationLine';
+import { formatInstant } from '../../lib/time-zone';
 import { Badge, Empty, ErrorBox, Loading } from '../../lib/ui';
+import { useView } from '../../lib/view-state';
 
 const HISTORY = 60;
 
@@ -31,6 +33,7 @@ function Sparkline({ values }: { values: number[] }) {
 
 export function HealthPanel() {
   const stats = useStats();
+  const { tz } = useView().common;
   const s = stats.data;
   const history = useThroughputHistory(s?.asOf, s?.throughput.processedPerSecond);
 
@@ -53,7 +56,7 @@ export function HealthPanel() {
             <div className="tile">
               <div className="tile-label">Throughput</div>
               <div className="tile-value" data-testid="throughput">
-                {formatAmount(Math.round(s.throughput.processedPerSecond * 10) / 10)}
+                {formatRate(s.throughput.processedPerSecond)}
                 <span className="unit">/s</span>
               </div>
               <div className="muted">over {s.throughput.windowSeconds} s</div>
@@ -114,7 +117,7 @@ export function HealthPanel() {
               )}
             </div>
           </div>
-          <p className="muted">As of {formatTime(s.asOf)}</p>
+          <p className="muted">As of {formatInstant(s.asOf, tz)} ({tz})</p>
         </>
       ) : null}
     </section>

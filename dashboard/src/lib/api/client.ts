@@ -2,7 +2,12 @@
 // (schema.d.ts, from event/openapi/openapi.json via `npm run gen:api`).
 // The three services are reached same-origin under /ingest, /query and
 // /admin; the dev/preview server (or nginx) strips the prefix.
-import createClient from 'openapi-fetch';
+//
+// Authentication is attached in exactly one place, the `bearer` middleware
+// below, from a TokenSource. Sign-in with API keys (issue #17) only has to
+// set the token on `credentials`; no call site changes. EventSource cannot
+// send headers, so the live stream will need a cookie or a query token then.
+import createClient, { type Middleware } from 'openapi-fetch';
 import type { components, paths } from './schema';
 
 export type Schemas = components['schemas'];
@@ -11,6 +16,7 @@ export type IngestResult = Schemas['IngestResult'];
 export type RawEvent = Schemas['RawEvent'];
 export type AggregationResponse = Schemas['AggregationResponse'];
 export type Group = Schemas['Group'];
+export type SeriesPoint = Schemas['SeriesPoint'];
 export type GroupBy = Schemas['GroupBy'];
 export type Interval = Schemas['Interval'];
 export type EventStatus = Schemas['EventStatus'];
@@ -22,6 +28,8 @@ export type ProcessorStatus = Schemas['ProcessorStatus'];
 export type FaultState = Schemas['FaultState'];
 export type FaultRequest = Schemas['FaultRequest'];
 export type ErrorDetail = Schemas['ErrorDetail'];
+export type ClientList = Schemas['ClientList'];
+export type MetricList = Schemas['MetricList'];
 
 export const prefixes = { ingest: '/ingest', query: '/query', admin: '/admin' } as const;
 
@@ -40,27 +48,57 @@ export class ApiError extends Error {
   }
 }
 
-function origin(): string {
+/** Where the bearer token for every request comes from; undefined = anonymous. */
+export type TokenSource = () => string | undefined;
+
+/** Holds the signed-in token (none until issue #17 adds sign-in). */
+export class Credentials {
+  #token: string | undefined;
+  set(token: string | undefined) {
+    this.#token = token || undefined;
+  }
+  readonly token: TokenSource = () => this.#token;
+}
+
+function bearer(token: TokenSource): Middleware {
+  return {
+    onRequest({ request }) {
+      const t = token();
+      if (t) request.headers.set('Authorization', `Bearer ${t}`);
+      return request;
+    },
+  };
+}
+
+function browserOrigin(): string {
   return typeof window !== 'undefined' ? window.location.origin : 'http://127.0.0.1:3000';
 }
 
-function make(prefix: string) {
-  return createClient<paths>({
-    // Absolute, so Request() accepts it outside a browser too (tests).
-    baseUrl: origin() + prefix,
-    // Looked up per call so tests (and devtools overrides) can replace fetch.
-    fetch: (request: Request) => globalThis.fetch(request),
-  });
+/** Builds the three service clients for one origin, all authenticated by one token source. */
+export function createApi(origin: string, token: TokenSource) {
+  const auth = bearer(token);
+  const make = (prefix: string) => {
+    const client = createClient<paths>({
+      // Absolute, so Request() accepts it outside a browser too (tests).
+      baseUrl: origin + prefix,
+      // Looked up per call so tests (and devtools overrides) can replace fetch.
+      fetch: (request: Request) => globalThis.fetch(request),
+    });
+    client.use(auth);
+    return client;
+  };
+  return {
+    ingest: make(prefixes.ingest),
+    query: make(prefixes.query),
+    admin: make(prefixes.admin),
+    /** The absolute URL of a query-API path, for EventSource. */
+    queryUrl: (path: string) => origin + prefixes.query + path,
+  };
 }
 
-export const ingest = make(prefixes.ingest);
-export const query = make(prefixes.query);
-export const admin = make(prefixes.admin);
-
-/** The absolute URL of a query-API path, for EventSource. */
-export function queryUrl(path: string): string {
-  return origin() + prefixes.query + path;
-}
+export const credentials = new Credentials();
+const api = createApi(browserOrigin(), credentials.token);
+export const { ingest, query, admin, queryUrl } = api;
 
 interface Outcome<T> {
   data?: T;

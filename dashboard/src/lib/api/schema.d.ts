@@ -86,6 +86,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Distinct client ids, for pickers: those starting with `prefix`, sorted, at most `limit`. */
+        get: operations["listClients"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Distinct metric ids, for pickers: those starting with `prefix`, sorted, at most `limit`. */
+        get: operations["listMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/stats": {
         parameters: {
             query?: never;
@@ -371,6 +405,11 @@ export interface components {
         Interval: "minute" | "hour" | "day";
         /** @enum {string} */
         EventStatus: "processed" | "rejected" | "duplicate" | "dead_lettered";
+        /**
+         * @description An exact decimal as text, in its shortest form (no exponent, no trailing fractional zeros, at most 9 fractional digits): `"1200"`, `"-0.5"`, `"12345678901234.123456789"`. It carries the same value as the numeric field beside it, which a client that parses JSON numbers into doubles may round; display and export this one.
+         * @example 1300.5
+         */
+        ExactDecimal: string;
         SeriesPoint: {
             /**
              * Format: date-time
@@ -380,9 +419,13 @@ export interface components {
             /** Format: int64 */
             count: number;
             sum: number;
+            sumExact: components["schemas"]["ExactDecimal"];
             avg: number;
+            avgExact: components["schemas"]["ExactDecimal"];
             min: number;
+            minExact: components["schemas"]["ExactDecimal"];
             max: number;
+            maxExact: components["schemas"]["ExactDecimal"];
         };
         Group: {
             /** @description Present when grouped by client. */
@@ -395,9 +438,13 @@ export interface components {
              */
             count: number;
             sum: number;
+            sumExact: components["schemas"]["ExactDecimal"];
             avg: number;
+            avgExact: components["schemas"]["ExactDecimal"];
             min: number;
+            minExact: components["schemas"]["ExactDecimal"];
             max: number;
+            maxExact: components["schemas"]["ExactDecimal"];
             /** @description Present when `interval` was given; ascending by bucket. */
             series?: components["schemas"]["SeriesPoint"][];
         };
@@ -436,8 +483,9 @@ export interface components {
             eventId: string;
             clientId: string;
             metric: string;
-            /** @description Exact decimal. */
+            /** @description Exact decimal (as a JSON number; `amountExact` carries the same value as text). */
             amount: number;
+            amountExact: components["schemas"]["ExactDecimal"];
             /**
              * Format: date-time
              * @description Event instant, UTC, milliseconds.
@@ -457,6 +505,8 @@ export interface components {
             clientId?: string;
             metric?: string;
             amount?: number;
+            /** @description `amount` as exact text; present exactly when `amount` is. */
+            amountExact?: components["schemas"]["ExactDecimal"];
             /**
              * Format: date-time
              * @description Event instant (canonical), when known.
@@ -700,6 +750,36 @@ export interface components {
             durationSeconds?: number;
             /** @description Latency for `slow` mode. */
             slowMs?: number;
+        };
+        /**
+         * @example {
+         *       "clients": [
+         *         "client_A",
+         *         "client_B"
+         *       ],
+         *       "truncated": false
+         *     }
+         */
+        ClientList: {
+            /** @description Distinct client ids with at least one processed event, sorted ascending (byte order), at most `limit`. */
+            clients: string[];
+            /** @description True when more client ids match the prefix than were returned. */
+            truncated: boolean;
+        };
+        /**
+         * @example {
+         *       "metrics": [
+         *         "click",
+         *         "purchase"
+         *       ],
+         *       "truncated": false
+         *     }
+         */
+        MetricList: {
+            /** @description Distinct metric ids with at least one processed event, sorted ascending (byte order), at most `limit`. */
+            metrics: string[];
+            /** @description True when more metric ids match the prefix than were returned. */
+            truncated: boolean;
         };
     };
     responses: {
@@ -971,6 +1051,60 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listClients: {
+        parameters: {
+            query?: {
+                /** @description Only client ids that start with this text (case-sensitive). Empty or absent: all. */
+                prefix?: string;
+                /** @description Most values to return. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The matching client ids. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listMetrics: {
+        parameters: {
+            query?: {
+                /** @description Only metric ids that start with this text (case-sensitive). Empty or absent: all. */
+                prefix?: string;
+                /** @description Most values to return. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The matching metric names. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
