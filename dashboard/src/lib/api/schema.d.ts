@@ -565,6 +565,11 @@ export interface components {
              * @description Records not yet committed by the consumer group.
              */
             lag: number;
+            /**
+             * Format: int64
+             * @description Offsets of the partition not yet counted.
+             */
+            pending: number;
         };
         ReasonCount: {
             code: string;
@@ -575,23 +580,28 @@ export interface components {
             processedPerSecond: number;
             windowSeconds: number;
         };
-        /** @description received = processed + duplicates + rejected + deadLettered + pending (pending = lag − inFlight: records not yet written anywhere); `reconciled` says whether that holds. inFlight = records written but whose offsets are not committed yet (normally 0). */
+        /** @description received = processed + duplicates + conflicts + rejected + deadLettered + forwarded + skipped + pending, at every moment, from counters the processors maintain (docs/design/read-model.md, R7); `reconciled` says whether that holds and every partition's counters add up to its position. inFlight = records counted and durable whose offsets are not committed yet (shown beside, not part of the identity). */
         Stats: {
             /**
              * Format: int64
-             * @description Raw records in `events.raw` (sum over partitions of end − start offset).
+             * @description Every offset ever written to the raw topic (the sum of its high watermarks), whatever retention deleted since.
              */
             received: number;
             /**
              * Format: int64
-             * @description Distinct logical events stored.
+             * @description Distinct logical events stored (winners: the first stored copy of each id).
              */
             processed: number;
             /**
              * Format: int64
-             * @description Raw records recognized as copies of a stored event.
+             * @description Records that were copies of a stored event with the same content.
              */
             duplicates: number;
+            /**
+             * Format: int64
+             * @description Records that reused a stored event's id with other content (idempotency_conflict): never counted.
+             */
+            conflicts: number;
             /**
              * Format: int64
              * @description Raw records stored as rejections.
@@ -604,7 +614,17 @@ export interface components {
             deadLettered: number;
             /**
              * Format: int64
-             * @description Consumer-group lag (not yet consumed and committed).
+             * @description Records found outside their owner partition and produced again to it (their copies are counted where they land).
+             */
+            forwarded: number;
+            /**
+             * Format: int64
+             * @description Offsets that hold no data record: transaction markers, aborted transactions' records, records removed before they were read.
+             */
+            skipped: number;
+            /**
+             * Format: int64
+             * @description Offsets not yet counted by the processors (high watermark − position).
              */
             pending: number;
             reconciled: boolean;
@@ -618,6 +638,26 @@ export interface components {
             rejectedByReason: components["schemas"]["ReasonCount"][];
             /** Format: date-time */
             asOf: string;
+            /** @description Partitions whose counters do not add up to their position (absent when reconciled). */
+            unbalanced?: number[];
+            /** @description What earlier incarnations of the raw topic (deleted and recreated) counted; outside the identity. */
+            history?: {
+                stream: string;
+                /** Format: int64 */
+                processed: number;
+                /** Format: int64 */
+                duplicates: number;
+                /** Format: int64 */
+                conflicts: number;
+                /** Format: int64 */
+                rejected: number;
+                /** Format: int64 */
+                deadLettered: number;
+                /** Format: int64 */
+                forwarded: number;
+                /** Format: int64 */
+                skipped: number;
+            }[];
         };
         /** @description One record in the seed's shape. */
         SeedEvent: {
