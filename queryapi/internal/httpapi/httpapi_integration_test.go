@@ -30,15 +30,14 @@ func (f offsetsFunc) Offsets(context.Context) ([]stats.PartitionOffsets, error) 
 func TestAgainstClickHouse(t *testing.T) {
 	conn, db := chtest.DB(t)
 	base := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
-	var rows []chtest.Row
+	var rows []chtest.Winner
 	for i := range 30 {
-		rows = append(rows, chtest.Row{EventID: chtest.EventID(i), ClientID: []string{"client_A", "o'brien"}[i%2], Metric: "purchase",
-			Amount: "0.1", TsMs: base + int64(i)*3_600_000, ReceivedMs: base + int64(i)*1000, Offset: int64(i), Raw: `{"i":1}`, InsertedMs: base})
+		rows = append(rows, chtest.Winner{EventID: chtest.EventID(i), ClientID: []string{"client_A", "o'brien"}[i%2], Metric: "purchase",
+			Amount: "0.1", TsMs: base + int64(i)*3_600_000, ReceivedMs: base + int64(i)*1000, Offset: int64(i), Raw: `{"i":1}`})
 	}
-	chtest.InsertEvents(t, conn, db, rows)
-	chtest.InsertEvents(t, conn, db, rows[:10]) // crash replay: same offsets again
-	chtest.Insert(t, conn, "INSERT INTO "+db+".rejected_events (code, field, message, client_hint, raw, received_ms, topic, partition, offset, inserted_ms)",
-		[]any{"amount_invalid", "amount", "bad", "client_A", "{", base, "events.raw", int32(0), int64(30), base})
+	chtest.WriteWinners(t, conn, db, rows, 10, true) // crash replay: every batch written twice
+	chtest.WriteRejected(t, conn, db, []chtest.Rejection{{Code: "amount_invalid", Field: "amount", Message: "bad", ClientHint: "client_A",
+		Raw: "{", ReceivedMs: base, Offset: 30}})
 
 	reg := prometheus.NewRegistry()
 	s, err := New(Deps{
