@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,6 +190,126 @@ func insertEvents(t testing.TB, conn driver.Conn, db string, ws []Winner) {
 	Insert(t, conn, "INSERT INTO "+db+".event_ids ("+schema.Cols(schema.EventIDsColumns)+")", ids...)
 }
 
+// The outcome rows besides winners, written as the processor writes them.
+
+// Copy is a copy that lost to a winner, as the processor writes it to
+// duplicates: a duplicate, or with Conflict a copy of the same id with
+// other content, which keeps its raw text. Stream "" means Stream.
+type Copy struct {
+	Tenant, EventID, Stream  string
+	Conflict                 bool
+	Partition                int32
+	Offset                   int64
+	OriginalPartition        int32
+	OriginalOffset           int64
+	ClientID, Metric, Amount string // Amount: decimal text
+	TsMs                     int64
+	TsDefaulted              bool
+	Raw                      string
+	ReceivedMs, DetectedMs   int64
+}
+
+// WriteCopies stores copies in one insert.
+func WriteCopies(t testing.TB, conn driver.Conn, db string, copies []Copy) {
+	t.Helper()
+	var rows [][]any
+	for _, c := range copies {
+		kind, raw := schema.OutcomeDuplicate, ""
+		if c.Conflict {
+			kind, raw = schema.OutcomeConflict, c.Raw
+		}
+		stream, topic := streamOf(c.Stream)
+		rows = append(rows, []any{cmp.Or(c.Tenant, event.DefaultTenant), c.EventID, kind, stream, topic, c.Partition, c.Offset,
+			c.OriginalPartition, c.OriginalOffset, c.ClientID, c.Metric, amount(t, c.Amount), c.TsMs, boolByte(c.TsDefaulted), raw,
+			c.ReceivedMs, c.DetectedMs})
+	}
+	Insert(t, conn, "INSERT INTO "+db+"."+schema.Duplicates+" ("+schema.Cols(schema.DuplicatesColumns)+")", rows...)
+}
+
+// Rejection is a record normalization refused. Stream "" means Stream.
+type Rejection struct {
+	Tenant, Stream                        string
+	Code, Field, Message, ClientHint, Raw string
+	Partition                             int32
+	Offset, ReceivedMs                    int64
+}
+
+// WriteRejected stores rejections in one insert.
+func WriteRejected(t testing.TB, conn driver.Conn, db string, recs []Rejection) {
+	t.Helper()
+	var rows [][]any
+	for _, r := range recs {
+		stream, topic := streamOf(r.Stream)
+		rows = append(rows, []any{cmp.Or(r.Tenant, event.DefaultTenant), r.Code, r.Field, r.Message, r.ClientHint, r.Raw, r.ReceivedMs,
+			stream, topic, r.Partition, r.Offset, r.ReceivedMs + 10})
+	}
+	Insert(t, conn, "INSERT INTO "+db+"."+schema.Rejected+" ("+schema.Cols(schema.RejectedColumns)+")", rows...)
+}
+
+// DeadLetter is a record sent to the dead-letter topic. Stream "" means
+// Stream.
+type DeadLetter struct {
+	Tenant, Stream, Reason, Raw string
+	Partition                   int32
+	Offset, ReceivedMs          int64
+}
+
+// WriteDeadLetters stores dead letters in one insert.
+func WriteDeadLetters(t testing.TB, conn driver.Conn, db string, recs []DeadLetter) {
+	t.Helper()
+	var rows [][]any
+	for _, r := range recs {
+		stream, topic := streamOf(r.Stream)
+		rows = append(rows, []any{cmp.Or(r.Tenant, event.DefaultTenant), r.Reason, r.Raw, r.ReceivedMs, stream, topic, r.Partition,
+			r.Offset, r.ReceivedMs + 10})
+	}
+	Insert(t, conn, "INSERT INTO "+db+"."+schema.DeadLetters+" ("+schema.Cols(schema.DeadLettersColumns)+")", rows...)
+}
+
+// Stray is a record found outside its owner partition and produced again
+// to it, at (ToPartition, ToOffset) of the same topic. Stream "" means
+// Stream.
+type Stray struct {
+	Tenant, Stream, EventID, ClientID string
+	Partition, ToPartition            int32
+	Offset, ToOffset, ReceivedMs      int64
+}
+
+// WriteForwarded stores strays in one insert.
+func WriteForwarded(t testing.TB, conn driver.Conn, db string, strays []Stray) {
+	t.Helper()
+	var rows [][]any
+	for _, r := range strays {
+		stream, topic := streamOf(r.Stream)
+		rows = append(rows, []any{cmp.Or(r.Tenant, event.DefaultTenant), r.EventID, r.ClientID, r.ReceivedMs, stream, topic,
+			r.Partition, r.Offset, r.ToPartition, r.ToOffset, r.ReceivedMs + 10})
+	}
+	Insert(t, conn, "INSERT INTO "+db+"."+schema.Forwarded+" ("+schema.Cols(schema.ForwardedColumns)+")", rows...)
+}
+
+// streamOf returns a stream (Stream when empty) and its topic.
+func streamOf(stream string) (string, string) {
+	stream = cmp.Or(stream, Stream)
+	topic, _, _ := strings.Cut(stream, "/")
+	return stream, topic
+}
+
+func amount(t testing.TB, text string) decimal.Decimal {
+	t.Helper()
+	a, err := event.ParseAmount(text)
+	if err != nil {
+		t.Fatalf("amount %q: %v", text, err)
+	}
+	return decimal.NewFromBigInt(a.BigScaled(), -9)
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Exec runs one statement or fails the test.
 func Exec(t testing.TB, conn driver.Conn, sql string, args ...any) {
 	t.Helper()
@@ -222,4 +343,28 @@ func Insert(t testing.TB, conn driver.Conn, insert string, rows ...[]any) {
 	if err := batch.Send(); err != nil {
 		t.Fatalf("send %s: %v", insert, err)
 	}
+}
+
+// Counter is one outcome count of one partition, as the processor keeps it.
+type Counter struct {
+	Tenant, Outcome string
+	Partition       int32
+	Count           uint64
+}
+
+// WriteBooks writes the processor's counters and each partition's
+// position (every offset below it counted), at version = the position.
+func WriteBooks(t testing.TB, conn driver.Conn, db string, counters []Counter, positions map[int32]int64) {
+	t.Helper()
+	var rows [][]any
+	for _, c := range counters {
+		v := uint64(positions[c.Partition])
+		rows = append(rows, []any{cmp.Or(c.Tenant, event.DefaultTenant), schema.KindCounter, uint8(0), uint32(0), "", c.Outcome, Stream,
+			c.Partition, v, c.Count, decimal.Zero, decimal.Zero, decimal.Zero, int64(0), int64(0)})
+	}
+	for p, pos := range positions {
+		rows = append(rows, []any{"", schema.KindPosition, uint8(0), uint32(0), "", "", Stream, p, uint64(pos), uint64(pos),
+			decimal.Zero, decimal.Zero, decimal.Zero, int64(0), int64(0)})
+	}
+	Insert(t, conn, "INSERT INTO "+db+".state ("+schema.Cols(schema.StateColumns)+")", rows...)
 }

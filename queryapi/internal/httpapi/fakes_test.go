@@ -72,11 +72,11 @@ func (f *fakeStore) Count(_ context.Context, q eventlog.ListQuery) (uint64, erro
 	return f.count, f.err
 }
 
-func (f *fakeStore) Get(_ context.Context, id string) (eventlog.Detail, error) {
+func (f *fakeStore) Get(_ context.Context, q eventlog.DetailQuery) (eventlog.Detail, error) {
 	if f.err != nil {
 		return eventlog.Detail{}, f.err
 	}
-	if f.detail.ID != id {
+	if f.detail.ID != q.ID {
 		return eventlog.Detail{}, eventlog.ErrNotFound
 	}
 	return f.detail, nil

@@ -220,7 +220,7 @@ func parseList(raw string) (eventlog.ListQuery, error) {
 	if st != "" {
 		status, ok := eventlog.ParseStatus(st)
 		if !ok {
-			return q, fmt.Errorf("status: want processed, rejected, duplicate or dead_lettered, got %q", st)
+			return q, fmt.Errorf("status: want processed, duplicate, conflict, rejected, dead_lettered or forwarded, got %q", st)
 		}
 		q.Statuses = []eventlog.Status{status}
 	}
@@ -281,7 +281,7 @@ func (s *Server) getEvent(c *gin.Context) {
 		badParam(c, errors.New("id: want a 64-hex event id or raw-<partition>-<offset>"))
 		return
 	}
-	d, err := s.d.Events.Get(c.Request.Context(), id)
+	d, err := s.d.Events.Get(c.Request.Context(), eventlog.DetailQuery{ID: id})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -415,7 +415,7 @@ func (s *Server) seedEvents(c *gin.Context) {
 		badParam(c, err)
 		return
 	}
-	q := eventlog.ListQuery{ByEventTime: true, WithRaw: true}
+	q := eventlog.ListQuery{WithRaw: true}
 	var client, status string
 	if client, err = p.one("clientId"); err == nil {
 		status, err = p.one("status")
@@ -590,7 +590,7 @@ func (s *Server) seedAggregation(c *gin.Context) {
 	count := func(st eventlog.Status) (uint64, error) {
 		return s.d.Events.Count(ctx, eventlog.ListQuery{
 			ClientIDs: q.ClientIDs, Metrics: q.Metrics, Statuses: []eventlog.Status{st},
-			From: q.From, To: q.To, ByEventTime: true, Limit: 1,
+			From: q.From, To: q.To, Limit: 1,
 		})
 	}
 	if out.Statistics.Rejected, err = count(eventlog.StatusRejected); err == nil {

@@ -21,32 +21,33 @@ import (
 	"github.com/tally-dev/tally/queryapi/internal/stats"
 )
 
-type offsetsFunc func() []stats.PartitionOffsets
+type offsetsFunc func() stats.Topic
 
-func (f offsetsFunc) Offsets(context.Context) ([]stats.PartitionOffsets, error) { return f(), nil }
+func (f offsetsFunc) Offsets(context.Context) (stats.Topic, error) { return f(), nil }
 
 // TestAgainstClickHouse drives every query route over real ClickHouse and
 // checks each answer against the OpenAPI document and the stored truth.
 func TestAgainstClickHouse(t *testing.T) {
 	conn, db := chtest.DB(t)
 	base := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
-	var rows []chtest.Row
+	var rows []chtest.Winner
 	for i := range 30 {
-		rows = append(rows, chtest.Row{EventID: chtest.EventID(i), ClientID: []string{"client_A", "o'brien"}[i%2], Metric: "purchase",
-			Amount: "0.1", TsMs: base + int64(i)*3_600_000, ReceivedMs: base + int64(i)*1000, Offset: int64(i), Raw: `{"i":1}`, InsertedMs: base})
+		rows = append(rows, chtest.Winner{EventID: chtest.EventID(i), ClientID: []string{"client_A", "o'brien"}[i%2], Metric: "purchase",
+			Amount: "0.1", TsMs: base + int64(i)*3_600_000, ReceivedMs: base + int64(i)*1000, Offset: int64(i), Raw: `{"i":1}`})
 	}
-	chtest.InsertEvents(t, conn, db, rows)
-	chtest.InsertEvents(t, conn, db, rows[:10]) // crash replay: same offsets again
-	chtest.Insert(t, conn, "INSERT INTO "+db+".rejected_events (code, field, message, client_hint, raw, received_ms, topic, partition, offset, inserted_ms)",
-		[]any{"amount_invalid", "amount", "bad", "client_A", "{", base, "events.raw", int32(0), int64(30), base})
+	chtest.WriteWinners(t, conn, db, rows, 10, true) // crash replay: every batch written twice
+	chtest.WriteRejected(t, conn, db, []chtest.Rejection{{Code: "amount_invalid", Field: "amount", Message: "bad", ClientHint: "client_A",
+		Raw: "{", ReceivedMs: base, Offset: 30}})
+	chtest.WriteBooks(t, conn, db, []chtest.Counter{{Outcome: "processed", Count: 30}, {Outcome: "rejected", Count: 1},
+		{Outcome: "rejected:amount_invalid", Count: 1}}, map[int32]int64{0: 31})
 
 	reg := prometheus.NewRegistry()
 	s, err := New(Deps{
 		Aggregator: aggregate.NewStore(conn, db),
 		Events:     eventlog.NewStore(conn, db, "events.raw"),
-		Stats: stats.NewReconciler(offsetsFunc(func() []stats.PartitionOffsets {
-			return []stats.PartitionOffsets{{Partition: 0, Start: 0, End: 31, Committed: 31}}
-		}), stats.NewClickHouse(conn, db, "events.raw"), time.Now),
+		Stats: stats.NewReconciler(offsetsFunc(func() stats.Topic {
+			return stats.Topic{Stream: chtest.Stream, Partitions: []stats.PartitionOffsets{{Partition: 0, End: 31, Committed: 31}}}
+		}), stats.NewClickHouse(conn, db), time.Now),
 		ClickHouse: conn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: reg, Gatherer: reg, Spec: openapi.Spec,
 		QueryTimeout: 10 * time.Second, StreamInterval: time.Second, Now: time.Now,

@@ -210,7 +210,7 @@ func TestEventList(t *testing.T) {
 	amt := decimal.MustParse("12.5")
 	ts := instant.Of(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
 	id := strings.Repeat("ab", 32)
-	next := eventlog.Cursor{ReceivedMs: 1704067200000, ID: id, Status: eventlog.StatusProcessed}
+	next := eventlog.Cursor{AtMs: 1704067200000, ID: id, Status: eventlog.StatusProcessed}
 	f := &fakeStore{
 		items: []eventlog.Summary{
 			{ID: id, EventID: id, Status: eventlog.StatusProcessed, ClientID: "a", Metric: "m", Amount: &amt, Timestamp: &ts,
@@ -236,7 +236,7 @@ func TestEventList(t *testing.T) {
 	if len(body.Events) != 2 || body.NextCursor == nil {
 		t.Fatalf("body %s", rec.Body)
 	}
-	if q := f.lastList; q.Limit != 2 || len(q.Statuses) != 1 || q.Statuses[0] != eventlog.StatusProcessed || q.From == nil || q.ByEventTime {
+	if q := f.lastList; q.Limit != 2 || len(q.Statuses) != 1 || q.Statuses[0] != eventlog.StatusProcessed || q.From == nil {
 		t.Fatalf("query %+v", q)
 	}
 	// The cursor round-trips into the next request.
@@ -260,7 +260,7 @@ func TestEventDetail(t *testing.T) {
 		Event:  &eventlog.Canonical{EventID: id, ClientID: "a", Metric: "m", Amount: decimal.MustParse("1"), Timestamp: ts},
 		Source: eventlog.Source{Topic: "events.raw", Partition: 0, Offset: 1},
 		Duplicates: eventlog.Duplicates{Count: 1, Copies: []eventlog.Copy{{
-			Source: eventlog.Source{Topic: "events.raw", Offset: 2}, ReceivedAt: ts, DetectedAt: ts,
+			Kind: eventlog.StatusDuplicate, Source: eventlog.Source{Topic: "events.raw", Offset: 2}, ReceivedAt: ts, DetectedAt: ts,
 		}}},
 	}}
 	s, _ := newTestServer(t, f)
@@ -358,7 +358,7 @@ func TestSeedRoutes(t *testing.T) {
 	}
 	checkSpec(t, router, req, rec)
 	q := f.lastList
-	if q.Offset != 20 || q.Limit != 10 || !q.ByEventTime || !q.WithRaw || !q.To.Equal(time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)) {
+	if q.Offset != 20 || q.Limit != 10 || !q.WithRaw || !q.To.Equal(time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("query %+v", q)
 	}
 	if !strings.Contains(rec.Body.String(), `"status":"failed"`) || !strings.Contains(rec.Body.String(), `"total":7`) {

@@ -40,7 +40,7 @@ type Aggregator interface {
 type EventLog interface {
 	List(ctx context.Context, q eventlog.ListQuery) ([]eventlog.Summary, *eventlog.Cursor, error)
 	Count(ctx context.Context, q eventlog.ListQuery) (uint64, error)
-	Get(ctx context.Context, id string) (eventlog.Detail, error)
+	Get(ctx context.Context, q eventlog.DetailQuery) (eventlog.Detail, error)
 }
 
 // StatsSource produces reconciliation snapshots.
