@@ -163,12 +163,15 @@ function stats() {
     received: raw.length,
     processed: events.size,
     duplicates: by('duplicate'),
+    conflicts: 0,
     rejected: by('rejected'),
     deadLettered: 0,
+    forwarded: 0,
+    skipped: 0,
     pending: by('pending'),
     inFlight: 0,
     throughput: { processedPerSecond: recent / 10, windowSeconds: 10 },
-    lag: nextOffset.map((end, partition) => ({ partition, lag: end - committed[partition] })),
+    lag: nextOffset.map((end, partition) => ({ partition, lag: end - committed[partition], pending: end - committed[partition] })),
     rejectedByReason: [...reasons].map(([code, count]) => ({ code, count })),
     asOf: new Date().toISOString(),
   };
@@ -269,7 +272,8 @@ const queryApi = createServer((req, res) => {
     if (r.rejection) detail.rejection = r.rejection;
     if (r.state === 'duplicate') detail.originalEventId = r.eventId;
     const copies = r.state === 'processed' && owner ? owner.copies : [];
-    detail.duplicates = { count: copies.length, copies: copies.map((c) => ({ source: source(c.record), receivedAt: c.record.receivedAt, detectedAt: c.detectedAt })) };
+    detail.duplicates = { count: copies.length, copies: copies.map((c) => ({ kind: 'duplicate', source: source(c.record), receivedAt: c.record.receivedAt, detectedAt: c.detectedAt })) };
+    detail.conflicts = 0;
     return send(res, 200, detail);
   }
   if (url.pathname === '/v1/clients' || url.pathname === '/v1/metrics') {

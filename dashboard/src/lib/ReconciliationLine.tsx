@@ -7,7 +7,8 @@ import { linkTo } from './view-state';
 import { Badge } from './ui';
 
 /**
- * received = processed + duplicates + rejected + dead-lettered + pending (+ in flight), with a verdict.
+ * received = processed + duplicates + conflicts + rejected + dead-lettered + forwarded + skipped + pending
+ * (+ in flight), with a verdict. Terms that are zero (conflicts, forwarded, skipped) are shown only when not.
  * Every number links to the records behind it (all time, as the counts are).
  */
 export function ReconciliationLine({ stats, compact = false }: { stats: Stats; compact?: boolean }) {
@@ -31,9 +32,28 @@ export function ReconciliationLine({ stats, compact = false }: { stats: Stats; c
       <span className="op">+</span>
       {term('duplicates', stats.duplicates, 'stat-duplicates', events('duplicate'), 'Duplicate copies')}
       <span className="op">+</span>
+      {stats.conflicts > 0 ? (
+        <>
+          <span className="op">+</span>
+          {term('conflicts', stats.conflicts, 'stat-conflicts', events('conflict'), 'Reused ids with other content (never counted)')}
+        </>
+      ) : null}
+      <span className="op">+</span>
       {term('rejected', stats.rejected, 'stat-rejected', events('rejected'), 'Rejected records')}
       <span className="op">+</span>
       {term('dead-lettered', stats.deadLettered, 'stat-dead-lettered', events('dead_lettered'), 'Dead-lettered records')}
+      {stats.forwarded > 0 ? (
+        <>
+          <span className="op">+</span>
+          {term('forwarded', stats.forwarded, 'stat-forwarded', events('forwarded'), 'Records produced again to the partition that owns their client')}
+        </>
+      ) : null}
+      {stats.skipped > 0 ? (
+        <>
+          <span className="op">+</span>
+          {term('skipped', stats.skipped, 'stat-skipped', health, 'Offsets without a data record (transaction markers, aborted records)')}
+        </>
+      ) : null}
       <span className="op">+</span>
       {term('pending', stats.pending, 'stat-pending', health, 'Consumer lag in Pipeline health')}
       {stats.inFlight !== 0 || !compact ? (

@@ -77,7 +77,7 @@ export function useStats() {
 }
 
 export interface Reconciliation {
-  /** processed + duplicates + rejected + deadLettered + pending (inFlight is already inside the table counts) */
+  /** every outcome + pending (inFlight is counted, only not yet committed) */
   accounted: number;
   /** received − accounted; 0 when every received record is accounted for. */
   difference: number;
@@ -86,7 +86,8 @@ export interface Reconciliation {
 }
 
 export function reconcile(s: Stats): Reconciliation {
-  const accounted = s.processed + s.duplicates + s.rejected + s.deadLettered + s.pending;
+  const accounted =
+    s.processed + s.duplicates + s.conflicts + s.rejected + s.deadLettered + s.forwarded + s.skipped + s.pending;
   const difference = s.received - accounted;
   return { accounted, difference, reconciled: difference === 0 && s.reconciled };
 }

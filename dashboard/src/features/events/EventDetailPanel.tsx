@@ -9,8 +9,10 @@ import { fetchEvent } from './api';
 const tones: Record<EventStatus, 'ok' | 'bad' | 'warn' | 'info'> = {
   processed: 'ok',
   duplicate: 'warn',
+  conflict: 'bad',
   rejected: 'bad',
   dead_lettered: 'bad',
+  forwarded: 'info',
 };
 
 export function StatusBadge({ status }: { status: EventStatus }) {
@@ -116,26 +118,39 @@ export function EventDetailPanel({ id, tz, onSelect, onClose }: Props) {
           {d.duplicates && d.duplicates.count > 0 ? (
             <>
               <p>
-                <span data-testid="duplicate-count">{formatCount(d.duplicates.count)}</span> duplicate
-                {d.duplicates.count === 1 ? ' copy' : ' copies'} recognized and not counted.
+                <span data-testid="duplicate-count">{formatCount(d.duplicates.count)}</span>
+                {d.duplicates.count === 1 ? ' copy' : ' copies'} recognized and not counted
+                {d.conflicts ? (
+                  <>
+                    , of which <span data-testid="conflict-count">{formatCount(d.conflicts)}</span> with other content
+                    (a reused idempotency key)
+                  </>
+                ) : null}
+                .
               </p>
               <div className="table-wrap">
                 <table aria-label="Duplicate copies">
                   <thead>
                     <tr>
+                      <th scope="col">Kind</th>
                       <th scope="col">Source</th>
                       <th scope="col">Received</th>
                       <th scope="col">Detected</th>
+                      <th scope="col">It said</th>
                     </tr>
                   </thead>
                   <tbody>
                     {d.duplicates.copies.map((c) => (
                       <tr key={`${c.source.topic}/${c.source.partition}/${c.source.offset}`}>
+                        <td>
+                          <StatusBadge status={c.kind} />
+                        </td>
                         <td className="mono">
                           {c.source.topic} / {c.source.partition} @ {c.source.offset}
                         </td>
                         <td className="nowrap">{time(c.receivedAt)}</td>
                         <td className="nowrap">{time(c.detectedAt)}</td>
+                        <td>{c.claimed ? `${c.claimed.metric} ${formatAmount(c.claimed.amountExact)}` : '—'}</td>
                       </tr>
                     ))}
                   </tbody>

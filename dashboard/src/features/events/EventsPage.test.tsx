@@ -41,11 +41,12 @@ const detail: EventDetail = {
   raw: '{"source":"client_A","payload":{"metric":"purchase","amount":"12345678901234.123456789","timestamp":"2024/01/01"}}',
   receivedAt: '2024-03-01T10:00:00.000Z',
   source: source(3, 42),
+  conflicts: 0,
   duplicates: {
     count: 2,
     copies: [
-      { source: source(3, 43), receivedAt: '2024-03-01T10:00:01.000Z', detectedAt: '2024-03-01T10:00:01.200Z' },
-      { source: source(3, 44), receivedAt: '2024-03-01T10:00:02.000Z', detectedAt: '2024-03-01T10:00:02.200Z' },
+      { kind: 'duplicate', source: source(3, 43), receivedAt: '2024-03-01T10:00:01.000Z', detectedAt: '2024-03-01T10:00:01.200Z' },
+      { kind: 'duplicate', source: source(3, 44), receivedAt: '2024-03-01T10:00:02.000Z', detectedAt: '2024-03-01T10:00:02.200Z' },
     ],
   },
 };

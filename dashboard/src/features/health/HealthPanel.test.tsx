@@ -36,8 +36,8 @@ describe('HealthPanel', () => {
     const api = mockFetch({
       'GET /query/v1/stats': stats({
         lag: [
-          { partition: 1, lag: 7 },
-          { partition: 0, lag: 3 },
+          { partition: 1, lag: 7, pending: 7 },
+          { partition: 0, lag: 3, pending: 3 },
         ],
         pending: 10,
         received: 20,

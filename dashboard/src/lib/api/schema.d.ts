@@ -12,8 +12,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List stored records (processed, rejected, duplicate, dead-lettered), newest first, with keyset pagination.
-         * @description Ordered by `receivedAt` descending (ties broken by source partition and offset, descending). `from`/`to` filter on `receivedAt`. Pass the previous page's `nextCursor` as `cursor` with the same filters to get the next page; `nextCursor` is null on the last page.
+         * List stored records (processed, duplicate, conflict, rejected, dead-lettered, forwarded), newest first, with keyset pagination.
+         * @description Ordered by each record's time descending: the event time (`timestamp`) of a processed event, the `receivedAt` of every other record (ties broken by id, status and topic incarnation, descending). `from`/`to` filter on the same time. Pass the previous page's `nextCursor` as `cursor` with the same filters to get the next page; `nextCursor` is null on the last page.
          */
         get: operations["listEvents"];
         put?: never;
@@ -76,7 +76,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One record: canonical form, raw payload, rejection reason and duplicate lineage. */
+        /** One record: canonical form, raw payload, rejection reason, and lineage (duplicate and conflict copies). */
         get: operations["getEvent"];
         put?: never;
         post?: never;
@@ -403,8 +403,11 @@ export interface components {
         GroupBy: "none" | "clientId" | "metric" | "both";
         /** @enum {string} */
         Interval: "minute" | "hour" | "day";
-        /** @enum {string} */
-        EventStatus: "processed" | "rejected" | "duplicate" | "dead_lettered";
+        /**
+         * @description `processed`: the first stored copy of an event id (counted). `duplicate`: a later copy with the same content. `conflict`: a later copy with the same id and other content (kept with what it said, never counted). `rejected`: refused by normalization. `dead_lettered`: could not be stored, sent to the dead-letter topic. `forwarded`: found outside its owner partition and produced again to it.
+         * @enum {string}
+         */
+        EventStatus: "processed" | "rejected" | "duplicate" | "conflict" | "dead_lettered" | "forwarded";
         /**
          * @description An exact decimal as text, in its shortest form (no exponent, no trailing fractional zeros, at most 9 fractional digits): `"1200"`, `"-0.5"`, `"12345678901234.123456789"`. It carries the same value as the numeric field beside it, which a client that parses JSON numbers into doubles may round; display and export this one.
          * @example 1300.5
@@ -496,9 +499,9 @@ export interface components {
             idempotencyKey?: string;
         };
         EventSummary: {
-            /** @description Event id, or `raw-<partition>-<offset>` for records without one (rejected, dead-lettered, duplicate copies). */
+            /** @description Event id of a processed event, else `raw-<partition>-<offset>` of the record. */
             id: string;
-            /** @description Present for processed and duplicate records. */
+            /** @description Present for processed, duplicate, conflict and forwarded records. */
             eventId?: string;
             status: components["schemas"]["EventStatus"];
             /** @description Absent when it could not be determined (rejected, dead-lettered). */
@@ -509,7 +512,7 @@ export interface components {
             amountExact?: components["schemas"]["ExactDecimal"];
             /**
              * Format: date-time
-             * @description Event instant (canonical), when known.
+             * @description Event instant (canonical), when known; a conflict shows the one it claimed.
              */
             timestamp?: string;
             /**
@@ -519,6 +522,7 @@ export interface components {
             receivedAt: string;
             source: components["schemas"]["Source"];
             rejection?: components["schemas"]["Rejection"];
+            forwardedTo?: components["schemas"]["Source"];
         };
         EventList: {
             events: components["schemas"]["EventSummary"][];
@@ -526,6 +530,9 @@ export interface components {
             nextCursor: string | null;
         };
         DuplicateCopy: {
+            /** @enum {string} */
+            kind: "duplicate" | "conflict";
+            claimed?: components["schemas"]["Claim"];
             source: components["schemas"]["Source"];
             /** Format: date-time */
             receivedAt: string;
@@ -535,10 +542,20 @@ export interface components {
              */
             detectedAt: string;
         };
+        /** @description What a conflicting copy said (same id, so same client; other content). Never counted. */
+        Claim: {
+            metric: string;
+            amount: number;
+            amountExact: string;
+            /** Format: date-time */
+            timestamp: string;
+            timestampDefaulted?: boolean;
+            raw: string;
+        };
         DuplicateLineage: {
             /**
              * Format: int64
-             * @description Duplicate copies of this logical event (the stored original excluded).
+             * @description Copies of this event id that lost to the stored first copy, duplicates and conflicts.
              */
             count: number;
             copies: components["schemas"]["DuplicateCopy"][];
@@ -547,15 +564,23 @@ export interface components {
             id: string;
             status: components["schemas"]["EventStatus"];
             event?: components["schemas"]["Canonical"];
-            /** @description The raw JSON text exactly as received. */
+            /** @description The raw JSON text exactly as received; empty for a duplicate copy or a forwarded stray whose text was not kept. */
             raw: string;
             /** Format: date-time */
             receivedAt: string;
             source: components["schemas"]["Source"];
             rejection?: components["schemas"]["Rejection"];
-            /** @description For a duplicate copy: the logical event it duplicates. */
+            /** @description For a duplicate or conflict copy: the event it lost to. */
             originalEventId?: string;
+            original?: components["schemas"]["Source"];
+            claimed?: components["schemas"]["Claim"];
+            forwardedTo?: components["schemas"]["Source"];
             duplicates: components["schemas"]["DuplicateLineage"];
+            /**
+             * Format: int64
+             * @description How many copies in the lineage are conflicts.
+             */
+            conflicts: number;
         };
         PartitionLag: {
             /** Format: int32 */
@@ -898,9 +923,9 @@ export interface operations {
                 metric?: string;
                 /** @description Only records with this status. */
                 status?: components["schemas"]["EventStatus"];
-                /** @description Received at or after (inclusive), RFC 3339. */
+                /** @description At or after (inclusive), RFC 3339: event time of processed events, received time of other records. */
                 from?: string;
-                /** @description Received before (exclusive), RFC 3339. */
+                /** @description Before (exclusive), RFC 3339: event time of processed events, received time of other records. */
                 to?: string;
                 /** @description Page size. */
                 limit?: number;
@@ -1073,7 +1098,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description An event id, or `raw-<partition>-<offset>` for a record without one (rejected, dead-lettered, or a specific duplicate copy). */
+                /** @description An event id (its first stored copy, with every copy that lost), or `raw-<partition>-<offset>` for one record of the raw topic (a duplicate or conflict copy, a rejected, dead-lettered or forwarded record). */
                 id: string;
             };
             cookie?: never;
