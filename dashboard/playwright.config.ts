@@ -2,11 +2,9 @@
 // install` cannot work here). Projects:
 //   stack  the product through the UI; against DASHBOARD_URL when set (a real
 //          stack, as scripts/test-integration.sh runs it), else the mock.
-//   mock   tests that need the query API's exact decimal strings and the
-//          /v1/clients and /v1/metrics lists; always the mock backend.
 //   perf   first-paint budget on `vite preview` (npm run perf).
-// The mock backend and a production build served by `vite preview` start on
-// E2E_MOCK_PORT (47310) and the three ports after it.
+// Without DASHBOARD_URL, the mock backend and a production build served by
+// `vite preview` start on E2E_MOCK_PORT (47310) and the three ports after it.
 import { defineConfig } from '@playwright/test';
 
 const MOCK_PORT = Number(process.env.E2E_MOCK_PORT || 47310);
@@ -49,11 +47,10 @@ export default defineConfig({
   },
   projects: [
     { name: 'stack', testDir: 'e2e/stack', use: { baseURL: stackUrl ?? mockUrl } },
-    { name: 'mock', testDir: 'e2e/mock', use: { baseURL: mockUrl } },
     // No tracing while timing.
     { name: 'perf', testDir: 'e2e/perf', use: { baseURL: mockUrl, trace: 'off' } },
   ],
-  webServer: [
+  webServer: stackUrl ? [] : [
     {
       command: 'node e2e/mock-backend.mjs',
       env: {

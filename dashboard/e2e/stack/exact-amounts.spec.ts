@@ -1,7 +1,6 @@
 // Exact amounts end to end: values a double cannot hold are shown digit for
-// digit with grouping, and exported as the API's exact text. Needs the
-// query API's *Exact string fields (runs on the mock backend until the real
-// API has them).
+// digit with grouping, and exported as the API's exact text (the query API's
+// *Exact string fields).
 import { ago, downloaded, expect, ingest, MINUTE, parseCsv, test, unique } from '../fixtures';
 
 const BIG = '12345678901234.123456789'; // 23 significant digits: a double keeps ~16

@@ -1,7 +1,7 @@
 // Client and metric pickers search the API (GET /v1/clients, /v1/metrics)
 // by prefix and are driven from the keyboard; the choice lands in the URL
 // and filters the data. Needs those endpoints (mock backend until the real
-// query API has them).
+
 import { ago, expect, expectAccessible, ingest, MINUTE, test, unique } from '../fixtures';
 
 test('pickers search values from the API and filter by keyboard', async ({ page, request }) => {
