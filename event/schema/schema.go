@@ -7,8 +7,8 @@
 //
 // The read model is described in docs/design/read-model.md. In short:
 //   - events holds one row per logical event — the first stored copy (its
-//     winner) — and event_ids indexes the same winners by owner slot and
-//     id, for durable lookups and for healing the Redis seen-set;
+//     winner) — and event_ids indexes the same winners by id (with their
+//     owner slot), for durable lookups and for healing the Redis seen-set;
 //   - duplicates, rejected_events, dead_letters and forwarded record the
 //     fate of every other raw record, keyed by its source;
 //   - state holds the read model: rollups, outcome counters and positions,
@@ -134,9 +134,10 @@ ORDER BY version`),
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(ts)
 ORDER BY (tenant, toStartOfMinute(ts), client_id, metric, event_id)`),
-		// The same winners by owner slot (event.Slot of the client) and id:
-		// durable lookups while Redis is down, and the source for healing
-		// Redis after a flush. Slots, unlike partitions, never move.
+		// The same winners by id: durable lookups while Redis is down, and
+		// event lookups by id. The owner slot (event.Slot of the client;
+		// slots, unlike partitions, never move) says which winners a
+		// partition heals into Redis after a flush — a rare full read.
 		q(`CREATE TABLE IF NOT EXISTS %s.event_ids (
 	slot Int32,
 	tenant String,
@@ -149,7 +150,7 @@ ORDER BY (tenant, toStartOfMinute(ts), client_id, metric, event_id)`),
 	offset Int64,
 	inserted_ms Int64
 ) ENGINE = ReplacingMergeTree
-ORDER BY (slot, tenant, event_id)`),
+ORDER BY (tenant, event_id)`),
 		// Copies that lost to a winner: duplicates (same content) and
 		// conflicts (same id, other content; they keep their fields and raw
 		// payload for the lineage view). Ordered by id for lineage.

@@ -246,26 +246,26 @@ func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pi
 }
 
 // Lookup returns the winners among ids.
-func (s *Store) Lookup(ctx context.Context, ids []pipeline.SlotID) (map[pipeline.SlotID]pipeline.Origin, error) {
-	out := make(map[pipeline.SlotID]pipeline.Origin)
+func (s *Store) Lookup(ctx context.Context, ids []pipeline.TenantID) (map[pipeline.TenantID]pipeline.Origin, error) {
+	out := make(map[pipeline.TenantID]pipeline.Origin)
 	for start := 0; start < len(ids); start += loadChunk {
 		chunk := ids[start:min(len(ids), start+loadChunk)]
 		set := make([]clickhouse.GroupSet, len(chunk))
 		for i, id := range chunk {
-			set[i] = clickhouse.GroupSet{Value: []any{id.Slot, id.Tenant, id.EventID}}
+			set[i] = clickhouse.GroupSet{Value: []any{id.Tenant, id.EventID}}
 		}
 		// A winner may have been written more than once (a replayed batch):
 		// every row names the same origin.
-		rows, err := s.conn.Query(ctx, "SELECT slot, tenant, event_id, any(stream), any(partition), any(offset), any(fingerprint) FROM "+
-			s.db+"."+schema.EventIDs+" WHERE (slot, tenant, event_id) IN (?) GROUP BY slot, tenant, event_id", set)
+		rows, err := s.conn.Query(ctx, "SELECT tenant, event_id, any(stream), any(partition), any(offset), any(fingerprint) FROM "+
+			s.db+"."+schema.EventIDs+" WHERE (tenant, event_id) IN (?) GROUP BY tenant, event_id", set)
 		if err != nil {
 			return nil, fmt.Errorf("look up winners: %w", err)
 		}
 		for rows.Next() {
-			var id pipeline.SlotID
+			var id pipeline.TenantID
 			var o pipeline.Origin
 			var stream string
-			if err := rows.Scan(&id.Slot, &id.Tenant, &id.EventID, &stream, &o.Partition, &o.Offset, &o.Fingerprint); err != nil {
+			if err := rows.Scan(&id.Tenant, &id.EventID, &stream, &o.Partition, &o.Offset, &o.Fingerprint); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("look up winners: scan: %w", err)
 			}
@@ -282,7 +282,9 @@ func (s *Store) Lookup(ctx context.Context, ids []pipeline.SlotID) (map[pipeline
 }
 
 // Winners streams the winners of the slots (optionally only one stream's,
-// from an offset on).
+// from an offset on). event_ids is ordered by id, so this reads its slot
+// column whole: healing Redis after it lost data is rare, and a lookup by
+// id (every batch while Redis is down, every event detail) is not.
 func (s *Store) Winners(ctx context.Context, slots []int32, stream string, from int64, each func(string, pipeline.Origin) error) error {
 	set := make([]any, len(slots))
 	for i, sl := range slots {

@@ -94,8 +94,8 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("LoadState = %+v, want the version-20 row %+v", got, rows[1])
 	}
 
-	ids := []pipeline.SlotID{{Slot: event.Slot("client_A"), Tenant: "default", EventID: b.Winners[7].Event.EventID},
-		{Slot: event.Slot("client_A"), Tenant: "other", EventID: b.Winners[7].Event.EventID}}
+	ids := []pipeline.TenantID{{Tenant: "default", EventID: b.Winners[7].Event.EventID},
+		{Tenant: "other", EventID: b.Winners[7].Event.EventID}}
 	found, err := s.Lookup(ctx, ids)
 	if err != nil {
 		t.Fatal(err)

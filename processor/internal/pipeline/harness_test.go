@@ -182,7 +182,7 @@ type srcKey struct {
 type memStore struct {
 	mu        sync.Mutex
 	winners   map[srcKey]pipeline.Winner
-	ids       map[pipeline.SlotID][]pipeline.Origin
+	ids       map[pipeline.TenantID][]pipeline.Origin
 	dups      map[srcKey]pipeline.Duplicate
 	rejected  map[srcKey]pipeline.Rejected
 	dead      map[srcKey]pipeline.DeadLetter
@@ -199,7 +199,7 @@ type memStore struct {
 }
 
 func newStore() *memStore {
-	return &memStore{winners: map[srcKey]pipeline.Winner{}, ids: map[pipeline.SlotID][]pipeline.Origin{},
+	return &memStore{winners: map[srcKey]pipeline.Winner{}, ids: map[pipeline.TenantID][]pipeline.Origin{},
 		dups: map[srcKey]pipeline.Duplicate{}, rejected: map[srcKey]pipeline.Rejected{}, dead: map[srcKey]pipeline.DeadLetter{},
 		forwarded: map[srcKey]pipeline.ForwardedRow{}, state: map[pipeline.StateKey][]pipeline.StateRow{}}
 }
@@ -228,7 +228,7 @@ func (m *memStore) Write(_ context.Context, b pipeline.Batch) error {
 	}
 	for _, w := range b.Winners {
 		m.winners[src(w.Source)] = w
-		id := pipeline.SlotID{Slot: w.Slot, Tenant: w.Tenant, EventID: w.Event.EventID}
+		id := pipeline.TenantID{Tenant: w.Tenant, EventID: w.Event.EventID}
 		m.ids[id] = append(m.ids[id], pipeline.Origin{Stream: pipeline.StreamTag(w.Source.Stream), Partition: w.Source.Partition,
 			Offset: w.Source.Offset, Fingerprint: w.Event.Fingerprint()})
 	}
@@ -302,13 +302,13 @@ func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) (map[p
 	return out, nil
 }
 
-func (m *memStore) Lookup(_ context.Context, ids []pipeline.SlotID) (map[pipeline.SlotID]pipeline.Origin, error) {
+func (m *memStore) Lookup(_ context.Context, ids []pipeline.TenantID) (map[pipeline.TenantID]pipeline.Origin, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.failing(); err != nil {
 		return nil, err
 	}
-	out := map[pipeline.SlotID]pipeline.Origin{}
+	out := map[pipeline.TenantID]pipeline.Origin{}
 	for _, id := range ids {
 		if os := m.ids[id]; len(os) > 0 {
 			out[id] = os[0]

@@ -271,9 +271,9 @@ func (p *Pipeline) lookup(ctx context.Context, parts []*partPlan) ([]map[string]
 			continue
 		}
 		pp := parts[i]
-		ids := make([]SlotID, 0, len(pp.cands))
+		ids := make([]TenantID, 0, len(pp.cands))
 		for _, c := range pp.cands {
-			ids = append(ids, SlotID{Slot: c.slot, Tenant: c.tenant, EventID: c.ev.EventID})
+			ids = append(ids, TenantID{Tenant: c.tenant, EventID: c.ev.EventID})
 		}
 		found, err := p.o.Store.Lookup(ctx, ids)
 		if err != nil {

@@ -35,9 +35,8 @@ type Origin struct {
 // origins: a record is its own origin only in its own stream.
 func StreamTag(stream string) uint32 { return crc32.ChecksumIEEE([]byte(stream)) }
 
-// SlotID names an event id by its owner slot (event.Slot) and tenant.
-type SlotID struct {
-	Slot            int32
+// TenantID names an event id within its tenant.
+type TenantID struct {
 	Tenant, EventID string
 }
 
@@ -65,7 +64,7 @@ type Store interface {
 	// LoadState returns the highest version of each key that exists.
 	LoadState(ctx context.Context, keys []StateKey) (map[StateKey]StateRow, error)
 	// Lookup returns the winners among ids.
-	Lookup(ctx context.Context, ids []SlotID) (map[SlotID]Origin, error)
+	Lookup(ctx context.Context, ids []TenantID) (map[TenantID]Origin, error)
 	// Winners calls each for every winner of the slots; with stream set,
 	// only those of that stream at offsets ≥ from.
 	Winners(ctx context.Context, slots []int32, stream string, from int64, each func(id string, o Origin) error) error

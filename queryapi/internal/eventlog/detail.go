@@ -150,11 +150,9 @@ func rawIDOf(src Source) string {
 
 // Get returns the detail of an event id or of a raw record.
 //
-// An event id is found through its lineage (duplicates, ordered by tenant
-// and id), which gives its client and so its owner slot; event_ids then
-// gives its event time by primary key, and events is read in that minute
-// only. An event without copies has no known client, and event_ids is
-// ordered by slot first, so that lookup reads event_ids' id column.
+// An event id is found by primary key in event_ids (ordered by tenant and
+// id), which gives its event time, and events is read in that minute only;
+// its lineage comes from duplicates, ordered by tenant and id too.
 //
 // A raw id names a record of the raw topic by partition and offset; the
 // outcome tables keyed by source are read by that key (every incarnation
@@ -279,8 +277,7 @@ func (s *Store) first(ctx context.Context, sql string, args []any, dst ...any) (
 }
 
 // winner reads an event's first copy: its event time from event_ids (a
-// primary-key point when the client is known), then its row from events in
-// that minute.
+// primary-key point), then its row from events in that minute.
 func (s *Store) winner(ctx context.Context, tenant, eventID, client string) (winner, bool, error) {
 	sql := "SELECT ts_ms FROM " + s.db + "." + schema.EventIDs + " WHERE tenant = ? AND event_id = ?"
 	args := []any{tenant, eventID}
@@ -389,7 +386,7 @@ func (s *Store) recordDetail(ctx context.Context, tenant string, src Source) (De
 	if ok {
 		return s.copyDetail(ctx, tenant, eventID, stream, src)
 	}
-	// A winner: event_ids holds every winner's source, ordered by slot.
+	// A winner: event_ids holds every winner's source (not in its key).
 	ok, err = s.first(ctx, "SELECT event_id FROM "+s.db+"."+schema.EventIDs+
 		" WHERE tenant = ? AND topic = ? AND partition = ? AND offset = ? ORDER BY inserted_ms DESC, stream DESC LIMIT 1", bind, &eventID)
 	if err != nil {
