@@ -87,7 +87,7 @@ func (r *Registry) Run(ctx context.Context) error {
 	for {
 		fetches := r.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopping is the normal end, not a failure
 		}
 		fetches.EachError(func(t string, p int32, err error) {
 			r.logger.Warn("control topic fetch error", "topic", t, "partition", p, "err", err)

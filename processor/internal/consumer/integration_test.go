@@ -414,7 +414,7 @@ func TestBooksBalanceAfterRetentionDeletesRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	del, err := w.adm.DeleteRecords(ctx, kadm.Offsets(ends.Offsets()))
+	del, err := w.adm.DeleteRecords(ctx, ends.Offsets())
 	if err != nil || del.Error() != nil {
 		t.Fatalf("delete records: %v %v", err, del.Error())
 	}

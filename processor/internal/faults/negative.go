@@ -51,7 +51,7 @@ func (c *claimOnLookup) Lookup(ctx context.Context, probes []pipeline.Probe) ([]
 		}
 		claims = append(claims, m)
 	}
-	if err := c.SeenSet.Mark(ctx, claims); err != nil {
+	if err := c.Mark(ctx, claims); err != nil {
 		return nil, err
 	}
 	return answers, nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -100,26 +99,6 @@ func (l *memLog) end(part int32) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return int64(len(l.parts[part]))
-}
-
-// drained reports whether every offset up to the last delivered record of
-// each partition is committed (trailing gaps are never delivered, so they
-// are counted when a later record arrives).
-func (l *memLog) drained() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for p, recs := range l.parts {
-		last := int64(-1)
-		for i, r := range recs {
-			if r != nil {
-				last = int64(i)
-			}
-		}
-		if l.committed[p] <= last {
-			return false
-		}
-	}
-	return true
 }
 
 type topo struct {
@@ -612,8 +591,6 @@ func (r *rig) check() {
 		r.t.Logf("counters %v, truth %v", counters, tr.counters)
 	}
 }
-
-func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K { return slices.Sorted(maps.Keys(m)) }
 
 func ev(client, metric string, amount string, ts string) string {
 	if ts == "" {

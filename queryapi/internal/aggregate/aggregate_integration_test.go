@@ -240,5 +240,3 @@ func TestAggregateIsExact(t *testing.T) {
 		t.Fatalf("only %d queries checked", n)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -254,7 +254,7 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	sort.Slice(s.Lag, func(i, j int) bool { return s.Lag[i].Partition < s.Lag[j].Partition })
 	sort.Slice(s.Unbalanced, func(i, j int) bool { return s.Unbalanced[i] < s.Unbalanced[j] })
-	s.Reconciled = len(s.Unbalanced) == 0 && int64(s.Outcomes.total())+s.Pending == s.Received
+	s.Reconciled = len(s.Unbalanced) == 0 && int64(s.total())+s.Pending == s.Received
 	for code, n := range reasons {
 		s.RejectedByReason = append(s.RejectedByReason, ReasonCount{Code: code, Count: n})
 	}
@@ -307,8 +307,11 @@ func (k *Kafka) Offsets(ctx context.Context) (Topic, error) {
 		return Topic{}, fmt.Errorf("describe %s: %w", k.topic, err)
 	}
 	d, ok := details[k.topic]
-	if !ok || d.Err != nil {
-		return Topic{}, fmt.Errorf("describe %s: topic missing (%v)", k.topic, d.Err)
+	if !ok {
+		return Topic{}, fmt.Errorf("describe %s: the topic does not exist", k.topic)
+	}
+	if d.Err != nil {
+		return Topic{}, fmt.Errorf("describe %s: %w", k.topic, d.Err)
 	}
 	ends, err := k.adm.ListEndOffsets(ctx, k.topic)
 	if err != nil {
