@@ -281,7 +281,11 @@
 //
 //	"tally-id-v1" 0x00 kind fields...
 //
-// where each field is its byte length as an unsigned LEB128 varint
+// — for a tenant other than the default one (Input.Tenant), "tally-id-v1"
+// 0x00 'T' tenant kind fields..., so identical events of two tenants never
+// deduplicate against each other, while the default tenant's ids stay those
+// of a single-tenant Tally — where each field is its byte length as an
+// unsigned LEB128 varint
 // (encoding/binary.AppendUvarint: one byte below 128) followed by its UTF-8
 // bytes, and kind is one byte:
 //

@@ -32,6 +32,10 @@ type Input struct {
 	// SentAt is the sentAt of the Segment batch that carried Raw
 	// (FormatSegment), used when the message has none of its own.
 	SentAt string
+	// Tenant owns the event. Every tenant but event.DefaultTenant (and "")
+	// is part of the event id, so identical events of two tenants are two
+	// events; the default tenant's ids are those of a single-tenant Tally.
+	Tenant string
 }
 
 type fieldID uint8
@@ -160,9 +164,10 @@ type Engine struct {
 // state is the per-call scratch space, pooled so a call allocates only the
 // strings it returns.
 type state struct {
-	doc  doc
-	hash []byte
-	text textScratch
+	doc    doc
+	hash   []byte
+	text   textScratch
+	tenant string // "" for the default tenant
 }
 
 // New compiles a validated config into an Engine.
@@ -352,6 +357,10 @@ func (e *Engine) normalize(in *Input, ex *Explanation) (event.Canonical, *Reject
 		st.doc.release()
 		e.pool.Put(st)
 	}()
+	st.tenant = in.Tenant
+	if st.tenant == event.DefaultTenant {
+		st.tenant = ""
+	}
 	d := &st.doc
 	d.reset(in.Raw, e.maxDepth)
 	var root int32 = -1
@@ -669,8 +678,19 @@ func appendField(dst, v []byte) []byte {
 	return append(dst, v...)
 }
 
-func (e *Engine) contentID(st *state, client, metric []byte, a event.Amount, ms int64, withTS bool) [sha256.Size]byte {
+// idStart begins an id's hashed text: the prefix and, for a tenant other
+// than the default one, 'T' and the tenant.
+func idStart(st *state) []byte {
 	b := append(st.hash[:0], idPrefix...)
+	if st.tenant != "" {
+		b = append(b, 'T')
+		b = appendField(b, []byte(st.tenant))
+	}
+	return b
+}
+
+func (e *Engine) contentID(st *state, client, metric []byte, a event.Amount, ms int64, withTS bool) [sha256.Size]byte {
+	b := idStart(st)
 	var tmp [40]byte
 	if withTS {
 		b = append(b, 'C')
@@ -688,7 +708,7 @@ func (e *Engine) contentID(st *state, client, metric []byte, a event.Amount, ms 
 }
 
 func (e *Engine) keyID(st *state, client, key []byte) [sha256.Size]byte {
-	b := append(st.hash[:0], idPrefix...)
+	b := idStart(st)
 	b = append(b, 'K')
 	b = appendField(b, client)
 	b = appendField(b, key)
