@@ -23,7 +23,11 @@ const (
 	HeaderSimulateFailure = "tally-simulate-failure" // "true": first durable write of the batch fails (dev only)
 	HeaderEventID         = "tally-event-id"         // the ingestor's preflight id (informational)
 	HeaderSource          = "tally-source"           // "http" for ingestor records
-	HeaderTenant          = "tally-tenant"           // the tenant the ingestor authenticated (absent: DefaultTenant)
+	HeaderTenant          = "tally-tenant"           // the tenant the ingestor authenticated
+	// HeaderTenantSignature proves HeaderTenant came from an ingestor (or a
+	// processor forwarding a stray): auth.TenantSignature of the tenant and
+	// the value. Without a valid one, a record's tenant is its topic's.
+	HeaderTenantSignature = "tally-tenant-sig"
 	// HeaderForwardedFrom marks a copy the processor produced to its owner
 	// partition: "<topic>/<partition>/<offset>" of the stray it came from.
 	HeaderForwardedFrom = "tally-forwarded-from"

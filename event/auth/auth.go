@@ -82,7 +82,7 @@ type Checker struct {
 // Disabled reports whether authentication is off.
 func (c *Checker) Disabled() bool { return c.Auth == nil }
 
-// Check authenticates h for scope. tenant is the tenant the request names
+// Check authenticates h for scope ("" for any valid key). tenant is the tenant the request names
 // explicitly ("" for none): only an admin key may name one other than its
 // own.
 func (c *Checker) Check(h http.Header, scope, tenant string) (Caller, *Failure) {
@@ -110,7 +110,7 @@ func (c *Checker) Check(h http.Header, scope, tenant string) (Caller, *Failure) 
 		}
 		return Caller{}, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
 	}
-	if !k.Has(scope) {
+	if scope != "" && !k.Has(scope) {
 		return Caller{}, &Failure{Status: http.StatusForbidden, Code: "forbidden",
 			Message: fmt.Sprintf("the API key lacks the %q scope", scope)}
 	}
@@ -200,4 +200,39 @@ func VerifyTenant(secret []byte, tenant string, value, sig []byte) bool {
 		return false
 	}
 	return hmac.Equal(TenantSignature(secret, tenant, value), sig)
+}
+
+// Settings are the authentication settings every service embeds in its
+// configuration (environment variables).
+type Settings struct {
+	// Mode is TALLY_AUTH: enabled (the default) or disabled (tests only).
+	Mode string `env:"TALLY_AUTH" envDefault:"enabled"`
+	// TenantSecret is shared by every ingestor and processor: the ingestor
+	// signs the tenant it authenticated, the processor verifies it.
+	TenantSecret string `env:"TALLY_TENANT_SECRET"`
+	// ControlTopic holds the API keys and topic mappings.
+	ControlTopic string `env:"TALLY_CONTROL_TOPIC" envDefault:"tally.control"`
+}
+
+// Enabled reports whether authentication is on (Validate has accepted Mode).
+func (s Settings) Enabled() bool {
+	on, _ := Mode(s.Mode)
+	return on
+}
+
+// Validate reports invalid settings; needSecret says whether the service
+// signs or verifies tenants.
+func (s Settings) Validate(needSecret bool) error {
+	on, err := Mode(s.Mode)
+	if err != nil {
+		return err
+	}
+	if s.ControlTopic == "" {
+		return errors.New("TALLY_CONTROL_TOPIC must not be empty")
+	}
+	if on && needSecret && len(s.TenantSecret) < 16 {
+		return errors.New("TALLY_TENANT_SECRET must hold at least 16 characters, shared by every ingestor and processor " +
+			"(make up writes one to .stack/tenant.secret)")
+	}
+	return nil
 }

@@ -28,7 +28,7 @@ func TestKeysAuthenticate(t *testing.T) {
 		t.Fatalf("scopes %v", k.Scopes)
 	}
 	id, secret, err := Parse(text)
-	if err != nil || id != k.ID || !k.Matches(secret) || k.Matches(secret[:42]+"A") {
+	if err != nil || id != k.ID || !k.Matches(secret) || k.Matches(flipLast(secret)) {
 		t.Fatalf("parse/match: %v %v", id, err)
 	}
 	for _, bad := range []string{"", "tly_", "Bearer x", text + "x", strings.ToUpper(text)} {
@@ -98,7 +98,7 @@ func TestRegistryFollowsTheControlTopic(t *testing.T) {
 	if tenant, ok := r.TenantOf("events.raw"); !ok || tenant != "default" {
 		t.Fatalf("mapping = %q %v", tenant, ok)
 	}
-	if _, err := r.Authenticate(text[:len(text)-1]+"A", now); !errors.Is(err, ErrUnknownKey) && !errors.Is(err, ErrMalformed) {
+	if _, err := r.Authenticate(flipLast(text), now); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("a wrong secret: %v", err)
 	}
 	other, _, _ := NewKey("acme", []string{ScopeIngest}, now)
@@ -106,33 +106,25 @@ func TestRegistryFollowsTheControlTopic(t *testing.T) {
 		t.Fatalf("an unknown key: %v", err)
 	}
 
-	// Revoke: every reader refuses it as soon as the record arrives.
+	// Revoke: a Plane's put returns once its registry applied the record,
+	// so the very next check refuses the key.
+	p := Plane{Registry: r, W: w}
 	k.Revoked, k.RevokedAt = true, &now
-	if err := w.PutKey(ctx, k); err != nil {
+	if err := p.PutKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := r.Authenticate(text, now); errors.Is(err, ErrRevoked) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("revocation not seen within 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, err := r.Authenticate(text, now); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("a revoked key: %v", err)
 	}
 	// Expiry.
 	exp := now.Add(time.Hour)
 	text2, k2, _ := NewKey("acme", []string{ScopeQuery}, now)
 	k2.ExpiresAt = &exp
-	if err := w.PutKey(ctx, k2); err != nil {
+	if err := p.PutKey(ctx, k2); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, ok := r.Key(k2.ID); ok {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, err := r.Authenticate(text2, now); err != nil {
+		t.Fatalf("a key before its expiry: %v", err)
 	}
 	if _, err := r.Authenticate(text2, now.Add(2*time.Hour)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("an expired key: %v", err)
@@ -140,4 +132,72 @@ func TestRegistryFollowsTheControlTopic(t *testing.T) {
 	if len(r.Keys()) != 2 || len(r.Mappings()) != 1 {
 		t.Fatalf("keys %d mappings %d", len(r.Keys()), len(r.Mappings()))
 	}
+}
+
+// flipLast changes the last character of a key or secret to another one of
+// the same alphabet.
+func flipLast(s string) string {
+	if s[len(s)-1] == 'A' {
+		return s[:len(s)-1] + "B"
+	}
+	return s[:len(s)-1] + "A"
+}
+
+// A key revoked through one replica's plane is refused by another replica
+// as soon as that replica reads the record — measured here against the
+// 5-second promise of docs/api.md.
+func TestRevocationReachesEveryReplica(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := CreateTopic(ctx, kadm.NewClient(cl), DefaultTopic, 1); err != nil {
+		t.Fatal(err)
+	}
+	replicas := make([]*Registry, 3)
+	for i := range replicas {
+		r, err := NewRegistry(opts, DefaultTopic, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		go func() { _ = r.Run(ctx) }()
+		if err := r.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		replicas[i] = r
+	}
+	w := NewWriter(cl, DefaultTopic)
+	now := time.Now()
+	text, k, _ := NewKey("acme", []string{ScopeQuery}, now)
+	if err := (Plane{Registry: replicas[0], W: w}).PutKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	k.Revoked, k.RevokedAt = true, &now
+	start := time.Now()
+	off, err := w.putKey(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range replicas {
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		err := r.WaitApplied(wctx, off)
+		wcancel()
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+		if _, err := r.Authenticate(text, now); !errors.Is(err, ErrRevoked) {
+			t.Fatalf("replica %d still accepts a revoked key: %v", i, err)
+		}
+	}
+	t.Logf("revocation seen by %d replicas after %s", len(replicas), time.Since(start).Round(time.Millisecond))
 }

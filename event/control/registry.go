@@ -36,6 +36,11 @@ type Registry struct {
 	topics map[string]string
 	ready  chan struct{}
 	once   sync.Once
+
+	// next is the offset after the last record applied; moved is closed
+	// (and replaced) whenever it advances.
+	next  int64
+	moved chan struct{}
 }
 
 // NewRegistry makes a registry reading topic with a client built from opts
@@ -50,7 +55,7 @@ func NewRegistry(opts []kgo.Opt, topic string, logger *slog.Logger) (*Registry, 
 		return nil, err
 	}
 	return &Registry{topic: topic, cl: cl, logger: logger, keys: map[string]Key{}, topics: map[string]string{},
-		ready: make(chan struct{})}, nil
+		ready: make(chan struct{}), moved: make(chan struct{})}, nil
 }
 
 // Close stops the registry's client.
@@ -105,12 +110,17 @@ func (r *Registry) Run(ctx context.Context) error {
 }
 
 func (r *Registry) apply(rec *kgo.Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rec.Offset+1 > r.next {
+		r.next = rec.Offset + 1
+		close(r.moved)
+		r.moved = make(chan struct{})
+	}
 	kind, name, ok := strings.Cut(string(rec.Key), "/")
 	if !ok {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	switch kind {
 	case "key":
 		if rec.Value == nil {
@@ -148,6 +158,24 @@ func (r *Registry) WaitReady(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("control topic %s not read: %w", r.topic, ctx.Err())
+	}
+}
+
+// WaitApplied waits until the registry has applied the control record at
+// offset (what a Writer returned), so a key just created authenticates.
+func (r *Registry) WaitApplied(ctx context.Context, offset int64) error {
+	for {
+		r.mu.RLock()
+		next, moved := r.next, r.moved
+		r.mu.RUnlock()
+		if next > offset {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("control record %d not read back: %w", offset, ctx.Err())
+		}
 	}
 }
 
@@ -233,30 +261,67 @@ func NewWriter(cl *kgo.Client, topic string) *Writer { return &Writer{cl: cl, to
 
 // PutKey stores a key (a new one, or a new state of one: revoked).
 func (w *Writer) PutKey(ctx context.Context, k Key) error {
+	_, err := w.putKey(ctx, k)
+	return err
+}
+
+func (w *Writer) putKey(ctx context.Context, k Key) (int64, error) {
 	v, err := json.Marshal(k)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return w.put(ctx, "key/"+k.ID, v)
 }
 
 // PutMapping maps a topic to a tenant.
 func (w *Writer) PutMapping(ctx context.Context, m TopicTenant) error {
+	_, err := w.putMapping(ctx, m)
+	return err
+}
+
+func (w *Writer) putMapping(ctx context.Context, m TopicTenant) (int64, error) {
 	if !TenantPattern.MatchString(m.Tenant) {
-		return fmt.Errorf("tenant %q is not a valid tenant name", m.Tenant)
+		return 0, fmt.Errorf("tenant %q is not a valid tenant name", m.Tenant)
 	}
 	v, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return w.put(ctx, "topic/"+m.Topic, v)
 }
 
-func (w *Writer) put(ctx context.Context, key string, value []byte) error {
-	if err := w.cl.ProduceSync(ctx, &kgo.Record{Topic: w.topic, Key: []byte(key), Value: value}).FirstErr(); err != nil {
-		return fmt.Errorf("write %s to %s: %w", key, w.topic, err)
+func (w *Writer) put(ctx context.Context, key string, value []byte) (int64, error) {
+	r, err := w.cl.ProduceSync(ctx, &kgo.Record{Topic: w.topic, Key: []byte(key), Value: value}).First()
+	if err != nil {
+		return 0, fmt.Errorf("write %s to %s: %w", key, w.topic, err)
 	}
-	return nil
+	return r.Offset, nil
+}
+
+// Plane is a registry and a writer together, reading its own writes: a
+// put returns once the registry has applied it, so a key created through
+// the admin API authenticates on the next request.
+type Plane struct {
+	*Registry
+	W *Writer
+}
+
+// PutKey writes k and waits until the registry holds it.
+func (p Plane) PutKey(ctx context.Context, k Key) error {
+	off, err := p.W.putKey(ctx, k)
+	if err != nil {
+		return err
+	}
+	return p.WaitApplied(ctx, off)
+}
+
+// PutMapping writes m and waits until the registry holds it.
+func (p Plane) PutMapping(ctx context.Context, m TopicTenant) error {
+	off, err := p.W.putMapping(ctx, m)
+	if err != nil {
+		return err
+	}
+	return p.WaitApplied(ctx, off)
 }
 
 // CreateTopic creates the control topic (compacted, one partition so every

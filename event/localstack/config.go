@@ -100,6 +100,9 @@ type Config struct {
 	Partitions     int  `json:"partitions"`
 	Dashboard      bool `json:"dashboard"`
 	FaultInjection bool `json:"faultInjection"`
+	// Auth is TALLY_AUTH for the services: "enabled" (default) or
+	// "disabled" (tests that want an open stack).
+	Auth string `json:"auth"`
 
 	KafkaVersion     string `json:"kafkaVersion"`
 	ZooKeeperVersion string `json:"zookeeperVersion"`
@@ -194,6 +197,7 @@ func FromEnv(root string, getenv func(string) string) (Config, error) {
 	c.Partitions = num("PARTITIONS", 8)
 	c.Dashboard = flag("WITH_DASHBOARD", true)
 	c.FaultInjection = flag("TALLY_FAULT_INJECTION", true)
+	c.Auth = str("TALLY_AUTH", "enabled")
 	c.Chromium = flag("WITH_CHROMIUM", false)
 	c.PortBase = num("PORT_BASE", 0)
 	p := DefaultPorts(c.PortBase)

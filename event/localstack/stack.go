@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -126,6 +127,9 @@ func (s *Stack) up(ctx context.Context, services bool) error {
 		return err
 	}
 	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if err := s.bootstrapKeys(ctx); err != nil {
 		return err
 	}
 	if !services {
@@ -536,6 +540,8 @@ func (s *Stack) Env() []string {
 		"TALLY_DLQ_TOPIC=" + c.DLQTopic,
 		"TALLY_CONSUMER_GROUP=" + c.ConsumerGroup,
 		fmt.Sprintf("TALLY_FAULT_INJECTION=%t", c.FaultInjection),
+		"TALLY_AUTH=" + c.Auth,
+		"TALLY_TENANT_SECRET=" + s.tenantSecret(),
 		fmt.Sprintf("TALLY_PARTITIONS=%d", c.Partitions),
 		fmt.Sprintf("TALLY_REPLICATION_FACTOR=%d", c.count(Kafka)),
 	}
@@ -627,7 +633,7 @@ func (s *Stack) command(ctx context.Context, n Node, extraEnv []string) (command
 		cmd.dir = filepath.Join(c.Root, "dashboard")
 		cmd.argv = []string{"./node_modules/.bin/vite", "preview", "--host", Host, "--port", fmt.Sprint(n.Port()), "--strictPort"}
 		cmd.env = slices.Concat(s.environ("TALLY_INGESTOR_URL="+ingestor.URL(), "TALLY_QUERYAPI_URL="+queryapi.URL(),
-			"TALLY_PROCESSOR_ADMIN_URL="+admin.URL()), extraEnv)
+			"TALLY_PROCESSOR_ADMIN_URL="+admin.URL(), "TALLY_DASHBOARD_KEY="+s.key("dashboard")), extraEnv)
 	}
 	return cmd, nil
 }
@@ -737,6 +743,80 @@ func (s *Stack) migrate(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("migrate (log: %s): %w\n%s", path, err, tail(path, 20))
+	}
+	return nil
+}
+
+// Key files the stack bootstraps (KeyPath): the first admin key, an
+// ingest+query key of the default tenant, and the dashboard server's own.
+var bootstrapKeys = []struct{ name, scopes string }{
+	{"admin", "admin"}, {"default", "ingest,query"}, {"dashboard", "admin"},
+}
+
+// KeyPath is where the stack keeps the API key called name.
+func (c Config) KeyPath(name string) string { return filepath.Join(c.Dir, name+".key") }
+
+// key reads the API key called name ("" if there is none).
+func (s *Stack) key(name string) string {
+	b, err := os.ReadFile(s.cfg.KeyPath(name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// tenantSecret is the secret the stack's ingestors and processors share to
+// sign tenants, made once per stack directory.
+func (s *Stack) tenantSecret() string {
+	path := filepath.Join(s.cfg.Dir, "tenant.secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b))
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	secret := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(s.cfg.Dir, 0o755); err == nil {
+		_ = os.WriteFile(path, []byte(secret+"\n"), 0o600)
+	}
+	return secret
+}
+
+// bootstrapKeys makes sure the keys of bootstrapKeys exist (created on a
+// stack's first start, or again when its Kafka data was wiped) and maps
+// the raw topic to the default tenant (so Kafka-native producers work out
+// of the box, by an explicit mapping). New keys are printed; every key
+// stays in its file.
+func (s *Stack) bootstrapKeys(ctx context.Context) error {
+	before := map[string]string{}
+	for _, k := range bootstrapKeys {
+		before[k.name] = s.key(k.name)
+	}
+	proc := filepath.Join(s.cfg.binDir(), "processor")
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, proc, args...)
+		cmd.Env = s.environ()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("processor %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if err := run("keys", "map", "--topic", s.cfg.RawTopic, "--tenant", "default"); err != nil {
+		return err
+	}
+	changed := false
+	for _, k := range bootstrapKeys {
+		if err := run("keys", "ensure", "--tenant", "default", "--scopes", k.scopes, "--name", "stack-"+k.name,
+			"--out", s.cfg.KeyPath(k.name)); err != nil {
+			return err
+		}
+		changed = changed || s.key(k.name) != before[k.name]
+	}
+	if changed {
+		// Printed once, when created; the files keep them.
+		s.say("created API keys for tenant default (kept in %s):", s.cfg.Dir)
+		s.say("  admin         %s", s.key("admin"))
+		s.say("  ingest+query  %s", s.key("default"))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@
 //	processor [run]                  consume events.raw and make every event durable, exactly once
 //	processor migrate                apply the ClickHouse schema and create the topics (idempotent)
 //	processor rebuild [--apply]      recompute the read model from stored rows and compare it with the live one
+//	processor keys create|list|revoke|map  manage API keys and topic-to-tenant mappings (the control plane)
 //	processor normalize [--config F] dry-run the normalization config over NDJSON on stdin
 //	processor dlq replay [--dry-run] re-produce dead letters to the raw topic
 //
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +34,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/processor/internal/admin"
@@ -46,6 +51,7 @@ import (
 	"github.com/tally-dev/tally/processor/internal/pipeline"
 	"github.com/tally-dev/tally/processor/internal/rebuild"
 	"github.com/tally-dev/tally/processor/internal/seen"
+	"github.com/tally-dev/tally/processor/internal/tenancy"
 	"github.com/tally-dev/tally/processor/internal/topology"
 )
 
@@ -89,6 +95,12 @@ func run(args []string) error {
 			return err
 		}
 		return runMigrate(ctx, cfg, logger)
+	case "keys":
+		cfg, err := config.Load()
+		if err != nil {
+			return err
+		}
+		return runKeys(ctx, cfg, args, os.Stdout)
 	case "rebuild":
 		fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 		apply := fs.Bool("apply", false, "replace the live read model with the rebuilt one (stop the processors first)")
@@ -187,6 +199,9 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
+	if err := control.CreateTopic(wctx, adm, cfg.Auth.ControlTopic, cfg.ReplicationFactor); err != nil {
+		return err
+	}
 	conn, db := store.Conn(), cfg.ClickHouse.Database
 	version, err := migrate.Version(ctx, conn, db)
 	if err != nil {
@@ -229,6 +244,150 @@ func upgradeSource(ctx context.Context, adm *kadm.Client, cfg config.Config) (mi
 		}
 	})
 	return up, nil
+}
+
+// runKeys manages the control plane from the command line (the local stack
+// bootstraps its keys with it; the query API's admin routes do the same
+// over HTTP).
+func runKeys(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
+	usage := errors.New("usage: processor keys create --tenant T --scopes ingest,query,admin [--name N] [--expires RFC3339] " +
+		"[--events-per-second N] [--quota-per-day N] [--out FILE] | ensure --out FILE (create options) | list | revoke ID | " +
+		"map --topic TOPIC --tenant T")
+	if len(args) == 0 {
+		return usage
+	}
+	opts, err := kafkaconn.Options(cfg.Kafka.Settings())
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	w := control.NewWriter(cl, cfg.Auth.ControlTopic)
+	// follow reads the control topic up to its end.
+	follow := func() (*control.Registry, func(), error) {
+		reg, err := control.NewRegistry(opts, cfg.Auth.ControlTopic, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		go func() { _ = reg.Run(rctx) }()
+		stop := func() { cancel(); reg.Close() }
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer wcancel()
+		if err := reg.WaitReady(wctx); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		return reg, stop, nil
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	switch args[0] {
+	case "ensure":
+		// ensure keeps the key in --out when the control plane still
+		// accepts it, and creates one otherwise (a stack whose Kafka data
+		// was wiped but whose key files were not).
+		var file string
+		for i, a := range args {
+			if (a == "--out" || a == "-out") && i+1 < len(args) {
+				file = args[i+1]
+			}
+		}
+		if file == "" {
+			return usage
+		}
+		if b, err := os.ReadFile(file); err == nil {
+			reg, stop, err := follow()
+			if err != nil {
+				return err
+			}
+			_, aerr := reg.Authenticate(strings.TrimSpace(string(b)), time.Now())
+			stop()
+			if aerr == nil {
+				fmt.Fprintf(out, "kept the key in %s\n", file)
+				return nil
+			}
+		}
+		return runKeys(ctx, cfg, append([]string{"create"}, args[1:]...), out)
+	case "create":
+		tenant := fs.String("tenant", event.DefaultTenant, "the tenant the key acts for")
+		scopes := fs.String("scopes", "", "comma-separated: ingest, query, admin")
+		name := fs.String("name", "", "a label")
+		expires := fs.String("expires", "", "expiry, RFC 3339 (none by default)")
+		rate := fs.Float64("events-per-second", 0, "rate limit (0: none)")
+		quota := fs.Int64("quota-per-day", 0, "events per UTC day (0: none)")
+		file := fs.String("out", "", "write the key to this file (mode 0600) instead of printing it")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		text, k, err := control.NewKey(*tenant, strings.Split(*scopes, ","), time.Now())
+		if err != nil {
+			return err
+		}
+		k.Name, k.RateLimit, k.QuotaPerDay = *name, *rate, *quota
+		if *expires != "" {
+			t, err := time.Parse(time.RFC3339, *expires)
+			if err != nil {
+				return fmt.Errorf("--expires: %w", err)
+			}
+			k.ExpiresAt = &t
+		}
+		if err := w.PutKey(ctx, k); err != nil {
+			return err
+		}
+		if *file != "" {
+			if err := os.WriteFile(*file, []byte(text+"\n"), 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "created key %s (tenant %s, scopes %s) in %s\n", k.ID, k.Tenant, strings.Join(k.Scopes, ","), *file)
+			return nil
+		}
+		fmt.Fprintln(out, text)
+		return nil
+	case "map":
+		topic := fs.String("topic", cfg.Kafka.RawTopic, "the topic")
+		tenant := fs.String("tenant", event.DefaultTenant, "the tenant that owns the topic's records")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := w.PutMapping(ctx, control.TopicTenant{Topic: *topic, Tenant: *tenant}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "records on %s without a signed tenant now belong to %s\n", *topic, *tenant)
+		return nil
+	case "list", "revoke":
+		reg, stop, err := follow()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		if args[0] == "list" {
+			for _, k := range reg.Keys() {
+				fmt.Fprintf(out, "%s\t%s\t%s\trevoked=%v\t%s\n", k.ID, k.Tenant, strings.Join(k.Scopes, ","), k.Revoked, k.Name)
+			}
+			for _, m := range reg.Mappings() {
+				fmt.Fprintf(out, "topic %s -> tenant %s\n", m.Topic, m.Tenant)
+			}
+			return nil
+		}
+		if len(args) != 2 {
+			return usage
+		}
+		k, ok := reg.Key(args[1])
+		if !ok {
+			return fmt.Errorf("no key %s", args[1])
+		}
+		now := time.Now().UTC()
+		k.Revoked, k.RevokedAt = true, &now
+		if err := w.PutKey(ctx, k); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "revoked key %s\n", k.ID)
+		return nil
+	}
+	return usage
 }
 
 // runRebuild recomputes the read model and compares it with the live one:
@@ -369,8 +528,25 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		}
 	}
 
+	// The control plane: topic-to-tenant mappings for Kafka-native
+	// producers, and the API keys that guard the admin routes.
+	registry, err := control.NewRegistry(kopts, cfg.Auth.ControlTopic, logger)
+	if err != nil {
+		return err
+	}
+	defer registry.Close()
+	tenants := &tenancy.Resolver{Mappings: registry, Secret: []byte(cfg.Auth.TenantSecret), Disabled: !cfg.Auth.Enabled()}
+	checker := &auth.Checker{Auth: registry}
+	if !cfg.Auth.Enabled() {
+		checker.Auth = nil
+		logger.Warn("authentication is disabled (TALLY_AUTH=disabled): every record's claimed tenant is trusted; tests only")
+	}
+	if err := auth.CheckListen(cfg.HTTPAddr, cfg.Auth.Enabled()); err != nil {
+		return err
+	}
+
 	pipe := pipeline.New(pipeline.Options{
-		Normalizer: engine, Store: store, Seen: seenSet, Forwarder: forward.New(forwarder),
+		Normalizer: engine, Store: store, Seen: seenSet, Forwarder: forward.New(forwarder, tenants.Signer()), Tenants: tenants,
 		DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic, cfg.MaxRecordBytes), Topology: topology.New(adm),
 		Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
 		AttemptTimeout: cfg.BatchTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
@@ -392,6 +568,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			Gatherer: reg,
 			Ready:    pipe.Healthy,
 			Faults:   board,
+			Auth:     checker,
+			Logger:   logger,
 			Status: func() admin.Status {
 				return admin.Status{Instance: cfg.Instance, Ready: pipe.Healthy(), AssignedPartitions: cons.Assigned(),
 					Retries: pipe.Retries(), LastError: pipe.LastError(), Batches: cons.Batches()}
@@ -407,6 +585,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	logger.Info("processor starting", "admin", cfg.HTTPAddr, "group", cfg.ConsumerGroup, "topic", cfg.Kafka.RawTopic)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
+		// A record's tenant may come from its topic's mapping: consume only
+		// once the control topic has been read, never reject a record as
+		// unmapped because the mappings were not loaded yet.
+		if err := registry.WaitReady(gctx); err != nil {
+			return err
+		}
 		err := cons.Run(gctx)
 		logger.Info("consumer stopped", "err", err)
 		return err
@@ -421,6 +605,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		lagGauge.Run(gctx, 5*time.Second)
 		return nil
 	})
+	g.Go(func() error { return registry.Run(gctx) })
 	if guarded != nil {
 		g.Go(func() error {
 			guarded.Run(gctx, 30*time.Second)

@@ -7,11 +7,14 @@ package admin
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/processor/internal/faults"
 )
 
@@ -31,6 +34,9 @@ type Options struct {
 	Ready    func() bool
 	Status   func() Status
 	Faults   *faults.Board // nil: fault injection disabled (403)
+	// Auth guards the fault switchboard (admin scope).
+	Auth   *auth.Checker
+	Logger *slog.Logger
 }
 
 // Handler returns the admin routes.
@@ -51,6 +57,14 @@ func Handler(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, o.Status())
 	})
 	mux.HandleFunc("/v1/faults", func(w http.ResponseWriter, r *http.Request) {
+		caller, f := o.Auth.Check(r.Header, control.ScopeAdmin, "")
+		if f != nil {
+			writeError(w, f.Status, f.Code, f.Message)
+			return
+		}
+		if r.Method != http.MethodGet && o.Logger != nil {
+			o.Logger.Info("audit: fault switchboard", "key", caller.Key.ID, "tenant", caller.Key.Tenant, "method", r.Method)
+		}
 		if o.Faults == nil {
 			writeError(w, http.StatusForbidden, "fault_injection_disabled", "fault injection is disabled; start the processor with TALLY_FAULT_INJECTION=true")
 			return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/tally-dev/tally/event/auth"
 	"github.com/tally-dev/tally/event/kafkaconn"
 )
 
@@ -24,6 +25,7 @@ type Config struct {
 	GroupInstanceID string `env:"TALLY_GROUP_INSTANCE_ID"`
 
 	Kafka Kafka
+	Auth  auth.Settings
 
 	ConsumerGroup string `env:"TALLY_CONSUMER_GROUP" envDefault:"tally-processor"`
 	// Partitions is used by `processor migrate` when it creates the topics.
@@ -138,6 +140,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("TALLY_NEGATIVE_CONTROL %q: want mark-before-write or no-dedup", c.NegativeControl))
 	}
 	check(c.NegativeControl == "" || c.FaultInjection, "TALLY_NEGATIVE_CONTROL needs TALLY_FAULT_INJECTION=true")
+	if err := c.Auth.Validate(true); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.Kafka.SASLMechanism {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 	default:

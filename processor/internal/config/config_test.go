@@ -22,9 +22,23 @@ func cleanEnv(t *testing.T) {
 
 func TestDefaultsAreValid(t *testing.T) {
 	cleanEnv(t)
+	// Authentication is on by default, and then the shared tenant secret
+	// is the one setting without a default.
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "TALLY_TENANT_SECRET") {
+		t.Fatalf("defaults without a tenant secret: %v", err)
+	}
+	t.Setenv("TALLY_TENANT_SECRET", "0123456789abcdef")
 	c, err := Load()
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+	if !c.Auth.Enabled() || c.Auth.ControlTopic != "tally.control" {
+		t.Fatalf("auth defaults: %+v", c.Auth)
+	}
+	cleanEnv(t)
+	t.Setenv("TALLY_AUTH", "disabled")
+	if _, err := Load(); err != nil {
+		t.Fatalf("auth disabled needs no secret: %v", err)
 	}
 	if c.Kafka.RawTopic != "events.raw" || c.ClickHouse.Database != "tally" || c.HTTPAddr != "127.0.0.1:8082" || c.ReplicationFactor != 1 {
 		t.Fatalf("unexpected defaults: %+v", c)

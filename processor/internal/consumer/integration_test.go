@@ -114,7 +114,7 @@ func (w *world) run(t *testing.T, ctx context.Context) chan error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := pipeline.New(pipeline.Options{Normalizer: eng, Store: w.store, Seen: seen.NewRedis(w.redis), Forwarder: forward.New(fwd),
+	p := pipeline.New(pipeline.Options{Normalizer: eng, Store: w.store, Seen: seen.NewRedis(w.redis), Forwarder: forward.New(fwd, nil),
 		DeadLetters: dlq.NewProducer(prod, w.topic+".dlq", 1<<20), Topology: topology.New(kadm.NewClient(prod)),
 		RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
 	c, err := consumer.New(consumer.Options{Client: []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, Group: w.group, Topic: w.topic,

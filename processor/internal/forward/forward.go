@@ -27,11 +27,17 @@ import (
 // Producer forwards strays with a client that sends each record to the
 // partition set on it (kgo.ManualPartitioner), acks=all and idempotent.
 type Producer struct {
-	cl *kgo.Client
+	cl   *kgo.Client
+	sign Signer
 }
 
+// Signer signs a copy's tenant (auth.TenantSignature with the shared
+// secret), so the owner trusts the tenant the stray was resolved to; nil
+// signs nothing (authentication disabled).
+type Signer func(tenant string, value []byte) []byte
+
 // New wraps a producing client built with kgo.RecordPartitioner(kgo.ManualPartitioner()).
-func New(cl *kgo.Client) *Producer { return &Producer{cl: cl} }
+func New(cl *kgo.Client, sign Signer) *Producer { return &Producer{cl: cl, sign: sign} }
 
 var _ pipeline.Forwarder = (*Producer)(nil)
 
@@ -39,7 +45,7 @@ var _ pipeline.Forwarder = (*Producer)(nil)
 func (p *Producer) Forward(ctx context.Context, strays []pipeline.Stray) ([]pipeline.Forwarded, error) {
 	recs := make([]*kgo.Record, len(strays))
 	for i, s := range strays {
-		recs[i] = Copy(s)
+		recs[i] = Copy(s, p.sign)
 	}
 	res := p.cl.ProduceSync(ctx, recs...)
 	if err := res.FirstErr(); err != nil {
@@ -53,15 +59,18 @@ func (p *Producer) Forward(ctx context.Context, strays []pipeline.Stray) ([]pipe
 }
 
 // Copy is the record a stray is forwarded as.
-func Copy(s pipeline.Stray) *kgo.Record {
+func Copy(s pipeline.Stray, sign Signer) *kgo.Record {
 	r := s.Record
 	h := slices.DeleteFunc(event.BoundHeaders(r.Headers, event.MaxCopiedHeaderBytes), func(h kgo.RecordHeader) bool {
 		switch h.Key {
-		case event.HeaderForwardedFrom, event.HeaderReceivedAt, event.HeaderTenant:
+		case event.HeaderForwardedFrom, event.HeaderReceivedAt, event.HeaderTenant, event.HeaderTenantSignature:
 			return true
 		}
 		return false
 	})
+	if sign != nil {
+		h = append(h, kgo.RecordHeader{Key: event.HeaderTenantSignature, Value: sign(s.Tenant, r.Value)})
+	}
 	h = append(h,
 		kgo.RecordHeader{Key: event.HeaderReceivedAt, Value: []byte(s.Source.Received.UTC().Format(time.RFC3339Nano))},
 		kgo.RecordHeader{Key: event.HeaderTenant, Value: []byte(s.Tenant)},

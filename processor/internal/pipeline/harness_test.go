@@ -132,7 +132,7 @@ func (f *memForwarder) Forward(_ context.Context, strays []pipeline.Stray) ([]pi
 	}
 	out := make([]pipeline.Forwarded, len(strays))
 	for i, s := range strays {
-		c := forward.Copy(s)
+		c := forward.Copy(s, nil)
 		r := f.log.produce(c.Partition, c.Value, c.Headers...)
 		out[i] = pipeline.Forwarded{Partition: r.Partition, Offset: r.Offset}
 	}
@@ -339,6 +339,8 @@ type rig struct {
 	seenOff bool
 	// topicID overrides the topic's incarnation id.
 	topicID string
+	// tenants resolves records' tenants (nil: every claim trusted).
+	tenants pipeline.Tenants
 }
 
 func newRig(t tb, partitions int32) *rig { // partitions must divide event.Slots
@@ -366,7 +368,7 @@ func (r *rig) processor() *pipeline.Pipeline {
 		s = nil
 	}
 	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: r.store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
-		Topology: topo{r.n, r.topicID}, RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
+		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
 }
 
 // send produces an event to the partition its client owns (as the ingestor does).

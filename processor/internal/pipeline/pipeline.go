@@ -50,8 +50,11 @@ type Options struct {
 	Forwarder   Forwarder
 	DeadLetters DeadLetterer
 	Topology    Topology
-	Metrics     *Metrics
-	Logger      *slog.Logger
+	// Tenants resolves records' tenants; nil trusts every claim (and gives
+	// unclaimed records the default tenant): single-tenant use and tests.
+	Tenants Tenants
+	Metrics *Metrics
+	Logger  *slog.Logger
 	// MaxRecordBytes: larger records are dead-lettered unread.
 	MaxRecordBytes int
 	AttemptTimeout time.Duration

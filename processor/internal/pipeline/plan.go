@@ -188,7 +188,16 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 		if h.simulate {
 			pl.batch.Simulate = true
 		}
-		tenant := h.tenant
+		tenant, trusted := p.tenant(r, h)
+		if !trusted {
+			pl.batch.Rejected = append(pl.batch.Rejected, Rejected{Code: CodeTenantUnmapped, Message: "the record's tenant is " +
+				"unknown: topic " + r.Topic + " is mapped to no tenant and the record carries no signed tenant (send through the " +
+				"ingestor, or map the topic to a tenant)", Source: src, Raw: r.Value[:min(len(r.Value), oversizeAuditBytes)]})
+			pl.count(pp, "", schema.OutcomeRejected, 1)
+			pl.count(pp, "", schema.OutcomeRejected+":"+CodeTenantUnmapped, 1)
+			pl.res.Rejected++
+			continue
+		}
 		if reason, ok := p.poisoned(r); ok {
 			pl.deadLetter(pp, r, src, tenant, reason, r.Value[:min(len(r.Value), oversizeAuditBytes)])
 			continue
@@ -202,7 +211,8 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 				strconv.Itoa(p.o.MaxRecordBytes), r.Value[:min(len(r.Value), oversizeAuditBytes)])
 			continue
 		}
-		ev, rej := p.o.Normalizer.Normalize(normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey})
+		ev, rej := p.o.Normalizer.Normalize(normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey,
+			Tenant: tenant})
 		if rej != nil {
 			if unparseable(rej.Code) {
 				pl.deadLetter(pp, r, src, tenant, rej.Code+": "+rej.Message, r.Value)
@@ -422,15 +432,30 @@ func unparseable(code string) bool {
 	return false
 }
 
+// CodeTenantUnmapped rejects a record whose tenant cannot be trusted.
+const CodeTenantUnmapped = "tenant_unmapped"
+
+// tenant resolves a record's tenant (Options.Tenants).
+func (p *Pipeline) tenant(r *kgo.Record, h recordHeaders) (string, bool) {
+	if p.o.Tenants == nil {
+		if h.tenant == "" {
+			return event.DefaultTenant, true
+		}
+		return h.tenant, true
+	}
+	return p.o.Tenants.Tenant(r, h.tenant, h.tenantSig)
+}
+
 type recordHeaders struct {
 	receivedAt     string
 	idempotencyKey string
 	tenant         string
+	tenantSig      []byte
 	simulate       bool
 }
 
 func headers(r *kgo.Record) recordHeaders {
-	h := recordHeaders{tenant: event.DefaultTenant}
+	var h recordHeaders
 	for _, kv := range r.Headers {
 		switch kv.Key {
 		case event.HeaderReceivedAt:
@@ -438,9 +463,9 @@ func headers(r *kgo.Record) recordHeaders {
 		case event.HeaderIdempotencyKey:
 			h.idempotencyKey = string(kv.Value)
 		case event.HeaderTenant:
-			if len(kv.Value) > 0 {
-				h.tenant = string(kv.Value)
-			}
+			h.tenant = string(kv.Value)
+		case event.HeaderTenantSignature:
+			h.tenantSig = kv.Value
 		case event.HeaderSimulateFailure:
 			h.simulate = string(kv.Value) == "true"
 		}

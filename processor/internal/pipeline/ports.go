@@ -151,6 +151,14 @@ type DeadLetterer interface {
 	DeadLetter(ctx context.Context, records []*kgo.Record, reasons []string) error
 }
 
+// Tenants decides which tenant a raw record belongs to, from the tenant it
+// claims in its headers, the claim's signature and the record's topic; ok
+// false means no tenant can be trusted (the record is rejected with
+// tenant_unmapped).
+type Tenants interface {
+	Tenant(r *kgo.Record, claimed string, signature []byte) (tenant string, ok bool)
+}
+
 // TopicInfo describes one incarnation of a topic.
 type TopicInfo struct {
 	ID         string // Kafka's topic id

@@ -23,6 +23,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/openapi"
 	"github.com/tally-dev/tally/queryapi/internal/aggregate"
@@ -84,6 +86,29 @@ func run(logger *slog.Logger) error {
 	defer kc.Close()
 	adm := kadm.NewClient(kc)
 
+	// The control plane: API keys, followed from the control topic; the
+	// admin routes write it with acks=all and read their own writes.
+	if err := auth.CheckListen(cfg.HTTPAddr, cfg.Auth.Enabled()); err != nil {
+		return err
+	}
+	registry, err := control.NewRegistry(kopts, cfg.Auth.ControlTopic, logger)
+	if err != nil {
+		return err
+	}
+	defer registry.Close()
+	rctx, stopRegistry := context.WithCancel(context.Background())
+	defer stopRegistry()
+	go func() {
+		if err := registry.Run(rctx); err != nil {
+			logger.Error("control topic reader stopped", "err", err)
+		}
+	}()
+	checker := &auth.Checker{Auth: registry}
+	if !cfg.Auth.Enabled() {
+		checker.Auth = nil
+		logger.Warn("authentication is disabled (TALLY_AUTH=disabled): every caller is an admin; tests only, loopback only")
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -108,6 +133,10 @@ func run(logger *slog.Logger) error {
 		QueryTimeout:   cfg.QueryTimeout,
 		StreamInterval: time.Second,
 		Now:            time.Now,
+		Auth:           checker,
+		Control:        control.Plane{Registry: registry, W: control.NewWriter(kc, cfg.Auth.ControlTopic)},
+		ControlReady:   registry.Ready(),
+		CORSOrigins:    cfg.CORSOrigins,
 	})
 	if err != nil {
 		return err

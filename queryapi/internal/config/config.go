@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/tally-dev/tally/event/auth"
 )
 
 // Config is everything the query API needs to run.
@@ -39,6 +42,14 @@ type Config struct {
 	QueryTimeout time.Duration `env:"TALLY_QUERY_TIMEOUT" envDefault:"10s"`
 	// ShutdownTimeout is how long in-flight requests get to finish on SIGTERM.
 	ShutdownTimeout time.Duration `env:"TALLY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+
+	// Auth: API keys on every data and admin route (TALLY_AUTH,
+	// TALLY_CONTROL_TOPIC). The query API neither signs nor verifies
+	// tenants, so it needs no TALLY_TENANT_SECRET.
+	Auth auth.Settings
+	// CORSOrigins are browser origins allowed to call the API directly
+	// (none by default: the dashboard proxies through its own origin).
+	CORSOrigins []string `env:"TALLY_CORS_ORIGINS" envSeparator:","`
 }
 
 // Load reads the configuration from the process environment and validates it.
@@ -95,6 +106,14 @@ func (c Config) Validate() error {
 	}
 	if c.QueryTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("TALLY_QUERY_TIMEOUT=%s: want at least 100ms", c.QueryTimeout))
+	}
+	if err := c.Auth.Validate(false); err != nil {
+		errs = append(errs, err)
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			errs = append(errs, fmt.Errorf("TALLY_CORS_ORIGINS: %q is not an origin like https://dash.example.com (no wildcard: requests carry API keys)", o))
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("TALLY_SHUTDOWN_TIMEOUT=%s: want a positive duration", c.ShutdownTimeout))

@@ -13,7 +13,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if cfg.HTTPAddr != "127.0.0.1:8081" || cfg.ClickHouseDatabase != "tally" || cfg.ClickHouseUser != "default" ||
 		cfg.RawTopic != "events.raw" || cfg.DLQTopic != "events.dlq" || cfg.ConsumerGroup != "tally-processor" ||
-		len(cfg.KafkaBrokers) != 1 || cfg.KafkaBrokers[0] != "127.0.0.1:9092" || cfg.QueryTimeout != 10*time.Second {
+		len(cfg.KafkaBrokers) != 1 || cfg.KafkaBrokers[0] != "127.0.0.1:9092" || cfg.QueryTimeout != 10*time.Second ||
+		!cfg.Auth.Enabled() || len(cfg.CORSOrigins) != 0 {
 		t.Fatalf("unexpected defaults: %+v", cfg)
 	}
 }
@@ -30,6 +31,10 @@ func TestLoadOverrides(t *testing.T) {
 	if cfg.HTTPAddr != ":9999" || len(cfg.KafkaBrokers) != 2 || cfg.ClickHouseDatabase != "tally_test_1" {
 		t.Fatalf("overrides not applied: %+v", cfg)
 	}
+	cfg, err = LoadFrom(map[string]string{"TALLY_CORS_ORIGINS": "https://dash.example.com,http://localhost:5173", "TALLY_AUTH": "disabled"})
+	if err != nil || len(cfg.CORSOrigins) != 2 || cfg.Auth.Enabled() || cfg.Auth.ControlTopic != "tally.control" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
 }
 
 func TestValidateRejects(t *testing.T) {
@@ -43,6 +48,10 @@ func TestValidateRejects(t *testing.T) {
 		{"bad broker", "TALLY_KAFKA_BROKERS", "nohost", "TALLY_KAFKA_BROKERS"},
 		{"tiny timeout", "TALLY_QUERY_TIMEOUT", "1ms", "TALLY_QUERY_TIMEOUT"},
 		{"unparsable timeout", "TALLY_QUERY_TIMEOUT", "soon", "QueryTimeout"},
+		{"unknown auth mode", "TALLY_AUTH", "sometimes", "TALLY_AUTH"},
+		{"wildcard origin", "TALLY_CORS_ORIGINS", "*", "TALLY_CORS_ORIGINS"},
+		{"origin with a path", "TALLY_CORS_ORIGINS", "https://dash.example.com/app", "TALLY_CORS_ORIGINS"},
+		{"origin without scheme", "TALLY_CORS_ORIGINS", "dash.example.com", "TALLY_CORS_ORIGINS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

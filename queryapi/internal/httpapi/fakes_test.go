@@ -14,6 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/queryapi/internal/aggregate"
 	"github.com/tally-dev/tally/queryapi/internal/eventlog"
 	"github.com/tally-dev/tally/queryapi/internal/stats"
@@ -98,12 +100,38 @@ func newTestServer(t testing.TB, f *fakeStore) (*Server, *prometheus.Registry) {
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: reg, Gatherer: reg, Spec: []byte(`{"openapi":"3.0.3"}`),
 		QueryTimeout: time.Second, StreamInterval: 10 * time.Millisecond,
-		Now: func() time.Time { return fixedNow },
+		Now:  func() time.Time { return fixedNow },
+		Auth: &auth.Checker{}, Control: &memControl{keys: map[string]control.Key{}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, reg
+}
+
+// memControl is a control plane in memory, for the tests that run with
+// authentication disabled.
+type memControl struct {
+	keys     map[string]control.Key
+	mappings []control.TopicTenant
+}
+
+func (m *memControl) Keys() []control.Key {
+	var out []control.Key
+	for _, k := range m.keys {
+		out = append(out, k)
+	}
+	return out
+}
+func (m *memControl) Key(id string) (control.Key, bool) { k, ok := m.keys[id]; return k, ok }
+func (m *memControl) Mappings() []control.TopicTenant   { return m.mappings }
+func (m *memControl) PutKey(_ context.Context, k control.Key) error {
+	m.keys[k.ID] = k
+	return nil
+}
+func (m *memControl) PutMapping(_ context.Context, t control.TopicTenant) error {
+	m.mappings = append(m.mappings, t)
+	return nil
 }
 
 func do(t testing.TB, s *Server, target string) (*http.Request, *httptest.ResponseRecorder) {

@@ -13,6 +13,7 @@ import (
 	"github.com/tally-dev/tally/queryapi/internal/decimal"
 	"github.com/tally-dev/tally/queryapi/internal/eventlog"
 	"github.com/tally-dev/tally/queryapi/internal/instant"
+	"github.com/tally-dev/tally/queryapi/internal/stats"
 )
 
 // statsJSON is the figures of a group or bucket. Amounts are exact JSON
@@ -110,6 +111,7 @@ func (s *Server) aggregations(c *gin.Context) {
 		badParam(c, err)
 		return
 	}
+	q.Tenant = tenantOf(c)
 	groups, err := s.d.Aggregator.Aggregate(c.Request.Context(), q)
 	if err != nil {
 		s.fail(c, err)
@@ -165,7 +167,7 @@ func (s *Server) dimension(dim aggregate.Dimension, name string) gin.HandlerFunc
 			badParam(c, err)
 			return
 		}
-		values, truncated, err := s.d.Aggregator.Values(c.Request.Context(), "", dim, prefix, limit)
+		values, truncated, err := s.d.Aggregator.Values(c.Request.Context(), tenantOf(c), dim, prefix, limit)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -256,6 +258,7 @@ func (s *Server) listEvents(c *gin.Context) {
 		badParam(c, err)
 		return
 	}
+	q.Tenant = tenantOf(c)
 	items, next, err := s.d.Events.List(c.Request.Context(), q)
 	if err != nil {
 		s.fail(c, err)
@@ -281,7 +284,7 @@ func (s *Server) getEvent(c *gin.Context) {
 		badParam(c, errors.New("id: want a 64-hex event id or raw-<partition>-<offset>"))
 		return
 	}
-	d, err := s.d.Events.Get(c.Request.Context(), eventlog.DetailQuery{ID: id})
+	d, err := s.d.Events.Get(c.Request.Context(), eventlog.DetailQuery{Tenant: tenantOf(c), ID: id})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -293,7 +296,7 @@ func (s *Server) stats(c *gin.Context) {
 	if !s.noParams(c) {
 		return
 	}
-	snap, err := s.d.Stats.Snapshot(c.Request.Context())
+	snap, err := s.snapshot(c, c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -350,7 +353,22 @@ func (s *Server) stream(c *gin.Context) {
 func (s *Server) tick(c *gin.Context) (any, error) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.d.QueryTimeout)
 	defer cancel()
-	return s.d.Stats.Snapshot(ctx)
+	return s.snapshot(c, ctx)
+}
+
+// snapshot is the books as the caller may see them: an admin acting for
+// no tenant in particular sees the whole pipeline, anyone else their
+// tenant's view.
+func (s *Server) snapshot(c *gin.Context, ctx context.Context) (stats.Snapshot, error) {
+	snap, err := s.d.Stats.Snapshot(ctx)
+	if err != nil {
+		return snap, err
+	}
+	caller := callerOf(c)
+	if caller.Admin() && !caller.Named {
+		return snap, nil
+	}
+	return snap.For(caller.Tenant), nil
 }
 
 // seedEventJSON is one record in the seed's shape.
@@ -415,7 +433,7 @@ func (s *Server) seedEvents(c *gin.Context) {
 		badParam(c, err)
 		return
 	}
-	q := eventlog.ListQuery{WithRaw: true}
+	q := eventlog.ListQuery{WithRaw: true, Tenant: tenantOf(c)}
 	var client, status string
 	if client, err = p.one("clientId"); err == nil {
 		status, err = p.one("status")
@@ -569,6 +587,7 @@ func (s *Server) seedAggregation(c *gin.Context) {
 		filters.EndDate = &v
 	}
 	filters.GroupBy = q.GroupBy
+	q.Tenant = tenantOf(c)
 	ctx := c.Request.Context()
 	groups, err := s.d.Aggregator.Aggregate(ctx, q)
 	if err != nil {
@@ -589,7 +608,7 @@ func (s *Server) seedAggregation(c *gin.Context) {
 	}
 	count := func(st eventlog.Status) (uint64, error) {
 		return s.d.Events.Count(ctx, eventlog.ListQuery{
-			ClientIDs: q.ClientIDs, Metrics: q.Metrics, Statuses: []eventlog.Status{st},
+			Tenant: q.Tenant, ClientIDs: q.ClientIDs, Metrics: q.Metrics, Statuses: []eventlog.Status{st},
 			From: q.From, To: q.To, Limit: 1,
 		})
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/openapi"
 	"github.com/tally-dev/tally/queryapi/internal/aggregate"
 	"github.com/tally-dev/tally/queryapi/internal/chtest"
@@ -51,6 +53,7 @@ func TestAgainstClickHouse(t *testing.T) {
 		ClickHouse: conn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: reg, Gatherer: reg, Spec: openapi.Spec,
 		QueryTimeout: 10 * time.Second, StreamInterval: time.Second, Now: time.Now,
+		Auth: &auth.Checker{}, Control: &memControl{keys: map[string]control.Key{}},
 	})
 	if err != nil {
 		t.Fatal(err)

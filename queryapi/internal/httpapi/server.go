@@ -21,10 +21,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/queryapi/internal/aggregate"
 	"github.com/tally-dev/tally/queryapi/internal/eventlog"
 	"github.com/tally-dev/tally/queryapi/internal/stats"
@@ -72,6 +75,17 @@ type Deps struct {
 	StreamInterval time.Duration
 	// Now is the clock (time.Now in production).
 	Now func() time.Time
+	// Auth authenticates every data and admin route (auth.Checker with a
+	// nil Auth: authentication disabled, tests only).
+	Auth *auth.Checker
+	// Control is the key and mapping store of the admin routes.
+	Control ControlPlane
+	// ControlReady closes once the keys are loaded; until then requests
+	// are answered 503 rather than 401 (nil: ready from the start).
+	ControlReady <-chan struct{}
+	// CORSOrigins are the browser origins allowed to call the API (none by
+	// default: the dashboard is served from the same origin).
+	CORSOrigins []string
 }
 
 // Server holds the handlers.
@@ -87,6 +101,9 @@ type Server struct {
 // New builds the server and its routes. It fails only if the metrics cannot
 // be registered (e.g. registered twice on one registry).
 func New(d Deps) (*Server, error) {
+	if d.Auth == nil || d.Control == nil {
+		return nil, errors.New("httpapi: Deps.Auth and Deps.Control are required (auth.Checker{} without an Authenticator disables authentication)")
+	}
 	m, err := newHTTPMetrics(d.Registry)
 	if err != nil {
 		return nil, err
@@ -114,6 +131,10 @@ func (s *Server) routes() *gin.Engine {
 	r.ContextWithFallback = true
 	// observe wraps recovery so a panic is still counted and logged as a 500.
 	r.Use(s.observe(), s.recovery())
+	if len(s.d.CORSOrigins) > 0 {
+		r.Use(cors.New(cors.Config{AllowOrigins: s.d.CORSOrigins, AllowMethods: []string{"GET", "POST", "PUT", "DELETE"},
+			AllowHeaders: []string{"Authorization", "X-API-Key", "Content-Type"}, MaxAge: 10 * time.Minute}))
+	}
 	r.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such route") })
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route")
@@ -123,8 +144,10 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{})))
 	r.GET("/openapi.json", s.openapi)
+	// The seed's liveness answer stays open, like /healthz.
+	r.GET("/api/health", s.seedHealth)
 
-	q := r.Group("/", s.timeout())
+	q := r.Group("/", s.authn(control.ScopeQuery), s.timeout())
 	q.GET("/v1/aggregations", s.aggregations)
 	q.GET("/v1/events", s.listEvents)
 	q.GET("/v1/events/:id", s.getEvent)
@@ -134,8 +157,14 @@ func (s *Server) routes() *gin.Engine {
 	q.GET("/api/events", s.seedEvents)
 	q.GET("/api/aggregation", s.seedAggregation)
 	q.GET("/api/aggregations", s.seedAggregation)
-	q.GET("/api/health", s.seedHealth)
-	r.GET("/v1/stream", s.stream)
+	r.GET("/v1/stream", s.authn(control.ScopeQuery), s.stream)
+	r.GET("/v1/whoami", s.authn(""), s.whoami)
+	a := r.Group("/v1/admin", s.authn(control.ScopeAdmin), s.timeout())
+	a.POST("/keys", s.createKey)
+	a.GET("/keys", s.listKeys)
+	a.DELETE("/keys/:id", s.revokeKey)
+	a.GET("/topics", s.listTopics)
+	a.PUT("/topics/:topic", s.mapTopic)
 	return r
 }
 
@@ -251,12 +280,20 @@ func (s *Server) readyz(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
+	checks := map[string]string{"clickhouse": "ok", "control": "ok"}
+	ok := true
 	if err := s.d.ClickHouse.Ping(ctx); err != nil {
+		checks["clickhouse"], ok = err.Error(), false
+	}
+	if !s.d.Auth.Disabled() && !s.controlLoaded() {
+		checks["control"], ok = "API keys not loaded from the control topic yet", false
+	}
+	if !ok {
 		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
-		c.JSON(http.StatusServiceUnavailable, health{Status: "unavailable", Checks: map[string]string{"clickhouse": err.Error()}})
+		c.JSON(http.StatusServiceUnavailable, health{Status: "unavailable", Checks: checks})
 		return
 	}
-	c.JSON(http.StatusOK, health{Status: "ok", Checks: map[string]string{"clickhouse": "ok"}})
+	c.JSON(http.StatusOK, health{Status: "ok", Checks: checks})
 }
 
 func (s *Server) openapi(c *gin.Context) {

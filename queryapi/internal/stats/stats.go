@@ -168,6 +168,30 @@ type Snapshot struct {
 	Unbalanced []int32         `json:"unbalanced,omitempty"`
 	History    []History       `json:"history,omitempty"`
 	AsOf       instant.Instant `json:"asOf"`
+	// Tenant is set on a tenant's view (For); absent on the whole books.
+	Tenant string `json:"tenant,omitempty"`
+	// byTenant and reasonsByTenant hold each tenant's outcomes and
+	// rejection reasons, for For.
+	byTenant        map[string]Outcomes
+	reasonsByTenant map[string][]ReasonCount
+}
+
+// For is the view of one tenant: its own outcomes, and — since records not
+// yet read have no known tenant — the pipeline's pending records, received
+// being their sum. Unbalanced partitions and the history of earlier topic
+// incarnations are operator information and left out; reconciled is the
+// whole pipeline's verdict.
+func (s Snapshot) For(tenant string) Snapshot {
+	v := s
+	v.Tenant = tenant
+	v.Outcomes = s.byTenant[tenant]
+	v.Received = int64(v.total()) + s.Pending
+	v.RejectedByReason = s.reasonsByTenant[tenant]
+	if v.RejectedByReason == nil {
+		v.RejectedByReason = []ReasonCount{}
+	}
+	v.Unbalanced, v.History, v.byTenant, v.reasonsByTenant = nil, nil, nil, nil
+	return v
 }
 
 // Reconciler combines both sides.
@@ -203,7 +227,8 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("kafka offsets: %w", err)
 	}
 	now := r.now().UTC()
-	s := Snapshot{Lag: []PartitionLag{}, RejectedByReason: []ReasonCount{}, AsOf: instant.Of(now), Reconciled: true}
+	s := Snapshot{Lag: []PartitionLag{}, RejectedByReason: []ReasonCount{}, AsOf: instant.Of(now), Reconciled: true,
+		byTenant: map[string]Outcomes{}}
 
 	positions := map[int32]int64{}
 	for _, p := range st.Positions {
@@ -214,10 +239,15 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 	perPart := map[int32]uint64{}
 	history := map[string]*History{}
 	reasons := map[string]uint64{}
+	tenantReasons := map[string]map[string]uint64{}
 	for _, c := range st.Counters {
 		if code, ok := strings.CutPrefix(c.Outcome, schema.OutcomeRejected+":"); ok {
 			if c.Stream == topic.Stream {
 				reasons[code] += c.Count
+				if tenantReasons[c.Tenant] == nil {
+					tenantReasons[c.Tenant] = map[string]uint64{}
+				}
+				tenantReasons[c.Tenant][code] += c.Count
 			}
 			continue
 		}
@@ -231,6 +261,9 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 			continue
 		}
 		s.add(c.Outcome, c.Count)
+		o := s.byTenant[c.Tenant]
+		o.add(c.Outcome, c.Count)
+		s.byTenant[c.Tenant] = o
 		perPart[c.Part] += c.Count
 	}
 	for _, p := range topic.Partitions {
@@ -255,19 +288,29 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 	sort.Slice(s.Lag, func(i, j int) bool { return s.Lag[i].Partition < s.Lag[j].Partition })
 	sort.Slice(s.Unbalanced, func(i, j int) bool { return s.Unbalanced[i] < s.Unbalanced[j] })
 	s.Reconciled = len(s.Unbalanced) == 0 && int64(s.total())+s.Pending == s.Received
-	for code, n := range reasons {
-		s.RejectedByReason = append(s.RejectedByReason, ReasonCount{Code: code, Count: n})
+	s.RejectedByReason = sortedReasons(reasons)
+	s.reasonsByTenant = map[string][]ReasonCount{}
+	for t, rs := range tenantReasons {
+		s.reasonsByTenant[t] = sortedReasons(rs)
 	}
-	sort.Slice(s.RejectedByReason, func(i, j int) bool {
-		a, b := s.RejectedByReason[i], s.RejectedByReason[j]
-		return a.Count > b.Count || a.Count == b.Count && a.Code < b.Code
-	})
 	for _, h := range history {
 		s.History = append(s.History, *h)
 	}
 	sort.Slice(s.History, func(i, j int) bool { return s.History[i].Stream < s.History[j].Stream })
 	s.Throughput = r.throughput(now, s.Processed)
 	return s, nil
+}
+
+func sortedReasons(m map[string]uint64) []ReasonCount {
+	out := []ReasonCount{}
+	for code, n := range m {
+		out = append(out, ReasonCount{Code: code, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.Count > b.Count || a.Count == b.Count && a.Code < b.Code
+	})
+	return out
 }
 
 // throughput averages processed events over the window, from the totals

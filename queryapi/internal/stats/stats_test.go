@@ -119,3 +119,36 @@ func TestSnapshotErrors(t *testing.T) {
 		t.Fatalf("kafka error = %v", err)
 	}
 }
+
+// A tenant sees its own outcomes (and the pipeline's pending records), never
+// another tenant's.
+func TestTenantView(t *testing.T) {
+	st := &fakeState{st: State{
+		Counters: []Counter{
+			{Tenant: "acme", Outcome: schema.OutcomeProcessed, Stream: stream, Part: 0, Count: 3},
+			{Tenant: "acme", Outcome: "rejected:amount_invalid", Stream: stream, Part: 0, Count: 1},
+			{Tenant: "acme", Outcome: schema.OutcomeRejected, Stream: stream, Part: 0, Count: 1},
+			{Tenant: "globex", Outcome: schema.OutcomeProcessed, Stream: stream, Part: 0, Count: 5},
+			{Tenant: "globex", Outcome: schema.OutcomeDuplicate, Stream: stream, Part: 0, Count: 2},
+		},
+		Positions: []Position{{Stream: stream, Part: 0, Position: 11}},
+	}}
+	off := fakeOffsets{topic: Topic{Stream: stream, Partitions: []PartitionOffsets{{Partition: 0, End: 12, Committed: 11}}}}
+	s, err := NewReconciler(off, st, time.Now).Snapshot(context.Background())
+	if err != nil || !s.Reconciled {
+		t.Fatalf("%+v %v", s, err)
+	}
+	acme := s.For("acme")
+	if acme.Processed != 3 || acme.Rejected != 1 || acme.Duplicates != 0 || acme.Pending != 1 || acme.Received != 5 || acme.Tenant != "acme" {
+		t.Fatalf("acme's view %+v", acme)
+	}
+	if len(acme.RejectedByReason) != 1 || acme.RejectedByReason[0].Code != "amount_invalid" {
+		t.Fatalf("acme's reasons %+v", acme.RejectedByReason)
+	}
+	if g := s.For("globex"); g.Processed != 5 || g.Duplicates != 2 || len(g.RejectedByReason) != 0 {
+		t.Fatalf("globex's view %+v", g)
+	}
+	if n := s.For("nobody"); n.Processed != 0 || n.Received != 1 {
+		t.Fatalf("an empty tenant's view %+v", n)
+	}
+}
