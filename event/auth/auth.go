@@ -210,8 +210,20 @@ type Settings struct {
 	// TenantSecret is shared by every ingestor and processor: the ingestor
 	// signs the tenant it authenticated, the processor verifies it.
 	TenantSecret string `env:"TALLY_TENANT_SECRET"`
+	// TenantSecretFile is the same secret read from a file (a mounted
+	// Kubernetes or compose secret); TALLY_TENANT_SECRET wins when both
+	// are set.
+	TenantSecretFile string `env:"TALLY_TENANT_SECRET_FILE,file"`
 	// ControlTopic holds the API keys and topic mappings.
 	ControlTopic string `env:"TALLY_CONTROL_TOPIC" envDefault:"tally.control"`
+}
+
+// Secret is the tenant-signing secret, from the variable or the file.
+func (s Settings) Secret() []byte {
+	if s.TenantSecret != "" {
+		return []byte(s.TenantSecret)
+	}
+	return []byte(strings.TrimSpace(s.TenantSecretFile))
 }
 
 // Enabled reports whether authentication is on (Validate has accepted Mode).
@@ -230,9 +242,9 @@ func (s Settings) Validate(needSecret bool) error {
 	if s.ControlTopic == "" {
 		return errors.New("TALLY_CONTROL_TOPIC must not be empty")
 	}
-	if on && needSecret && len(s.TenantSecret) < 16 {
-		return errors.New("TALLY_TENANT_SECRET must hold at least 16 characters, shared by every ingestor and processor " +
-			"(make up writes one to .stack/tenant.secret)")
+	if on && needSecret && len(s.Secret()) < 16 {
+		return errors.New("TALLY_TENANT_SECRET (or the file TALLY_TENANT_SECRET_FILE names) must hold at least 16 characters, " +
+			"shared by every ingestor and processor (make up writes one to .stack/tenant.secret)")
 	}
 	return nil
 }

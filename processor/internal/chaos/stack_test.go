@@ -50,6 +50,11 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatalf("the stack under %s: %v", dir, err)
 	}
+	// The suite acts as the stack's bootstrap admin (ingest, query, the
+	// fault switchboard).
+	if b, err := os.ReadFile(cfg.KeyPath("admin")); err == nil {
+		apiKey = strings.TrimSpace(string(b))
+	}
 	// What the suite restarts runs as the suite needs it, whatever the
 	// stack was started with.
 	cfg.Dashboard, cfg.Processors, cfg.FaultInjection = false, 3, true
@@ -165,7 +170,7 @@ func (s *stack) setFault(t *testing.T, processors int, body string) {
 		}
 		req, _ := http.NewRequest(method, s.processorURL(i)+"/v1/faults", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := do(req)
 		if err != nil {
 			continue // a processor that is down has no faults to set
 		}
@@ -176,9 +181,21 @@ func (s *stack) setFault(t *testing.T, processors int, body string) {
 	}
 }
 
+// apiKey is the key every request of the suite carries ("" on a stack
+// without authentication).
+var apiKey string
+
+// do sends req with the suite's key.
+func do(req *http.Request) (*http.Response, error) {
+	if apiKey != "" {
+		req.Header.Set("X-API-Key", apiKey)
+	}
+	return http.DefaultClient.Do(req)
+}
+
 func getJSON(ctx context.Context, url string, v any) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := do(req)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,16 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 	if !c.Auth.Enabled() || c.Auth.ControlTopic != "tally.control" {
 		t.Fatalf("auth defaults: %+v", c.Auth)
+	}
+	// The secret may come from a mounted file instead.
+	cleanEnv(t)
+	file := filepath.Join(t.TempDir(), "tenant.secret")
+	if err := os.WriteFile(file, []byte("fedcba9876543210fedcba\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TALLY_TENANT_SECRET_FILE", file)
+	if fc, err := Load(); err != nil || string(fc.Auth.Secret()) != "fedcba9876543210fedcba" {
+		t.Fatalf("secret from a file: %q %v", fc.Auth.Secret(), err)
 	}
 	cleanEnv(t)
 	t.Setenv("TALLY_AUTH", "disabled")
