@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 	"github.com/shopspring/decimal"
@@ -180,24 +181,36 @@ func (s *Store) WriteStateTo(ctx context.Context, table string, rows []pipeline.
 const stateKeyColumns = "tenant, kind, level, bucket, client_id, metric, stream, part"
 
 // loadChunk bounds the keys of one LoadState query.
-const loadChunk = 2000
+const loadChunk = 100_000
 
 // LoadState reads the highest version of each key.
 func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
 	out := make(map[pipeline.StateKey]pipeline.StateRow, len(keys))
 	for start := 0; start < len(keys); start += loadChunk {
 		chunk := keys[start:min(len(keys), start+loadChunk)]
-		set := make([]clickhouse.GroupSet, len(chunk))
-		for i, k := range chunk {
-			set[i] = clickhouse.GroupSet{Value: []any{k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part}}
+		// The keys travel as an external table (binary, in the query's
+		// data blocks): binding tens of thousands of tuples into the SQL
+		// text costs seconds to format and parse.
+		tbl, err := ext.NewTable("keys", ext.Column("tenant", "String"), ext.Column("kind", "UInt8"), ext.Column("level", "UInt8"),
+			ext.Column("bucket", "UInt32"), ext.Column("client_id", "String"), ext.Column("metric", "String"),
+			ext.Column("stream", "String"), ext.Column("part", "Int32"))
+		if err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
+		for _, k := range chunk {
+			if err := tbl.Append(k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part); err != nil {
+				return nil, fmt.Errorf("load state: %w", err)
+			}
 		}
 		// One argMax of a tuple: with equal versions, every column comes
 		// from the same row.
 		// Decimals are read natively: 18.16's toString misprints some
 		// Decimal128 values above 2^64 (a digit becomes NUL).
-		rows, err := s.conn.Query(ctx, "SELECT "+stateKeyColumns+", v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
-			"FROM (SELECT "+stateKeyColumns+", argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v FROM "+
-			s.db+"."+schema.State+" WHERE ("+stateKeyColumns+") IN (?) GROUP BY "+stateKeyColumns+")", set)
+		rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)),
+			"SELECT "+stateKeyColumns+", v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
+				"FROM (SELECT "+stateKeyColumns+", argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v FROM "+
+				s.db+"."+schema.State+" WHERE ("+stateKeyColumns+") IN (SELECT "+stateKeyColumns+" FROM keys) GROUP BY "+
+				stateKeyColumns+")")
 		if err != nil {
 			return nil, fmt.Errorf("load state: %w", err)
 		}
@@ -250,14 +263,20 @@ func (s *Store) Lookup(ctx context.Context, ids []pipeline.TenantID) (map[pipeli
 	out := make(map[pipeline.TenantID]pipeline.Origin)
 	for start := 0; start < len(ids); start += loadChunk {
 		chunk := ids[start:min(len(ids), start+loadChunk)]
-		set := make([]clickhouse.GroupSet, len(chunk))
-		for i, id := range chunk {
-			set[i] = clickhouse.GroupSet{Value: []any{id.Tenant, id.EventID}}
+		tbl, err := ext.NewTable("ids", ext.Column("tenant", "String"), ext.Column("event_id", "String"))
+		if err != nil {
+			return nil, fmt.Errorf("look up winners: %w", err)
+		}
+		for _, id := range chunk {
+			if err := tbl.Append(id.Tenant, id.EventID); err != nil {
+				return nil, fmt.Errorf("look up winners: %w", err)
+			}
 		}
 		// A winner may have been written more than once (a replayed batch):
 		// every row names the same origin.
-		rows, err := s.conn.Query(ctx, "SELECT tenant, event_id, any(stream), any(partition), any(offset), any(fingerprint) FROM "+
-			s.db+"."+schema.EventIDs+" WHERE (tenant, event_id) IN (?) GROUP BY tenant, event_id", set)
+		rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)),
+			"SELECT tenant, event_id, any(stream), any(partition), any(offset), any(fingerprint) FROM "+
+				s.db+"."+schema.EventIDs+" WHERE (tenant, event_id) IN (SELECT tenant, event_id FROM ids) GROUP BY tenant, event_id")
 		if err != nil {
 			return nil, fmt.Errorf("look up winners: %w", err)
 		}

@@ -1,12 +1,20 @@
 package pipeline
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the pipeline's Prometheus collectors.
 type Metrics struct {
 	Consumed, Processed, Duplicates, Conflicts, Rejected, DeadLettered   prometheus.Counter
 	Forwarded, Skipped, Retries, RedisFailOpen, Heals, SimulatedFailures prometheus.Counter
 	BatchSeconds, InsertSeconds, BatchRecords                            prometheus.Histogram
+	// Phase times each step of a batch attempt: where a slow batch spends
+	// its time (classify, lookup, load_state, write_rows, write_state,
+	// forward, dead_letter, mark).
+	Phase *prometheus.HistogramVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: none).
@@ -31,12 +39,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to make one batch durable, retries included.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		InsertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "insert_seconds",
 			Help: "ClickHouse write time per successful attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		Phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "phase_seconds",
+			Help: "Time per step of a batch attempt, by phase.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}, []string{"phase"}),
 		BatchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "batch_records",
 			Help: "Records per batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.Processed, m.Duplicates, m.Conflicts, m.Rejected, m.DeadLettered, m.Forwarded,
-			m.Skipped, m.Retries, m.RedisFailOpen, m.Heals, m.SimulatedFailures, m.BatchSeconds, m.InsertSeconds, m.BatchRecords)
+			m.Skipped, m.Retries, m.RedisFailOpen, m.Heals, m.SimulatedFailures, m.BatchSeconds, m.InsertSeconds, m.BatchRecords, m.Phase)
 	}
 	return m
+}
+
+// since observes the time since start under phase.
+func (m *Metrics) since(phase string, start time.Time) {
+	m.Phase.WithLabelValues(phase).Observe(time.Since(start).Seconds())
 }

@@ -271,7 +271,9 @@ func (p *Pipeline) retry(ctx context.Context, attempts *int, what string, f func
 // produced once per plan: a failed write retries only the store.
 func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 	if len(pl.strays) > 0 && !pl.forwarded {
+		start := time.Now()
 		to, err := p.o.Forwarder.Forward(ctx, pl.strays)
+		p.o.Metrics.since("forward", start)
 		var bad RecordErrors
 		if errors.As(err, &bad) {
 			for i, e := range bad {
@@ -289,9 +291,11 @@ func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 		pl.forwarded = true
 	}
 	if len(pl.dead) > 0 && !pl.deadSent {
+		start := time.Now()
 		if err := p.o.DeadLetters.DeadLetter(ctx, pl.dead, pl.deadReasons); err != nil {
 			return fmt.Errorf("dead-letter: %w", err)
 		}
+		p.o.Metrics.since("dead_letter", start)
 		pl.deadSent = true
 	}
 	start := time.Now()
@@ -301,10 +305,13 @@ func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 		}
 		return err
 	}
+	p.o.Metrics.since("write_rows", start)
 	if len(pl.state) > 0 {
+		sstart := time.Now()
 		if err := p.o.Store.WriteState(ctx, pl.state); err != nil {
 			return err
 		}
+		p.o.Metrics.since("write_state", sstart)
 	}
 	p.o.Metrics.InsertSeconds.Observe(time.Since(start).Seconds())
 	return nil
@@ -389,6 +396,7 @@ func (p *Pipeline) mark(ctx context.Context, pl *plan) {
 	}
 	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	defer p.o.Metrics.since("mark", time.Now())
 	if err := p.o.Seen.Mark(mctx, pl.marks); err != nil {
 		p.o.Metrics.RedisFailOpen.Inc()
 		p.o.Logger.Warn("marking winners in redis failed; the next batch heals it", "err", err)

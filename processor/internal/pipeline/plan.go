@@ -88,21 +88,27 @@ func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) (*plan, erro
 			return nil, err
 		}
 		pp := &partPlan{ps: ps, from: ps.position, to: ps.position, winners: make(map[string]Origin)}
+		start := time.Now()
 		p.classify(pl, pp, g.records)
+		p.o.Metrics.since("classify", start)
 		if pp.to > pp.from {
 			pl.parts = append(pl.parts, pp)
 		}
 	}
+	start := time.Now()
 	known, err := p.lookup(ctx, pl.parts)
 	if err != nil {
 		return nil, err
 	}
+	p.o.Metrics.since("lookup", start)
 	for i, pp := range pl.parts {
 		p.decide(pl, pp, known[i])
 	}
+	start = time.Now()
 	if err := p.stateRows(ctx, pl); err != nil {
 		return nil, err
 	}
+	p.o.Metrics.since("load_state", start)
 	return pl, nil
 }
 
