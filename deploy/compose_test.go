@@ -16,12 +16,12 @@ const composeFile = "../compose/compose.yaml"
 // loadCompose loads a compose file the way `docker compose config` does: schema validation
 // (unknown keys are errors), interpolation, and consistency checks (depends_on targets,
 // volumes and networks must exist). The shell environment is ignored so the result is
-// deterministic.
-func loadCompose(t *testing.T, path string) (*types.Project, error) {
+// deterministic; env, when given, stands in for it.
+func loadCompose(t *testing.T, path string, env ...string) (*types.Project, error) {
 	t.Helper()
 	opts, err := cli.NewProjectOptions([]string{path},
 		cli.WithName("tally"),
-		cli.WithEnv(nil),
+		cli.WithEnv(env),
 		cli.WithConsistency(true),
 		cli.WithResolvedPaths(true),
 	)
@@ -37,7 +37,8 @@ func TestComposeProject(t *testing.T) {
 		t.Fatalf("load compose: %v", err)
 	}
 
-	want := []string{"kafka", "kafka-init", "redis", "clickhouse", "migrate", "ingestor", "processor", "queryapi", "dashboard"}
+	want := []string{"kafka", "kafka-init", "redis", "clickhouse", "migrate", "auth-init", "keys-map", "keys-admin",
+		"keys-default", "ingestor", "processor", "queryapi", "dashboard"}
 	for _, name := range want {
 		if _, ok := project.Services[name]; !ok {
 			t.Errorf("service %q missing", name)
@@ -45,8 +46,10 @@ func TestComposeProject(t *testing.T) {
 	}
 
 	// Long-running services must report health so dependents can wait on it; one-shot
-	// jobs (topic creation, migration) are waited on for successful completion instead.
-	oneShot := map[string]bool{"kafka-init": true, "migrate": true}
+	// jobs (topic creation, migration, the secret, the keys) are waited on for successful
+	// completion instead.
+	oneShot := map[string]bool{"kafka-init": true, "migrate": true, "auth-init": true, "keys-map": true,
+		"keys-admin": true, "keys-default": true}
 	for name, svc := range project.Services {
 		if oneShot[name] {
 			if svc.Restart != "no" {
@@ -59,13 +62,15 @@ func TestComposeProject(t *testing.T) {
 		}
 	}
 
+	done := types.ServiceConditionCompletedSuccessfully
 	dependsOn := map[string]map[string]string{
 		"kafka-init": {"kafka": types.ServiceConditionHealthy},
-		"migrate":    {"clickhouse": types.ServiceConditionHealthy, "kafka-init": types.ServiceConditionCompletedSuccessfully},
-		"ingestor":   {"kafka": types.ServiceConditionHealthy, "kafka-init": types.ServiceConditionCompletedSuccessfully, "redis": types.ServiceConditionHealthy},
-		"processor": {"kafka-init": types.ServiceConditionCompletedSuccessfully, "migrate": types.ServiceConditionCompletedSuccessfully,
-			"redis": types.ServiceConditionHealthy, "clickhouse": types.ServiceConditionHealthy},
-		"queryapi":  {"migrate": types.ServiceConditionCompletedSuccessfully, "clickhouse": types.ServiceConditionHealthy},
+		"migrate":    {"clickhouse": types.ServiceConditionHealthy, "kafka-init": done, "auth-init": done},
+		"ingestor": {"kafka": types.ServiceConditionHealthy, "kafka-init": done, "redis": types.ServiceConditionHealthy,
+			"migrate": done},
+		"processor": {"kafka-init": done, "migrate": done, "redis": types.ServiceConditionHealthy,
+			"clickhouse": types.ServiceConditionHealthy},
+		"queryapi":  {"migrate": done, "clickhouse": types.ServiceConditionHealthy},
 		"dashboard": {"ingestor": types.ServiceConditionHealthy, "queryapi": types.ServiceConditionHealthy},
 	}
 	for name, deps := range dependsOn {
@@ -107,9 +112,10 @@ func TestComposeProject(t *testing.T) {
 		}
 	}
 
-	for _, name := range []string{"ingestor", "processor", "queryapi", "migrate"} {
+	for _, name := range []string{"ingestor", "processor", "queryapi", "migrate", "keys-map", "keys-admin", "keys-default"} {
 		env := project.Services[name].Environment
-		for _, key := range []string{"TALLY_KAFKA_BROKERS", "TALLY_CLICKHOUSE_ADDR", "TALLY_REDIS_ADDR", "TALLY_RAW_TOPIC", "TALLY_DLQ_TOPIC"} {
+		for _, key := range []string{"TALLY_KAFKA_BROKERS", "TALLY_CLICKHOUSE_ADDR", "TALLY_REDIS_ADDR", "TALLY_RAW_TOPIC",
+			"TALLY_DLQ_TOPIC", "TALLY_CONTROL_TOPIC"} {
 			if v := env[key]; v == nil || *v == "" {
 				t.Errorf("%s: %s not set", name, key)
 			}

@@ -43,12 +43,22 @@ func TestTopicsJobSetsDurabilityConfigs(t *testing.T) {
 		if env["MAX_MESSAGE_BYTES"] != "4194304" {
 			t.Errorf("%v: MAX_MESSAGE_BYTES = %q", tc.sets, env["MAX_MESSAGE_BYTES"])
 		}
-		// Both topics, when created and when they already exist.
-		if n := strings.Count(script, "--config unclean.leader.election.enable=false"); n != 2 {
-			t.Errorf("%v: unclean.leader.election.enable=false set on %d created topics, want 2", tc.sets, n)
+		// All three topics (raw, dead letters, control), when created and when they already exist.
+		if n := strings.Count(script, "--config unclean.leader.election.enable=false"); n != 3 {
+			t.Errorf("%v: unclean.leader.election.enable=false set on %d created topics, want 3", tc.sets, n)
 		}
-		if n := strings.Count(script, `--config min.insync.replicas="$MIN_ISR"`); n != 2 {
-			t.Errorf("%v: min.insync.replicas set on %d created topics, want 2", tc.sets, n)
+		if n := strings.Count(script, `--config min.insync.replicas="$MIN_ISR"`); n != 3 {
+			t.Errorf("%v: min.insync.replicas set on %d created topics, want 3", tc.sets, n)
+		}
+		// The control topic: one partition (one order for every reader), compacted (keys
+		// never expire), also when it already existed.
+		if env["CONTROL_TOPIC"] != "tally.control" {
+			t.Errorf("%v: CONTROL_TOPIC = %q, want tally.control", tc.sets, env["CONTROL_TOPIC"])
+		}
+		if !strings.Contains(script, `--topic "$CONTROL_TOPIC" --partitions 1`) ||
+			!strings.Contains(script, "--config cleanup.policy=compact") ||
+			!strings.Contains(script, `--entity-name "$CONTROL_TOPIC" --add-config "$durable,cleanup.policy=compact"`) {
+			t.Errorf("%v: the control topic is not created or kept compacted with one partition:\n%s", tc.sets, script)
 		}
 		if !strings.Contains(script, "kafka-configs.sh") || !strings.Contains(script, `--add-config "$durable"`) ||
 			!strings.Contains(script, "unclean.leader.election.enable=false,") {

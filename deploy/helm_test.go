@@ -55,6 +55,13 @@ type rendered struct {
 // --set style overrides, the way `helm template` does.
 func renderChart(t *testing.T, valuesFiles []string, sets ...string) (map[string]string, error) {
 	t.Helper()
+	return renderChartWith(t, nil, valuesFiles, sets...)
+}
+
+// renderChartWith is renderChart with a cluster for `lookup` to read (nil: none, as in
+// `helm template`, where lookup finds nothing).
+func renderChartWith(t *testing.T, cluster engine.ClientProvider, valuesFiles []string, sets ...string) (map[string]string, error) {
+	t.Helper()
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
@@ -77,6 +84,9 @@ func renderChart(t *testing.T, valuesFiles []string, sets ...string) (map[string
 	}, chartutil.DefaultCapabilities)
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
+	}
+	if cluster != nil {
+		return engine.RenderWithClientProvider(chrt, renderVals, cluster)
 	}
 	return engine.Render(chrt, renderVals)
 }

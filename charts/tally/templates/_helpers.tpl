@@ -97,6 +97,87 @@ the chart renders a hook-scoped copy of its Secret unless an existing Secret is 
 {{- end }}
 {{- end }}
 
+{{/*
+Secret holding the tenant-signing secret: auth.existingSecret, or the chart's own.
+*/}}
+{{- define "tally.authSecretName" -}}
+{{- default (printf "%s-auth" (include "tally.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{- define "tally.authSecretKey" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecretKey }}
+{{- else }}
+{{- "tenant-secret" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Secret the migration hook reads the tenant secret from (`processor migrate` validates it like
+every processor command). As with the credentials, hooks run before the release's own Secret
+exists, so the chart renders a hook-scoped copy unless auth.existingSecret is set.
+*/}}
+{{- define "tally.authHookSecretName" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecret }}
+{{- else }}
+{{- printf "%s-auth-hook" (include "tally.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The chart-made tenant secret: the value already in the release's Secret (read back with lookup,
+so upgrades keep it), else 48 random characters. Computed once per render and remembered in
+.Values.auth (the values every template of this chart shares), so the Secret, its hook copy and
+the pods' checksum all carry the same value.
+*/}}
+{{- define "tally.tenantSecret" -}}
+{{- if not (hasKey .Values.auth "generatedTenantSecret") }}
+{{- $value := "" }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (printf "%s-auth" (include "tally.fullname" .)) }}
+{{- if and $existing (hasKey ($existing.data | default dict) "tenant-secret") }}
+{{- $value = index $existing.data "tenant-secret" | b64dec }}
+{{- else }}
+{{- $value = randAlphaNum 48 }}
+{{- end }}
+{{- $_ := set .Values.auth "generatedTenantSecret" $value }}
+{{- end }}
+{{- index .Values.auth "generatedTenantSecret" }}
+{{- end }}
+
+{{/*
+Where the ingestor and processor containers find the tenant secret (TALLY_TENANT_SECRET_FILE).
+*/}}
+{{- define "tally.tenantSecretDir" -}}
+/etc/tally/auth
+{{- end }}
+
+{{/*
+The tenant secret's volume, its mount and the variable that names the file. Call the volume
+with (dict "ctx" $ "secretName" ...): the hook reads a different Secret than the pods.
+*/}}
+{{- define "tally.tenantSecretVolume" -}}
+- name: tenant-secret
+  secret:
+    secretName: {{ .secretName }}
+    # Readable by the container's user whatever podSecurityContext says (the file is root's).
+    defaultMode: 0444
+    items:
+      - key: {{ include "tally.authSecretKey" .ctx }}
+        path: tenant.secret
+{{- end }}
+
+{{- define "tally.tenantSecretMount" -}}
+- name: tenant-secret
+  mountPath: {{ include "tally.tenantSecretDir" . }}
+  readOnly: true
+{{- end }}
+
+{{- define "tally.tenantSecretEnv" -}}
+- name: TALLY_TENANT_SECRET_FILE
+  value: {{ printf "%s/tenant.secret" (include "tally.tenantSecretDir" .) | quote }}
+{{- end }}
+
 {{- define "tally.normalizeConfigMapName" -}}
 {{- printf "%s-normalize" (include "tally.fullname" .) }}
 {{- end }}
@@ -144,6 +225,23 @@ Fail rendering when values contradict each other. Included by every workload tem
 {{- end }}
 {{- if and .Values.ingestor.autoscaling.enabled (gt (int .Values.ingestor.autoscaling.minReplicas) (int .Values.ingestor.autoscaling.maxReplicas)) }}
 {{- fail "ingestor.autoscaling.minReplicas must not exceed maxReplicas" }}
+{{- end }}
+{{- if and .Values.production .Values.faultInjection.enabled }}
+{{- fail "faultInjection.enabled must be false when production is true: the fault switchboard makes the pipeline fail on purpose and is for development only" }}
+{{- end }}
+{{- range $component := list "ingestor" "processor" "queryapi" "dashboard" }}
+{{- range (index $.Values $component).extraEnv }}
+{{- $name := "" }}
+{{- if kindIs "map" . }}
+{{- $name = .name | default "" | toString }}
+{{- end }}
+{{- if eq $name "TALLY_AUTH" }}
+{{- fail (printf "%s.extraEnv must not set TALLY_AUTH: authentication is always on in the chart (TALLY_AUTH=disabled is for tests on loopback only)" $component) }}
+{{- end }}
+{{- if eq $name "TALLY_FAULT_INJECTION" }}
+{{- fail (printf "%s.extraEnv must not set TALLY_FAULT_INJECTION: use faultInjection.enabled, which production refuses" $component) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -202,6 +300,11 @@ Call with the root context.
 - name: TALLY_CLICKHOUSE_CLUSTER
   value: {{ $v.clickhouse.cluster.name | quote }}
 {{- end }}
+# Always on: no value turns authentication off.
+- name: TALLY_AUTH
+  value: "enabled"
+- name: TALLY_CONTROL_TOPIC
+  value: {{ $v.auth.controlTopic | quote }}
 - name: TALLY_FAULT_INJECTION
   value: {{ $v.faultInjection.enabled | quote }}
 - name: TALLY_LOG_LEVEL
@@ -217,6 +320,9 @@ Checksum annotations that roll pods when their config or credentials change.
 */}}
 {{- define "tally.checksums" -}}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- if not .Values.auth.existingSecret }}
+checksum/tenant-secret: {{ include "tally.tenantSecret" . | sha256sum }}
+{{- end }}
 {{- if .Values.normalize.config }}
 checksum/normalize: {{ .Values.normalize.config | sha256sum }}
 {{- end }}
