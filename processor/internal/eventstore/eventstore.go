@@ -186,76 +186,98 @@ const loadChunk = 100_000
 // LoadState reads the highest version of each key.
 func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
 	out := make(map[pipeline.StateKey]pipeline.StateRow, len(keys))
-	for start := 0; start < len(keys); start += loadChunk {
-		chunk := keys[start:min(len(keys), start+loadChunk)]
-		// The keys travel as an external table (binary, in the query's
-		// data blocks): binding tens of thousands of tuples into the SQL
-		// text costs seconds to format and parse.
-		tbl, err := ext.NewTable("keys", ext.Column("tenant", "String"), ext.Column("kind", "UInt8"), ext.Column("level", "UInt8"),
-			ext.Column("bucket", "UInt32"), ext.Column("client_id", "String"), ext.Column("metric", "String"),
-			ext.Column("stream", "String"), ext.Column("part", "Int32"))
-		if err != nil {
-			return nil, fmt.Errorf("load state: %w", err)
-		}
-		for _, k := range chunk {
-			if err := tbl.Append(k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part); err != nil {
-				return nil, fmt.Errorf("load state: %w", err)
+	// Keys are read per (tenant, kind, level), naming their buckets as
+	// constants, so ClickHouse reads only the index ranges of those
+	// buckets (the table's key starts tenant, kind, level, bucket) instead
+	// of scanning the whole read model for the tuples.
+	type group struct {
+		tenant      string
+		kind, level uint8
+	}
+	groups := make(map[group][]pipeline.StateKey)
+	for _, k := range keys {
+		g := group{k.Tenant, k.Kind, k.Level}
+		groups[g] = append(groups[g], k)
+	}
+	for g, all := range groups {
+		for start := 0; start < len(all); start += loadChunk {
+			if err := s.loadState(ctx, g.tenant, g.kind, g.level, all[start:min(len(all), start+loadChunk)], out); err != nil {
+				return nil, err
 			}
-		}
-		// One argMax of a tuple: with equal versions, every column comes
-		// from the same row.
-		// Decimals are read natively: 18.16's toString misprints some
-		// Decimal128 values above 2^64 (a digit becomes NUL).
-		rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)),
-			"SELECT "+stateKeyColumns+", v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
-				"FROM (SELECT "+stateKeyColumns+", argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v FROM "+
-				s.db+"."+schema.State+" WHERE ("+stateKeyColumns+") IN (SELECT "+stateKeyColumns+" FROM keys) GROUP BY "+
-				stateKeyColumns+")")
-		if err != nil {
-			return nil, fmt.Errorf("load state: %w", err)
-		}
-		for rows.Next() {
-			var (
-				r             pipeline.StateRow
-				sum, mn, mx   decimal.Decimal
-				version, cnt  uint64
-				minTs, maxTs  int64
-				kind, level   uint8
-				bucket        uint32
-				part          int32
-				tenant, cl, m string
-				stream        string
-			)
-			if err := rows.Scan(&tenant, &kind, &level, &bucket, &cl, &m, &stream, &part, &version, &cnt, &sum, &mn, &mx,
-				&minTs, &maxTs); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("load state: scan: %w", err)
-			}
-			r.Key = pipeline.StateKey{Tenant: tenant, Kind: kind, Level: level, Bucket: bucket, Client: cl, Metric: m,
-				Stream: stream, Part: part}
-			r.Version, r.Count, r.MinTs, r.MaxTs = version, cnt, minTs, maxTs
-			var ok bool
-			if r.Sum, ok = SumOf(sum); !ok {
-				rows.Close()
-				return nil, fmt.Errorf("load state: bad sum %s", sum)
-			}
-			if r.Min, ok = AmountOf(mn); !ok {
-				rows.Close()
-				return nil, fmt.Errorf("load state: bad min %s", mn)
-			}
-			if r.Max, ok = AmountOf(mx); !ok {
-				rows.Close()
-				return nil, fmt.Errorf("load state: bad max %s", mx)
-			}
-			out[r.Key] = r
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("load state: %w", err)
 		}
 	}
 	return out, nil
+}
+
+func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8, chunk []pipeline.StateKey,
+	out map[pipeline.StateKey]pipeline.StateRow) error {
+	// The keys travel as an external table (binary, in the query's data
+	// blocks): binding tens of thousands of tuples into the SQL text costs
+	// seconds to format and parse.
+	tbl, err := ext.NewTable("keys", ext.Column("bucket", "UInt32"), ext.Column("client_id", "String"),
+		ext.Column("metric", "String"), ext.Column("stream", "String"), ext.Column("part", "Int32"))
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	seen := make(map[uint32]bool)
+	var buckets []any
+	for _, k := range chunk {
+		if err := tbl.Append(k.Bucket, k.Client, k.Metric, k.Stream, k.Part); err != nil {
+			return fmt.Errorf("load state: %w", err)
+		}
+		if !seen[k.Bucket] {
+			seen[k.Bucket] = true
+			buckets = append(buckets, k.Bucket)
+		}
+	}
+	// One argMax of a tuple: with equal versions, every column comes from
+	// the same row. Decimals are read natively: 18.16's toString misprints
+	// some Decimal128 values above 2^64 (a digit becomes NUL).
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)),
+		"SELECT "+stateKeyColumns+", v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
+			"FROM (SELECT "+stateKeyColumns+", argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v FROM "+
+			s.db+"."+schema.State+" WHERE tenant = ? AND kind = ? AND level = ? AND bucket IN ? "+
+			"AND (bucket, client_id, metric, stream, part) IN (SELECT bucket, client_id, metric, stream, part FROM keys) "+
+			"GROUP BY "+stateKeyColumns+")", tenant, kind, level, clickhouse.GroupSet{Value: buckets})
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r             pipeline.StateRow
+			sum, mn, mx   decimal.Decimal
+			version, cnt  uint64
+			minTs, maxTs  int64
+			kind, level   uint8
+			bucket        uint32
+			part          int32
+			tenant, cl, m string
+			stream        string
+		)
+		if err := rows.Scan(&tenant, &kind, &level, &bucket, &cl, &m, &stream, &part, &version, &cnt, &sum, &mn, &mx,
+			&minTs, &maxTs); err != nil {
+			return fmt.Errorf("load state: scan: %w", err)
+		}
+		r.Key = pipeline.StateKey{Tenant: tenant, Kind: kind, Level: level, Bucket: bucket, Client: cl, Metric: m,
+			Stream: stream, Part: part}
+		r.Version, r.Count, r.MinTs, r.MaxTs = version, cnt, minTs, maxTs
+		var ok bool
+		if r.Sum, ok = SumOf(sum); !ok {
+			return fmt.Errorf("load state: bad sum %s", sum)
+		}
+		if r.Min, ok = AmountOf(mn); !ok {
+			return fmt.Errorf("load state: bad min %s", mn)
+		}
+		if r.Max, ok = AmountOf(mx); !ok {
+			return fmt.Errorf("load state: bad max %s", mx)
+		}
+		out[r.Key] = r
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	return nil
 }
 
 // Lookup returns the winners among ids.

@@ -341,6 +341,8 @@ type rig struct {
 	topicID string
 	// tenants resolves records' tenants (nil: every claim trusted).
 	tenants pipeline.Tenants
+	// cacheRows bounds the pipeline's cache of read-model rows (0: default).
+	cacheRows int
 }
 
 func newRig(t tb, partitions int32) *rig { // partitions must divide event.Slots
@@ -368,7 +370,7 @@ func (r *rig) processor() *pipeline.Pipeline {
 		s = nil
 	}
 	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: r.store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
-		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
+		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
 }
 
 // send produces an event to the partition its client owns (as the ingestor does).

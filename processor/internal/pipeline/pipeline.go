@@ -34,12 +34,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/event/schema"
 )
 
 // Options configure a Pipeline.
@@ -382,8 +385,26 @@ func (p *Pipeline) commitPlan(pl *plan) {
 		}
 	}
 	if total > p.o.StateCacheRows {
-		for _, pp := range pl.parts {
-			clear(pp.ps.rows)
+		p.evict()
+	}
+}
+
+// evict shrinks the cache of read-model rows below its bound. The finest
+// buckets go first: time moves forward, so a minute or ten-minute bucket
+// is rarely written again once passed, while the day, hour and all-time
+// rows and the counters are written by almost every batch. Called with
+// p.mu held.
+func (p *Pipeline) evict() {
+	total := 0
+	for _, ps := range p.parts {
+		maps.DeleteFunc(ps.rows, func(k StateKey, _ StateRow) bool {
+			return k.Kind == schema.KindRollup && (k.Level == schema.LevelMinute || k.Level == schema.Level10Min)
+		})
+		total += len(ps.rows)
+	}
+	if total > p.o.StateCacheRows {
+		for _, ps := range p.parts {
+			clear(ps.rows)
 		}
 	}
 }
