@@ -214,6 +214,9 @@ type Settings struct {
 	// Kubernetes or compose secret); TALLY_TENANT_SECRET wins when both
 	// are set.
 	TenantSecretFile string `env:"TALLY_TENANT_SECRET_FILE,file"`
+	// PreviousTenantSecret is still accepted when verifying (never used to
+	// sign) while a rotation drains: records signed before it stay valid.
+	PreviousTenantSecret string `env:"TALLY_TENANT_SECRET_PREVIOUS"`
 	// ControlTopic holds the API keys and topic mappings.
 	ControlTopic string `env:"TALLY_CONTROL_TOPIC" envDefault:"tally.control"`
 }

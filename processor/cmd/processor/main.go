@@ -535,7 +535,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer registry.Close()
-	tenants := &tenancy.Resolver{Mappings: registry, Secret: cfg.Auth.Secret(), Disabled: !cfg.Auth.Enabled()}
+	tenants := &tenancy.Resolver{Mappings: registry, Secret: cfg.Auth.Secret(),
+		Previous: []byte(cfg.Auth.PreviousTenantSecret), Disabled: !cfg.Auth.Enabled()}
 	checker := &auth.Checker{Auth: registry}
 	if !cfg.Auth.Enabled() {
 		checker.Auth = nil

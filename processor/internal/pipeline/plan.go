@@ -194,13 +194,12 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 		if h.simulate {
 			pl.batch.Simulate = true
 		}
-		tenant, trusted := p.tenant(r, h)
-		if !trusted {
-			pl.batch.Rejected = append(pl.batch.Rejected, Rejected{Code: CodeTenantUnmapped, Message: "the record's tenant is " +
-				"unknown: topic " + r.Topic + " is mapped to no tenant and the record carries no signed tenant (send through the " +
-				"ingestor, or map the topic to a tenant)", Source: src, Raw: r.Value[:min(len(r.Value), oversizeAuditBytes)]})
+		tenant, trej := p.tenant(r, h)
+		if trej != nil {
+			pl.batch.Rejected = append(pl.batch.Rejected, Rejected{Code: trej.Code, Message: trej.Message, Source: src,
+				Raw: r.Value[:min(len(r.Value), oversizeAuditBytes)]})
 			pl.count(pp, "", schema.OutcomeRejected, 1)
-			pl.count(pp, "", schema.OutcomeRejected+":"+CodeTenantUnmapped, 1)
+			pl.count(pp, "", schema.OutcomeRejected+":"+trej.Code, 1)
 			pl.res.Rejected++
 			continue
 		}
@@ -438,16 +437,13 @@ func unparseable(code string) bool {
 	return false
 }
 
-// CodeTenantUnmapped rejects a record whose tenant cannot be trusted.
-const CodeTenantUnmapped = "tenant_unmapped"
-
 // tenant resolves a record's tenant (Options.Tenants).
-func (p *Pipeline) tenant(r *kgo.Record, h recordHeaders) (string, bool) {
+func (p *Pipeline) tenant(r *kgo.Record, h recordHeaders) (string, *TenantRejection) {
 	if p.o.Tenants == nil {
 		if h.tenant == "" {
-			return event.DefaultTenant, true
+			return event.DefaultTenant, nil
 		}
-		return h.tenant, true
+		return h.tenant, nil
 	}
 	return p.o.Tenants.Tenant(r, h.tenant, h.tenantSig)
 }

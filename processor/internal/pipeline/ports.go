@@ -152,12 +152,26 @@ type DeadLetterer interface {
 }
 
 // Tenants decides which tenant a raw record belongs to, from the tenant it
-// claims in its headers, the claim's signature and the record's topic; ok
-// false means no tenant can be trusted (the record is rejected with
-// tenant_unmapped).
+// claims in its headers, the claim's signature and the record's topic. A
+// non-nil rejection means no tenant can be trusted: the record is rejected
+// with its code and message, never given to a tenant.
 type Tenants interface {
-	Tenant(r *kgo.Record, claimed string, signature []byte) (tenant string, ok bool)
+	Tenant(r *kgo.Record, claimed string, signature []byte) (tenant string, rejection *TenantRejection)
 }
+
+// TenantRejection says why a record has no tenant.
+type TenantRejection struct {
+	Code, Message string
+}
+
+// Rejection codes of Tenants.
+const (
+	// CodeTenantUnmapped: no claim, and the topic is mapped to no tenant.
+	CodeTenantUnmapped = "tenant_unmapped"
+	// CodeTenantUnverified: a claimed tenant whose signature does not
+	// verify (forged, or signed with a secret no longer accepted).
+	CodeTenantUnverified = "tenant_unverified"
+)
 
 // TopicInfo describes one incarnation of a topic.
 type TopicInfo struct {

@@ -31,8 +31,8 @@ func tenantRollup(r *rig, tenant, client string) (uint64, string) {
 }
 
 // The same bytes sent for two tenants are two events; a claim without a
-// valid signature, on a topic mapped to no tenant, is rejected with a
-// reason — never given to a tenant — and the books still balance.
+// valid signature is rejected, and so is a record claiming nothing on a
+// topic mapped to no tenant — each with a reason — never given to a tenant — and the books still balance.
 func TestTenantsNeverDeduplicateAgainstEachOtherAndUnprovenClaimsAreRejected(t *testing.T) {
 	secret := []byte("0123456789abcdef0123")
 	r := newRig(t, 4)
@@ -60,8 +60,13 @@ func TestTenantsNeverDeduplicateAgainstEachOtherAndUnprovenClaimsAreRejected(t *
 	if n, _ := tenantRollup(r, event.DefaultTenant, "client_A"); n != 0 {
 		t.Fatalf("an unproven record was given to the default tenant: %d", n)
 	}
-	if got := counter(r, schema.OutcomeRejected+":"+pipeline.CodeTenantUnmapped); got != 3 {
-		t.Fatalf("tenant_unmapped rejections = %d, want 3", got)
+	// The unsigned and the forged claims are unverified; the record that
+	// claims nothing is unmapped.
+	if got := counter(r, schema.OutcomeRejected+":"+pipeline.CodeTenantUnverified); got != 2 {
+		t.Fatalf("tenant_unverified rejections = %d, want 2", got)
+	}
+	if got := counter(r, schema.OutcomeRejected+":"+pipeline.CodeTenantUnmapped); got != 1 {
+		t.Fatalf("tenant_unmapped rejections = %d, want 1", got)
 	}
 	if processed, dups, rejected := counter(r, schema.OutcomeProcessed), counter(r, schema.OutcomeDuplicate),
 		counter(r, schema.OutcomeRejected); processed != 2 || dups != 1 || rejected != 3 {
