@@ -87,7 +87,8 @@ func TestIntegrationRealBroker(t *testing.T) {
 	for _, r := range recs {
 		byKey[headerMap(r)[event.HeaderIdempotencyKey]] = r
 	}
-	if r := byKey["it:0"]; r == nil || string(r.Value) != evA || string(r.Key) != resp.Results[0].EventID {
+	if r := byKey["it:0"]; r == nil || string(r.Value) != evA || string(r.Key) != string(event.PartitionKey("c1")) ||
+		headerMap(r)[event.HeaderEventID] != resp.Results[0].EventID {
 		t.Errorf("record 0 = %+v", r)
 	}
 	if r := byKey["it:1"]; r == nil || string(r.Value) != evBadAmount || string(r.Key) != "it-1:1" {
