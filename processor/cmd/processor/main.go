@@ -39,6 +39,7 @@ import (
 	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/normalize"
+	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/processor/internal/admin"
 	"github.com/tally-dev/tally/processor/internal/config"
 	"github.com/tally-dev/tally/processor/internal/consumer"
@@ -151,13 +152,57 @@ func normalizeConfig(path string) (*normalize.Config, error) {
 	return normalize.LoadConfig(path)
 }
 
+// storeOptions are the ClickHouse connection settings, without a quorum
+// (migrations, rebuilds and reads).
+func storeOptions(cfg config.Config) eventstore.Options {
+	return eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password}
+}
+
+// openWriter opens the pipeline's store. On a cluster its inserts wait for a
+// quorum of the shard's replicas (TALLY_CLICKHOUSE_INSERT_QUORUM, by default
+// a majority, read from the cluster's description — waiting for ClickHouse
+// to answer when it is still starting).
+func openWriter(ctx context.Context, cfg config.Config, logger *slog.Logger) (*eventstore.Store, error) {
+	opts := storeOptions(cfg)
+	if cfg.ClickHouse.Cluster == "" {
+		return eventstore.Open(opts)
+	}
+	opts.InsertQuorum, opts.InsertQuorumTimeout = cfg.ClickHouse.InsertQuorum, cfg.ClickHouse.InsertQuorumTimeout
+	if opts.InsertQuorum == 0 {
+		plain, err := eventstore.Open(opts)
+		if err != nil {
+			return nil, err
+		}
+		defer plain.Close()
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		for {
+			n, err := migrate.Replicas(wctx, plain.Conn(), cfg.ClickHouse.Cluster)
+			if err == nil {
+				opts.InsertQuorum = n/2 + 1
+				break
+			}
+			if wctx.Err() != nil {
+				return nil, fmt.Errorf("insert quorum: %w", err)
+			}
+			logger.Warn("waiting for ClickHouse to describe the cluster", "cluster", cfg.ClickHouse.Cluster, "err", err)
+			select {
+			case <-wctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}
+	logger.Info("writes wait for a quorum of replicas", "cluster", cfg.ClickHouse.Cluster, "insertQuorum", opts.InsertQuorum)
+	return eventstore.Open(opts)
+}
+
 // migrate applies the ClickHouse schema and creates the topics, waiting up to
 // a minute for both to come up (the stack starts them just before).
 func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	store, err := eventstore.Open(storeOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -207,6 +252,9 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	if version == 1 && cfg.ClickHouse.Cluster != "" {
+		return fmt.Errorf("database %s has the first wave's schema on one server: upgrade it with TALLY_CLICKHOUSE_CLUSTER unset first", db)
+	}
 	if version == 1 {
 		up, err := upgradeSource(ctx, adm, cfg)
 		if err != nil {
@@ -218,7 +266,7 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 			return err
 		}
 	}
-	if err := migrate.Apply(ctx, conn, db, logger); err != nil {
+	if err := migrate.Apply(ctx, conn, db, schema.Options{Cluster: cfg.ClickHouse.Cluster}, logger); err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
 	logger.Info("migrated", "database", db, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
@@ -394,8 +442,7 @@ func runKeys(ctx context.Context, cfg config.Config, args []string, out io.Write
 // it fails (exit 1) on any difference. With apply it swaps the rebuilt
 // model in instead.
 func runRebuild(ctx context.Context, cfg config.Config, apply bool, out io.Writer) error {
-	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	store, err := eventstore.Open(storeOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -415,7 +462,7 @@ func runRebuild(ctx context.Context, cfg config.Config, apply bool, out io.Write
 		return err
 	}
 	if apply {
-		old, err := rebuild.Apply(ctx, conn, db, rebuilt, store.WriteStateTo)
+		old, err := rebuild.Apply(ctx, conn, db, schema.Options{Cluster: cfg.ClickHouse.Cluster}, rebuilt, store.WriteStateTo)
 		if err != nil {
 			return err
 		}
@@ -467,8 +514,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("normalization config: %w", err)
 	}
 
-	chStore, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	chStore, err := openWriter(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func run(logger *slog.Logger) error {
 	// on reads) even while ClickHouse is still coming up.
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol: clickhouse.Native, // 18.16 fails over HTTP
-		Addr:     []string{cfg.ClickHouseAddr},
+		Addr:     cfg.ClickHouseAddr,
 		Auth: clickhouse.Auth{
 			Database: cfg.ClickHouseDatabase,
 			Username: cfg.ClickHouseUser,
