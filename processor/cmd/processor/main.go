@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tally-dev/tally/event"
@@ -524,7 +526,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	producer, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic),
+	// franz-go's client metrics (connections, requests, bytes, buffered
+	// records) for the consumer, the dead-letter producer and the forwarder,
+	// told apart by client_id.
+	kafkaMetrics := kprom.NewMetrics("tally_processor_kafka", kprom.Registry(reg), kprom.WithClientLabel())
+	kopts = append(slices.Clip(kopts), kgo.WithHooks(kafkaMetrics))
+	clientID := func(role string) kgo.Opt { return kgo.ClientID("tally-" + cfg.Instance + role) }
+	producer, err := kgo.NewClient(append(slices.Clip(kopts), clientID("-dlq"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic),
 		// Room for a dead-lettered record of MaxRecordBytes plus headers.
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
 	if err != nil {
@@ -533,7 +541,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	defer producer.Close()
 	adm := kadm.NewClient(producer)
 	// Strays go to the partition the pipeline names (their owner).
-	forwarder, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	forwarder, err := kgo.NewClient(append(slices.Clip(kopts), clientID("-forward"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
 	if err != nil {
 		return err
