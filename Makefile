@@ -45,7 +45,7 @@ lint-go:
 	@scripts/lint-go.sh
 
 lint-dashboard:
-	@if [ -f dashboard/package.json ]; then cd dashboard && ([ -d node_modules ] || npm ci --no-audit --no-fund) && npm run lint; fi
+	@if [ -f dashboard/package.json ]; then cd dashboard && ([ -d node_modules ] || npm ci --no-audit --no-fund) && npm run lint && npm run check:api; fi
 
 lint-deploy:
 	@scripts/lint-deploy.sh

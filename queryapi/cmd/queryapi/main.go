@@ -47,6 +47,11 @@ func run(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The query API's own routes of the OpenAPI document.
+	spec, err := openapi.For("queryapi")
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -129,7 +134,7 @@ func run(logger *slog.Logger) error {
 		Logger:         logger,
 		Registry:       reg,
 		Gatherer:       reg,
-		Spec:           openapi.Spec,
+		Spec:           spec,
 		QueryTimeout:   cfg.QueryTimeout,
 		StreamInterval: time.Second,
 		Now:            time.Now,
