@@ -5,6 +5,11 @@
 package main
 
 import (
+	// GOMEMLIMIT = 90% of the container's memory limit (cgroup), unless
+	// GOMEMLIMIT is set: the heap stays inside the limit instead of being
+	// killed for it.
+	_ "github.com/KimMachineGun/automemlimit"
+
 	"context"
 	"errors"
 	"fmt"
