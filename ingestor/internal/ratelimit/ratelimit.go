@@ -1,0 +1,361 @@
+// Package ratelimit decides whether an API key may send n more events now:
+// a rate (events per second per key) and a quota (events per UTC day per
+// tenant). Both count events, not requests — a batch of 500 costs 500.
+//
+// Shared: the rate is a GCRA bucket in Redis (github.com/go-redis/redis_rate,
+// one Lua script, so every ingestor replica draws from the same bucket and
+// the limit holds however requests are spread over replicas); the quota is
+// a Redis counter per tenant and UTC day, checked and incremented by one
+// script, so concurrent requests can never together overshoot it.
+//
+// Degraded: when Redis does not answer, each replica limits on its own
+// (golang.org/x/time/rate buckets and in-memory day counters) rather than
+// refusing every request or letting everything through. With R replicas a
+// key may then send up to R times its rate; that is the price of staying up,
+// and the transition is logged once each way and counted in
+// tally_ingestor_ratelimit_degraded_*. While degraded, Redis is tried again
+// at most once per RetryInterval, so a dead Redis costs one timeout per
+// interval, not one per request.
+//
+// A refused request consumes nothing: the rate script takes no tokens from
+// a refused request and the quota script increments only when the whole
+// batch fits. The rate is checked first, so a request refused for its rate
+// never spends quota. Events of a request the event log later fails (503)
+// stay counted: some of them may have landed.
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+)
+
+// Policy is what one key may send.
+type Policy struct {
+	// EventsPerSecond is the key's rate (0: unlimited). The bucket holds one
+	// second of events, so a request may carry at most that many.
+	EventsPerSecond float64
+	// QuotaPerDay bounds the tenant's events per UTC day (0: unlimited).
+	QuotaPerDay int64
+}
+
+// Reasons a request is refused.
+const (
+	// ReasonRate: over the key's rate; retry after RetryAfter.
+	ReasonRate = "rate"
+	// ReasonBatch: the request alone holds more events than the key's
+	// bucket; no retry helps, the batch must be split.
+	ReasonBatch = "batch"
+	// ReasonQuota: the tenant's daily quota is spent; it renews at the
+	// next UTC midnight (RetryAfter).
+	ReasonQuota = "quota"
+)
+
+// Verdict is the answer for one request.
+type Verdict struct {
+	Allowed bool
+	Reason  string // why it was refused; "" when allowed
+	// Rate state for the RateLimit headers; Limit is 0 when the key has no
+	// rate limit.
+	Limit     int           // the bucket's size: events allowed at once
+	Remaining int           // events that could be sent right now
+	Reset     time.Duration // until the bucket is full again
+	// Window is the time the bucket takes to refill from empty (one
+	// second, or longer for rates below one event per second).
+	Window time.Duration
+	// RetryAfter is when a refused request may succeed.
+	RetryAfter time.Duration
+	// Quota is the daily quota applied (0: none) and QuotaUsed the tenant's
+	// events counted today, including this request when allowed.
+	Quota, QuotaUsed int64
+}
+
+// Config wires a Limiter.
+type Config struct {
+	// Redis holds the shared state; nil limits per replica only.
+	Redis redis.UniversalClient
+	// Timeout bounds each Redis call (default 50 ms).
+	Timeout time.Duration
+	// RetryInterval is how often a degraded limiter tries Redis again
+	// (default 1 s).
+	RetryInterval time.Duration
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+	Now           func() time.Time
+}
+
+// Limiter is safe for concurrent use.
+type Limiter struct {
+	cfg     Config
+	shared  *redis_rate.Limiter
+	metrics *metrics
+
+	degraded  atomic.Bool
+	retryAtNs atomic.Int64 // while degraded: when to try Redis again
+
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter // key id -> per-replica bucket
+	days    map[string]int64         // tenant + day -> events counted locally
+	day     string                   // the UTC day days holds
+}
+
+// New returns a Limiter.
+func New(cfg Config) (*Limiter, error) {
+	if cfg.Logger == nil || cfg.Registerer == nil {
+		return nil, errors.New("ratelimit: Logger and Registerer are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 50 * time.Millisecond
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	l := &Limiter{cfg: cfg, metrics: m, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
+	if cfg.Redis != nil {
+		l.shared = redis_rate.NewLimiter(cfg.Redis)
+	} else {
+		l.degraded.Store(true)
+		m.degraded.Set(1)
+	}
+	return l, nil
+}
+
+// Degraded reports whether the limiter currently limits per replica.
+func (l *Limiter) Degraded() bool { return l.degraded.Load() }
+
+// Admit decides whether key (of tenant) may send n events under p. It never
+// fails: without Redis it decides per replica.
+func (l *Limiter) Admit(ctx context.Context, key, tenant string, p Policy, n int) Verdict {
+	now := l.cfg.Now()
+	v := Verdict{Allowed: true, Window: time.Second}
+	if p.EventsPerSecond > 0 {
+		lim := gcra(p.EventsPerSecond)
+		v.Limit, v.Window = lim.Burst, lim.Period
+		if n > lim.Burst {
+			v.Allowed, v.Reason, v.Remaining = false, ReasonBatch, lim.Burst
+			l.metrics.refused.WithLabelValues(ReasonBatch).Add(float64(n))
+			return v
+		}
+		if !l.rate(ctx, key, p.EventsPerSecond, lim, n, now, &v) {
+			v.Allowed, v.Reason = false, ReasonRate
+			l.metrics.refused.WithLabelValues(ReasonRate).Add(float64(n))
+			return v
+		}
+	}
+	if p.QuotaPerDay > 0 {
+		v.Quota = p.QuotaPerDay
+		if !l.quota(ctx, tenant, p.QuotaPerDay, n, now, &v) {
+			v.Allowed, v.Reason = false, ReasonQuota
+			v.RetryAfter = nextUTCDay(now).Sub(now)
+			l.metrics.refused.WithLabelValues(ReasonQuota).Add(float64(n))
+			return v
+		}
+	}
+	return v
+}
+
+// gcra turns events per second into redis_rate's integer limit: whole
+// events per second when the rate is at least one, else one event per
+// 1/rate seconds. The bucket holds one second of events (at least one).
+func gcra(eps float64) redis_rate.Limit {
+	if eps >= 1 {
+		r := int(math.Round(eps))
+		return redis_rate.Limit{Rate: r, Burst: r, Period: time.Second}
+	}
+	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(float64(time.Second) / eps)}
+}
+
+func (l *Limiter) rate(ctx context.Context, key string, eps float64, lim redis_rate.Limit, n int, now time.Time, v *Verdict) bool {
+	if l.useRedis(now) {
+		ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+		res, err := l.shared.AllowN(ctx, "tally:ingest:"+key, lim, n)
+		cancel()
+		if err == nil {
+			l.healthy()
+			v.Remaining, v.Reset = res.Remaining, max(res.ResetAfter, 0)
+			if res.Allowed < n {
+				v.RetryAfter = res.RetryAfter
+				return false
+			}
+			return true
+		}
+		l.failed(now, "rate", err)
+	}
+	l.metrics.local.WithLabelValues("rate").Inc()
+	l.mu.Lock()
+	b, ok := l.buckets[key]
+	if !ok {
+		b = rate.NewLimiter(rate.Limit(eps), lim.Burst)
+		l.buckets[key] = b
+	} else if b.Limit() != rate.Limit(eps) || b.Burst() != lim.Burst {
+		b.SetLimitAt(now, rate.Limit(eps))
+		b.SetBurstAt(now, lim.Burst)
+	}
+	l.mu.Unlock()
+	r := b.ReserveN(now, n)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		v.RetryAfter = d
+		v.Remaining = max(int(b.TokensAt(now)), 0)
+		v.Reset = time.Duration(float64(lim.Burst) / eps * float64(time.Second))
+		return false
+	}
+	tokens := b.TokensAt(now)
+	v.Remaining = max(int(tokens), 0)
+	v.Reset = time.Duration((float64(lim.Burst) - tokens) / eps * float64(time.Second))
+	return true
+}
+
+// quotaScript adds n to the tenant's day only when the sum stays within the
+// quota: ARGV = n, quota, ttl seconds. Returns {allowed, used}.
+var quotaScript = redis.NewScript(`
+local used = tonumber(redis.call("GET", KEYS[1]) or "0")
+local n = tonumber(ARGV[1])
+if used + n > tonumber(ARGV[2]) then
+  return {0, used}
+end
+used = redis.call("INCRBY", KEYS[1], n)
+if used == n then
+  redis.call("EXPIRE", KEYS[1], ARGV[3])
+end
+return {1, used}
+`)
+
+// quotaTTL keeps a day's counter a little past its day, for clock skew
+// between replicas.
+const quotaTTL = 48 * time.Hour
+
+// QuotaKey is the Redis key counting tenant's events on now's UTC day.
+func QuotaKey(tenant string, now time.Time) string {
+	return "tally:quota:" + tenant + ":" + now.UTC().Format(time.DateOnly)
+}
+
+func (l *Limiter) quota(ctx context.Context, tenant string, quota int64, n int, now time.Time, v *Verdict) bool {
+	if l.useRedis(now) {
+		ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+		res, err := quotaScript.Run(ctx, l.cfg.Redis, []string{QuotaKey(tenant, now)}, n, quota, int(quotaTTL/time.Second)).Int64Slice()
+		cancel()
+		if err == nil && len(res) == 2 {
+			l.healthy()
+			v.QuotaUsed = res[1]
+			return res[0] == 1
+		}
+		if err == nil {
+			err = fmt.Errorf("quota script answered %v", res)
+		}
+		l.failed(now, "quota", err)
+	}
+	l.metrics.local.WithLabelValues("quota").Inc()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if day := now.UTC().Format(time.DateOnly); day != l.day {
+		clear(l.days)
+		l.day = day
+	}
+	used := l.days[tenant]
+	if used+int64(n) > quota {
+		v.QuotaUsed = used
+		return false
+	}
+	l.days[tenant] = used + int64(n)
+	v.QuotaUsed = used + int64(n)
+	return true
+}
+
+// useRedis says whether to ask Redis now: always when healthy, once per
+// RetryInterval while degraded.
+func (l *Limiter) useRedis(now time.Time) bool {
+	if l.shared == nil {
+		return false
+	}
+	if !l.degraded.Load() {
+		return true
+	}
+	at := l.retryAtNs.Load()
+	if now.UnixNano() < at {
+		return false
+	}
+	// One caller probes; the others keep deciding locally meanwhile.
+	return l.retryAtNs.CompareAndSwap(at, now.Add(l.cfg.RetryInterval).UnixNano())
+}
+
+func (l *Limiter) failed(now time.Time, what string, err error) {
+	l.retryAtNs.Store(now.Add(l.cfg.RetryInterval).UnixNano())
+	if l.degraded.CompareAndSwap(false, true) {
+		l.metrics.degraded.Set(1)
+		l.metrics.transitions.WithLabelValues("degraded").Inc()
+		l.cfg.Logger.Warn("rate limiter degraded: Redis did not answer, limiting per replica until it does",
+			"check", what, "error", err)
+	}
+}
+
+func (l *Limiter) healthy() {
+	if l.degraded.CompareAndSwap(true, false) {
+		l.metrics.degraded.Set(0)
+		l.metrics.transitions.WithLabelValues("shared").Inc()
+		l.cfg.Logger.Info("rate limiter shared again: Redis answers")
+	}
+}
+
+func nextUTCDay(now time.Time) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+}
+
+// Seconds renders a duration as whole seconds, rounded up (at least min).
+func Seconds(d time.Duration, minimum int) string {
+	s := int(math.Ceil(d.Seconds()))
+	return strconv.Itoa(max(s, minimum))
+}
+
+type metrics struct {
+	degraded    prometheus.Gauge
+	transitions *prometheus.CounterVec
+	local       *prometheus.CounterVec
+	refused     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tally_ingestor_ratelimit_degraded",
+			Help: "1 while rate limits and quotas are enforced per replica because Redis does not answer.",
+		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_ingestor_ratelimit_degraded_transitions_total",
+			Help: "Switches between shared (Redis) and per-replica limiting, by the state entered.",
+		}, []string{"to"}),
+		local: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_ingestor_ratelimit_degraded_decisions_total",
+			Help: "Rate and quota decisions taken per replica (Redis unavailable), by check.",
+		}, []string{"check"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_ingestor_ratelimit_refused_events_total",
+			Help: "Events refused (429/413) by rate limit, batch size over the bucket, or daily quota.",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.degraded, m.transitions, m.local, m.refused} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register rate limit metrics: %w", err)
+		}
+	}
+	return m, nil
+}
