@@ -5,14 +5,60 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/tally-dev/tally/event/testenv"
+	"github.com/tally-dev/tally/ingestor/internal/ratelimit"
 )
 
 // BenchmarkIngestSingle posts one event per request through the whole
-// handler path (split, normalize, produce with acks=all to kfake, respond).
+// handler path (authenticate, split, normalize, produce with acks=all to
+// kfake, respond).
 func BenchmarkIngestSingle(b *testing.B) {
-	h := newHarness(b, defaultOptions())
+	benchSingle(b, newHarness(b, defaultOptions()))
+}
+
+// BenchmarkIngestSingleAuth is the same request with authentication off
+// (TALLY_AUTH=disabled), and on with the per-key rate limit (one Redis
+// round trip) and with the rate limit and a daily quota (two). Redis is
+// TALLY_TEST_REDIS_ADDR when set (a real redis-server), else miniredis in
+// this process — whose Lua interpreter then runs on the benchmark's own
+// CPUs and dominates, so only the real-Redis numbers say what production
+// pays. docs/benchmarks/ingest-auth.md has the numbers and how to
+// reproduce them.
+func BenchmarkIngestSingleAuth(b *testing.B) {
+	redisAddr := os.Getenv(testenv.RedisEnv)
+	if redisAddr == "" {
+		redisAddr = newMiniredis(b).Addr()
+	}
+	b.Run("auth=off", func(b *testing.B) {
+		opts := defaultOptions()
+		opts.authDisabled = true
+		benchSingle(b, newHarness(b, opts))
+	})
+	b.Run("auth=on", func(b *testing.B) {
+		benchSingle(b, newHarness(b, defaultOptions()))
+	})
+	for name, policy := range map[string]ratelimit.Policy{
+		"auth=on,rate":       {EventsPerSecond: 1e9},
+		"auth=on,rate+quota": {EventsPerSecond: 1e9, QuotaPerDay: 1e15},
+	} {
+		b.Run(name, func(b *testing.B) {
+			opts := defaultOptions()
+			opts.limiter = newLimiter(b, redisAddr)
+			opts.policy = policy
+			benchSingle(b, newHarness(b, opts))
+		})
+	}
+}
+
+func benchSingle(b *testing.B, h *harness) {
+	auth := ""
+	if h.key != "" {
+		auth = "Bearer " + h.key
+	}
 	b.ReportAllocs()
 	b.SetParallelism(64) // many concurrent clients: each request waits for its ack
 	b.ResetTimer()
@@ -23,6 +69,9 @@ func BenchmarkIngestSingle(b *testing.B) {
 			ev := fmt.Sprintf(`{"clientId":"c","metric":"m","amount":%d,"timestamp":"2024-01-01T00:00:00Z"}`, i)
 			req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(ev))
 			req.Header.Set("Content-Type", "application/json")
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
 			w := httptest.NewRecorder()
 			h.handler.ServeHTTP(w, req)
 			if w.Code != http.StatusAccepted {
@@ -57,6 +106,7 @@ func BenchmarkIngestBatch(b *testing.B) {
 		for pb.Next() {
 			req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(payload))
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+h.key)
 			w := httptest.NewRecorder()
 			h.handler.ServeHTTP(w, req)
 			if w.Code != http.StatusAccepted {

@@ -4,7 +4,11 @@
 //
 // Shared: the rate is a GCRA bucket in Redis (github.com/go-redis/redis_rate,
 // one Lua script, so every ingestor replica draws from the same bucket and
-// the limit holds however requests are spread over replicas); the quota is
+// the limit holds however requests are spread over replicas). A replica
+// takes a busy key's events from the bucket 10 ms at a time (a lease, held
+// at most 100 ms), so the limit costs one Redis round trip per key per
+// 10 ms instead of one per request; a lease never grants what the bucket
+// did not. The quota is
 // a Redis counter per tenant and UTC day, checked and incremented by one
 // script, so concurrent requests can never together overshoot it.
 //
@@ -17,9 +21,9 @@
 // at most once per RetryInterval, so a dead Redis costs one timeout per
 // interval, not one per request.
 //
-// A refused request consumes nothing: the rate script takes no tokens from
-// a refused request and the quota script increments only when the whole
-// batch fits. The rate is checked first, so a request refused for its rate
+// A refused request sends nothing: the events a replica took for it stay in
+// its lease for the next request (or lapse), and the quota script
+// increments only when the whole batch fits. The rate is checked first, so a request refused for its rate
 // never spends quota. Events of a request the event log later fails (503)
 // stay counted: some of them may have landed.
 package ratelimit
@@ -105,6 +109,7 @@ type Limiter struct {
 	retryAtNs atomic.Int64 // while degraded: when to try Redis again
 
 	mu      sync.Mutex
+	leases  map[string]*lease        // key id -> events taken from the shared bucket
 	buckets map[string]*rate.Limiter // key id -> per-replica bucket
 	days    map[string]int64         // tenant + day -> events counted locally
 	day     string                   // the UTC day days holds
@@ -128,7 +133,7 @@ func New(cfg Config) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{cfg: cfg, metrics: m, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
+	l := &Limiter{cfg: cfg, metrics: m, leases: map[string]*lease{}, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
 	if cfg.Redis != nil {
 		l.shared = redis_rate.NewLimiter(cfg.Redis)
 	} else {
@@ -183,22 +188,77 @@ func gcra(eps float64) redis_rate.Limit {
 	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(float64(time.Second) / eps)}
 }
 
+// leaseTTL bounds how long a replica may hold events it took from the
+// shared bucket ahead of need; unused ones are dropped, never sent late.
+const leaseTTL = 100 * time.Millisecond
+
+// leaseExtra is how many events beyond a request's own a replica takes
+// from the shared bucket in one round trip: 10 ms of the key's rate. A
+// busy key then costs one Redis call per 10 ms per replica instead of one
+// per request; a slow key (under 100 events/s) takes none and asks Redis
+// every time. Either way no replica can send an event the shared bucket
+// did not grant: a lease can only make the limit stricter, by the events
+// it drops unused.
+func leaseExtra(eps float64) int { return int(eps / 100) }
+
+// lease is what a replica holds of one key's shared bucket.
+type lease struct {
+	mu        sync.Mutex
+	tokens    int       // granted, not yet used
+	until     time.Time // when the unused tokens are dropped
+	remaining int       // the shared bucket's remaining at the last grant
+	reset     time.Duration
+	at        time.Time // when the last grant was made
+}
+
+func (l *Limiter) leaseOf(key string) *lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls, ok := l.leases[key]
+	if !ok {
+		ls = &lease{}
+		l.leases[key] = ls
+	}
+	return ls
+}
+
 func (l *Limiter) rate(ctx context.Context, key string, eps float64, lim redis_rate.Limit, n int, now time.Time, v *Verdict) bool {
 	if l.useRedis(now) {
-		ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-		res, err := l.shared.AllowN(ctx, "tally:ingest:"+key, lim, n)
-		cancel()
-		if err == nil {
+		ls := l.leaseOf(key)
+		ls.mu.Lock()
+		defer ls.mu.Unlock()
+		if !now.Before(ls.until) {
+			ls.tokens = 0
+		}
+		if ls.tokens < n {
+			ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+			res, err := l.shared.AllowAtMost(ctx, "tally:ingest:"+key, lim, n-ls.tokens+leaseExtra(eps))
+			cancel()
+			if err != nil {
+				l.failed(now, "rate", err)
+				return l.rateLocal(key, eps, lim, n, now, v)
+			}
 			l.healthy()
-			v.Remaining, v.Reset = res.Remaining, max(res.ResetAfter, 0)
-			if res.Allowed < n {
-				v.RetryAfter = res.RetryAfter
+			ls.tokens += res.Allowed
+			ls.until, ls.at = now.Add(leaseTTL), now
+			ls.remaining, ls.reset = res.Remaining, max(res.ResetAfter, 0)
+			if ls.tokens < n {
+				v.Remaining, v.Reset = ls.remaining+ls.tokens, ls.reset
+				// The events still missing come back at the key's rate.
+				v.RetryAfter = max(res.RetryAfter, time.Duration(float64(n-ls.tokens)/eps*float64(time.Second)))
 				return false
 			}
-			return true
 		}
-		l.failed(now, "rate", err)
+		ls.tokens -= n
+		v.Remaining = ls.remaining + ls.tokens
+		v.Reset = max(ls.reset-now.Sub(ls.at), 0)
+		return true
 	}
+	return l.rateLocal(key, eps, lim, n, now, v)
+}
+
+// rateLocal decides with this replica's own bucket for the key.
+func (l *Limiter) rateLocal(key string, eps float64, lim redis_rate.Limit, n int, now time.Time, v *Verdict) bool {
 	l.metrics.local.WithLabelValues("rate").Inc()
 	l.mu.Lock()
 	b, ok := l.buckets[key]
