@@ -23,7 +23,10 @@
 //
 // A refused request sends nothing: the events a replica took for it stay in
 // its lease for the next request (or lapse), and the quota script
-// increments only when the whole batch fits. The rate is checked first, so a request refused for its rate
+// reserves only when the whole batch fits. The quota is leased too (a
+// busy tenant's day is reserved 10 ms of its rate at a time, at most a
+// thousandth of the quota), and what a lapsed lease did not use is given
+// back. The rate is checked first, so a request refused for its rate
 // never spends quota. Events of a request the event log later fails (503)
 // stay counted: some of them may have landed.
 package ratelimit
@@ -108,11 +111,12 @@ type Limiter struct {
 	degraded  atomic.Bool
 	retryAtNs atomic.Int64 // while degraded: when to try Redis again
 
-	mu      sync.Mutex
-	leases  map[string]*lease        // key id -> events taken from the shared bucket
-	buckets map[string]*rate.Limiter // key id -> per-replica bucket
-	days    map[string]int64         // tenant + day -> events counted locally
-	day     string                   // the UTC day days holds
+	mu          sync.Mutex
+	leases      map[string]*lease        // key id -> events taken from the shared bucket
+	quotaLeases map[string]*quotaLease   // tenant -> events reserved of its day
+	buckets     map[string]*rate.Limiter // key id -> per-replica bucket
+	days        map[string]int64         // tenant + day -> events counted locally
+	day         string                   // the UTC day days holds
 }
 
 // New returns a Limiter.
@@ -133,7 +137,7 @@ func New(cfg Config) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{cfg: cfg, metrics: m, leases: map[string]*lease{}, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
+	l := &Limiter{cfg: cfg, metrics: m, leases: map[string]*lease{}, quotaLeases: map[string]*quotaLease{}, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
 	if cfg.Redis != nil {
 		l.shared = redis_rate.NewLimiter(cfg.Redis)
 	} else {
@@ -167,7 +171,10 @@ func (l *Limiter) Admit(ctx context.Context, key, tenant string, p Policy, n int
 	}
 	if p.QuotaPerDay > 0 {
 		v.Quota = p.QuotaPerDay
-		if !l.quota(ctx, tenant, p.QuotaPerDay, n, now, &v) {
+		// Reserve ahead like the rate's lease, but never more than a
+		// thousandth of the day.
+		extra := min(leaseExtra(p.EventsPerSecond), int(p.QuotaPerDay/1000))
+		if !l.quota(ctx, tenant, p.QuotaPerDay, n, extra, now, &v) {
 			v.Allowed, v.Reason = false, ReasonQuota
 			v.RetryAfter = nextUTCDay(now).Sub(now)
 			l.metrics.refused.WithLabelValues(ReasonQuota).Add(float64(n))
@@ -284,19 +291,32 @@ func (l *Limiter) rateLocal(key string, eps float64, lim redis_rate.Limit, n int
 	return true
 }
 
-// quotaScript adds n to the tenant's day only when the sum stays within the
-// quota: ARGV = n, quota, ttl seconds. Returns {allowed, used}.
+// quotaScript reserves events of a tenant's day: at least ARGV[1] (the
+// request's), at most ARGV[2] (with a lease), never past the quota
+// ARGV[3]; ARGV[4] is the counter's TTL in seconds. Returns {granted,
+// used}: granted is 0 when the request's events do not fit.
 var quotaScript = redis.NewScript(`
 local used = tonumber(redis.call("GET", KEYS[1]) or "0")
-local n = tonumber(ARGV[1])
-if used + n > tonumber(ARGV[2]) then
+local need = tonumber(ARGV[1])
+local avail = tonumber(ARGV[3]) - used
+if avail < need then
   return {0, used}
 end
-used = redis.call("INCRBY", KEYS[1], n)
-if used == n then
-  redis.call("EXPIRE", KEYS[1], ARGV[3])
+local grant = math.min(tonumber(ARGV[2]), avail)
+used = redis.call("INCRBY", KEYS[1], grant)
+if used == grant then
+  redis.call("EXPIRE", KEYS[1], ARGV[4])
 end
-return {1, used}
+return {grant, used}
+`)
+
+// quotaReturn gives unused reserved events back to a day's counter.
+var quotaReturn = redis.NewScript(`
+local left = redis.call("DECRBY", KEYS[1], ARGV[1])
+if left < 0 then
+  redis.call("SET", KEYS[1], 0, "KEEPTTL")
+end
+return left
 `)
 
 // quotaTTL keeps a day's counter a little past its day, for clock skew
@@ -308,21 +328,81 @@ func QuotaKey(tenant string, now time.Time) string {
 	return "tally:quota:" + tenant + ":" + now.UTC().Format(time.DateOnly)
 }
 
-func (l *Limiter) quota(ctx context.Context, tenant string, quota int64, n int, now time.Time, v *Verdict) bool {
-	if l.useRedis(now) {
-		ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-		res, err := quotaScript.Run(ctx, l.cfg.Redis, []string{QuotaKey(tenant, now)}, n, quota, int(quotaTTL/time.Second)).Int64Slice()
-		cancel()
-		if err == nil && len(res) == 2 {
-			l.healthy()
-			v.QuotaUsed = res[1]
-			return res[0] == 1
-		}
-		if err == nil {
-			err = fmt.Errorf("quota script answered %v", res)
-		}
-		l.failed(now, "quota", err)
+// quotaLease is what a replica reserved of a tenant's day ahead of need,
+// like a rate lease: a busy tenant costs one Redis round trip per lease,
+// and what is left unused when the lease lapses is given back, so the
+// day's count stays exact (a replica that dies holding a lease over-counts
+// by at most that lease).
+type quotaLease struct {
+	mu    sync.Mutex
+	held  int64
+	day   string
+	until time.Time
+	used  int64 // the day's count at the last reservation
+}
+
+func (l *Limiter) quotaLeaseOf(tenant string) *quotaLease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls, ok := l.quotaLeases[tenant]
+	if !ok {
+		ls = &quotaLease{}
+		l.quotaLeases[tenant] = ls
 	}
+	return ls
+}
+
+// quota counts n events against tenant's day; extra is how many more to
+// reserve ahead (a lease), 0 for none.
+func (l *Limiter) quota(ctx context.Context, tenant string, quota int64, n, extra int, now time.Time, v *Verdict) bool {
+	if l.useRedis(now) {
+		ls := l.quotaLeaseOf(tenant)
+		ls.mu.Lock()
+		defer ls.mu.Unlock()
+		day := now.UTC().Format(time.DateOnly)
+		if ls.day != day || !now.Before(ls.until) {
+			if ls.held > 0 && ls.day == day {
+				ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+				err := quotaReturn.Run(ctx, l.cfg.Redis, []string{QuotaKey(tenant, now)}, ls.held).Err()
+				cancel()
+				if err != nil {
+					l.failed(now, "quota", err)
+					return l.quotaLocal(tenant, quota, n, now, v)
+				}
+			}
+			ls.held, ls.day = 0, day
+		}
+		if ls.held < int64(n) {
+			need := int64(n) - ls.held
+			ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+			res, err := quotaScript.Run(ctx, l.cfg.Redis, []string{QuotaKey(tenant, now)}, need, need+int64(extra), quota,
+				int(quotaTTL/time.Second)).Int64Slice()
+			cancel()
+			if err == nil && len(res) != 2 {
+				err = fmt.Errorf("quota script answered %v", res)
+			}
+			if err != nil {
+				l.failed(now, "quota", err)
+				return l.quotaLocal(tenant, quota, n, now, v)
+			}
+			l.healthy()
+			ls.used = res[1]
+			if res[0] == 0 {
+				v.QuotaUsed = ls.used - ls.held
+				return false
+			}
+			ls.held += res[0]
+			ls.until = now.Add(leaseTTL)
+		}
+		ls.held -= int64(n)
+		v.QuotaUsed = ls.used - ls.held
+		return true
+	}
+	return l.quotaLocal(tenant, quota, n, now, v)
+}
+
+// quotaLocal counts a tenant's day in this replica's memory.
+func (l *Limiter) quotaLocal(tenant string, quota int64, n int, now time.Time, v *Verdict) bool {
 	l.metrics.local.WithLabelValues("quota").Inc()
 	l.mu.Lock()
 	defer l.mu.Unlock()

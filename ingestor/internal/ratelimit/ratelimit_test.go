@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -329,5 +330,32 @@ func TestLeaseSavesRoundTrips(t *testing.T) {
 	f.advance(150 * time.Millisecond)
 	if got := commands(func() { f.lim.Admit(ctx, "busy", "acme", busy, 1) }); got != oneCall {
 		t.Fatalf("a lapsed lease was used (%d commands)", got)
+	}
+}
+
+// TestQuotaLease: a busy tenant reserves its day ahead (one Redis round
+// trip per lease) and gives back what a lapsed lease did not use, so the
+// day's count stays exact.
+func TestQuotaLease(t *testing.T) {
+	f := newFixture(t, true)
+	f.advance(time.Hour) // away from midnight
+	ctx := context.Background()
+	p := ratelimit.Policy{EventsPerSecond: 100_000, QuotaPerDay: 1_000_000} // leases of 1,000
+	key := func() string { return ratelimit.QuotaKey("acme", time.Unix(0, f.now.Load())) }
+	for range 50 {
+		if v := f.lim.Admit(ctx, "k", "acme", p, 1); !v.Allowed || v.QuotaUsed > 50 {
+			t.Fatalf("%+v", v)
+		}
+	}
+	if got, _ := f.mr.Get(key()); got != "1001" {
+		t.Fatalf("reserved %s, want one lease of 1 + 1,000", got)
+	}
+	f.advance(150 * time.Millisecond)
+	if v := f.lim.Admit(ctx, "k", "acme", p, 1); !v.Allowed || v.QuotaUsed != 51 {
+		t.Fatalf("%+v", v)
+	}
+	// The 951 unused were given back before the next lease of 1,001.
+	if got, _ := f.mr.Get(key()); got != strconv.Itoa(50+1001) {
+		t.Fatalf("counted %s, want 50 used + a new lease of 1,001", got)
 	}
 }
