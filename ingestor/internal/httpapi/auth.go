@@ -102,12 +102,14 @@ func (h *handler) admit(c *gin.Context, who auth.Caller, n int) bool {
 	p := h.policy(who.Key)
 	v := h.cfg.Limiter.Admit(c.Request.Context(), who.Key.ID, who.Tenant, p, n)
 	if v.Limit > 0 {
+		// Assigned in canonical form (what Header.Set would make of
+		// "RateLimit-Limit"), saving the canonicalization on every request.
 		hd := c.Writer.Header()
 		limit := strconv.Itoa(v.Limit)
-		hd.Set("RateLimit-Limit", limit)
-		hd.Set("RateLimit-Remaining", strconv.Itoa(v.Remaining))
-		hd.Set("RateLimit-Reset", ratelimit.Seconds(v.Reset, 0))
-		hd.Set("RateLimit-Policy", limit+";w="+ratelimit.Seconds(v.Window, 1))
+		hd["Ratelimit-Limit"] = []string{limit}
+		hd["Ratelimit-Remaining"] = []string{strconv.Itoa(v.Remaining)}
+		hd["Ratelimit-Reset"] = []string{ratelimit.Seconds(v.Reset, 0)}
+		hd["Ratelimit-Policy"] = []string{limit + ";w=" + ratelimit.Seconds(v.Window, 1)}
 	}
 	switch v.Reason {
 	case "":

@@ -113,7 +113,8 @@ type Limiter struct {
 
 	mu          sync.Mutex
 	leases      map[string]*lease        // key id -> events taken from the shared bucket
-	quotaLeases map[string]*quotaLease   // tenant -> events reserved of its day
+	quotaLeases map[string]*lease        // QuotaKey -> events reserved of a tenant's day
+	leaseDay    string                   // the UTC day quotaLeases holds
 	buckets     map[string]*rate.Limiter // key id -> per-replica bucket
 	days        map[string]int64         // tenant + day -> events counted locally
 	day         string                   // the UTC day days holds
@@ -137,7 +138,7 @@ func New(cfg Config) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{cfg: cfg, metrics: m, leases: map[string]*lease{}, quotaLeases: map[string]*quotaLease{}, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
+	l := &Limiter{cfg: cfg, metrics: m, leases: map[string]*lease{}, quotaLeases: map[string]*lease{}, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
 	if cfg.Redis != nil {
 		l.shared = redis_rate.NewLimiter(cfg.Redis)
 	} else {
@@ -208,60 +209,89 @@ const leaseTTL = 100 * time.Millisecond
 // it drops unused.
 func leaseExtra(eps float64) int { return int(eps / 100) }
 
-// lease is what a replica holds of one key's shared bucket.
+// lease is what a replica holds of one key's bucket (or one tenant's day).
+// Requests take from it without a lock; refills are serialized by mu.
 type lease struct {
-	mu        sync.Mutex
-	tokens    int       // granted, not yet used
-	until     time.Time // when the unused tokens are dropped
-	remaining int       // the shared bucket's remaining at the last grant
-	reset     time.Duration
-	at        time.Time // when the last grant was made
+	mu      sync.Mutex
+	tokens  atomic.Int64 // granted, not yet used
+	untilNs atomic.Int64 // when the unused tokens lapse
+	shared  atomic.Int64 // rate: the bucket's remaining at the last grant; quota: the day's count
+	resetNs atomic.Int64 // rate: when the bucket is full again, as of the last grant
 }
 
-func (l *Limiter) leaseOf(key string) *lease {
+// take uses n of the held tokens if the lease has not lapsed.
+func (ls *lease) take(n, nowNs int64) bool {
+	if nowNs >= ls.untilNs.Load() {
+		return false
+	}
+	for {
+		t := ls.tokens.Load()
+		if t < n {
+			return false
+		}
+		if ls.tokens.CompareAndSwap(t, t-n) {
+			return true
+		}
+	}
+}
+
+// drain takes every held token out; lapsed ones are reported as lapsed.
+func (ls *lease) drain(nowNs int64) (held, lapsed int64) {
+	t := ls.tokens.Swap(0)
+	if nowNs >= ls.untilNs.Load() {
+		return 0, t
+	}
+	return t, 0
+}
+
+func (l *Limiter) leaseOf(m map[string]*lease, key string) *lease {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ls, ok := l.leases[key]
+	ls, ok := m[key]
 	if !ok {
 		ls = &lease{}
-		l.leases[key] = ls
+		m[key] = ls
 	}
 	return ls
 }
 
 func (l *Limiter) rate(ctx context.Context, key string, eps float64, lim redis_rate.Limit, n int, now time.Time, v *Verdict) bool {
-	if l.useRedis(now) {
-		ls := l.leaseOf(key)
+	if !l.useRedis(now) {
+		return l.rateLocal(key, eps, lim, n, now, v)
+	}
+	nowNs, need := now.UnixNano(), int64(n)
+	ls := l.leaseOf(l.leases, key)
+	if !ls.take(need, nowNs) {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
-		if !now.Before(ls.until) {
-			ls.tokens = 0
-		}
-		if ls.tokens < n {
+		if !ls.take(need, nowNs) { // nobody refilled it meanwhile
+			held, _ := ls.drain(nowNs)
 			ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-			res, err := l.shared.AllowAtMost(ctx, "tally:ingest:"+key, lim, n-ls.tokens+leaseExtra(eps))
+			res, err := l.shared.AllowAtMost(ctx, "tally:ingest:"+key, lim, int(need-held)+leaseExtra(eps))
 			cancel()
 			if err != nil {
+				ls.tokens.Add(held)
 				l.failed(now, "rate", err)
 				return l.rateLocal(key, eps, lim, n, now, v)
 			}
 			l.healthy()
-			ls.tokens += res.Allowed
-			ls.until, ls.at = now.Add(leaseTTL), now
-			ls.remaining, ls.reset = res.Remaining, max(res.ResetAfter, 0)
-			if ls.tokens < n {
-				v.Remaining, v.Reset = ls.remaining+ls.tokens, ls.reset
+			total := held + int64(res.Allowed)
+			ls.shared.Store(int64(res.Remaining))
+			ls.resetNs.Store(nowNs + int64(max(res.ResetAfter, 0)))
+			ls.untilNs.Store(nowNs + int64(leaseTTL))
+			if total < need {
+				ls.tokens.Add(total)
+				v.Remaining, v.Reset = res.Remaining+int(total), max(res.ResetAfter, 0)
 				// The events still missing come back at the key's rate.
-				v.RetryAfter = max(res.RetryAfter, time.Duration(float64(n-ls.tokens)/eps*float64(time.Second)))
+				v.RetryAfter = max(res.RetryAfter, time.Duration(float64(need-total)/eps*float64(time.Second)))
 				return false
 			}
+			ls.tokens.Add(total - need)
 		}
-		ls.tokens -= n
-		v.Remaining = ls.remaining + ls.tokens
-		v.Reset = max(ls.reset-now.Sub(ls.at), 0)
-		return true
 	}
-	return l.rateLocal(key, eps, lim, n, now, v)
+	v.Remaining = int(ls.shared.Load() + ls.tokens.Load())
+	v.Reset = time.Duration(max(ls.resetNs.Load()-nowNs, 0))
+	return true
 }
 
 // rateLocal decides with this replica's own bucket for the key.
@@ -328,77 +358,63 @@ func QuotaKey(tenant string, now time.Time) string {
 	return "tally:quota:" + tenant + ":" + now.UTC().Format(time.DateOnly)
 }
 
-// quotaLease is what a replica reserved of a tenant's day ahead of need,
-// like a rate lease: a busy tenant costs one Redis round trip per lease,
-// and what is left unused when the lease lapses is given back, so the
-// day's count stays exact (a replica that dies holding a lease over-counts
-// by at most that lease).
-type quotaLease struct {
-	mu    sync.Mutex
-	held  int64
-	day   string
-	until time.Time
-	used  int64 // the day's count at the last reservation
-}
-
-func (l *Limiter) quotaLeaseOf(tenant string) *quotaLease {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ls, ok := l.quotaLeases[tenant]
-	if !ok {
-		ls = &quotaLease{}
-		l.quotaLeases[tenant] = ls
-	}
-	return ls
-}
-
 // quota counts n events against tenant's day; extra is how many more to
-// reserve ahead (a lease), 0 for none.
+// reserve ahead (a lease, like the rate's), 0 for none. What a lapsed
+// lease did not use is given back, so the day's count stays exact (a
+// replica that dies holding a lease over-counts by at most that lease).
 func (l *Limiter) quota(ctx context.Context, tenant string, quota int64, n, extra int, now time.Time, v *Verdict) bool {
-	if l.useRedis(now) {
-		ls := l.quotaLeaseOf(tenant)
+	if !l.useRedis(now) {
+		return l.quotaLocal(tenant, quota, n, now, v)
+	}
+	nowNs, need := now.UnixNano(), int64(n)
+	redisKey := QuotaKey(tenant, now)
+	l.mu.Lock()
+	if day := now.UTC().Format(time.DateOnly); day != l.leaseDay {
+		clear(l.quotaLeases) // yesterday's leases: nothing to give back to
+		l.leaseDay = day
+	}
+	l.mu.Unlock()
+	ls := l.leaseOf(l.quotaLeases, redisKey) // one lease per tenant and day
+	if !ls.take(need, nowNs) {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
-		day := now.UTC().Format(time.DateOnly)
-		if ls.day != day || !now.Before(ls.until) {
-			if ls.held > 0 && ls.day == day {
+		if !ls.take(need, nowNs) {
+			held, lapsed := ls.drain(nowNs)
+			if lapsed > 0 {
 				ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-				err := quotaReturn.Run(ctx, l.cfg.Redis, []string{QuotaKey(tenant, now)}, ls.held).Err()
+				err := quotaReturn.Run(ctx, l.cfg.Redis, []string{redisKey}, lapsed).Err()
 				cancel()
 				if err != nil {
 					l.failed(now, "quota", err)
 					return l.quotaLocal(tenant, quota, n, now, v)
 				}
+				ls.shared.Add(-lapsed)
 			}
-			ls.held, ls.day = 0, day
-		}
-		if ls.held < int64(n) {
-			need := int64(n) - ls.held
 			ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-			res, err := quotaScript.Run(ctx, l.cfg.Redis, []string{QuotaKey(tenant, now)}, need, need+int64(extra), quota,
+			res, err := quotaScript.Run(ctx, l.cfg.Redis, []string{redisKey}, need-held, need-held+int64(extra), quota,
 				int(quotaTTL/time.Second)).Int64Slice()
 			cancel()
 			if err == nil && len(res) != 2 {
 				err = fmt.Errorf("quota script answered %v", res)
 			}
 			if err != nil {
+				ls.tokens.Add(held)
 				l.failed(now, "quota", err)
 				return l.quotaLocal(tenant, quota, n, now, v)
 			}
 			l.healthy()
-			ls.used = res[1]
+			ls.shared.Store(res[1])
+			ls.untilNs.Store(nowNs + int64(leaseTTL))
 			if res[0] == 0 {
-				v.QuotaUsed = ls.used - ls.held
+				ls.tokens.Add(held)
+				v.QuotaUsed = res[1] - held
 				return false
 			}
-			ls.held += res[0]
-			ls.until = now.Add(leaseTTL)
+			ls.tokens.Add(held + res[0] - need)
 		}
-		ls.held -= int64(n)
-		v.QuotaUsed = ls.used - ls.held
-		return true
 	}
-	return l.quotaLocal(tenant, quota, n, now, v)
+	v.QuotaUsed = ls.shared.Load() - ls.tokens.Load()
+	return true
 }
 
 // quotaLocal counts a tenant's day in this replica's memory.
