@@ -111,7 +111,7 @@ func run() error {
 			logger.Error("control topic reader stopped", "err", err)
 		}
 	}()
-	checker := &auth.Checker{Auth: keys}
+	checker := &auth.Checker{Auth: httpapi.NewKeyCache(keys, 10000)}
 	var signTenant func(string, []byte) []byte
 	if cfg.Auth.Enabled() {
 		secret := cfg.Auth.Secret()
