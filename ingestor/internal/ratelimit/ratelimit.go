@@ -112,9 +112,8 @@ type Limiter struct {
 	retryAtNs atomic.Int64 // while degraded: when to try Redis again
 
 	mu          sync.Mutex
-	leases      map[string]*lease        // key id -> events taken from the shared bucket
-	quotaLeases map[string]*lease        // QuotaKey -> events reserved of a tenant's day
-	leaseDay    string                   // the UTC day quotaLeases holds
+	leases      sync.Map                 // key id -> *lease: events taken from the shared bucket
+	quotaLeases sync.Map                 // tenant -> *lease: events reserved of its day
 	buckets     map[string]*rate.Limiter // key id -> per-replica bucket
 	days        map[string]int64         // tenant + day -> events counted locally
 	day         string                   // the UTC day days holds
@@ -138,7 +137,7 @@ func New(cfg Config) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{cfg: cfg, metrics: m, leases: map[string]*lease{}, quotaLeases: map[string]*lease{}, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
+	l := &Limiter{cfg: cfg, metrics: m, buckets: map[string]*rate.Limiter{}, days: map[string]int64{}}
 	if cfg.Redis != nil {
 		l.shared = redis_rate.NewLimiter(cfg.Redis)
 	} else {
@@ -217,6 +216,7 @@ type lease struct {
 	untilNs atomic.Int64 // when the unused tokens lapse
 	shared  atomic.Int64 // rate: the bucket's remaining at the last grant; quota: the day's count
 	resetNs atomic.Int64 // rate: when the bucket is full again, as of the last grant
+	day     atomic.Int64 // quota: the UTC day (days since the epoch) the tokens are of
 }
 
 // take uses n of the held tokens if the lease has not lapsed.
@@ -244,15 +244,14 @@ func (ls *lease) drain(nowNs int64) (held, lapsed int64) {
 	return t, 0
 }
 
-func (l *Limiter) leaseOf(m map[string]*lease, key string) *lease {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ls, ok := m[key]
-	if !ok {
-		ls = &lease{}
-		m[key] = ls
+// leaseOf finds (or makes) the lease of key in m without a lock on the
+// hot path.
+func leaseOf(m *sync.Map, key string) *lease {
+	if v, ok := m.Load(key); ok {
+		return v.(*lease)
 	}
-	return ls
+	v, _ := m.LoadOrStore(key, &lease{})
+	return v.(*lease)
 }
 
 func (l *Limiter) rate(ctx context.Context, key string, eps float64, lim redis_rate.Limit, n int, now time.Time, v *Verdict) bool {
@@ -260,7 +259,7 @@ func (l *Limiter) rate(ctx context.Context, key string, eps float64, lim redis_r
 		return l.rateLocal(key, eps, lim, n, now, v)
 	}
 	nowNs, need := now.UnixNano(), int64(n)
-	ls := l.leaseOf(l.leases, key)
+	ls := leaseOf(&l.leases, key)
 	if !ls.take(need, nowNs) {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
@@ -367,18 +366,20 @@ func (l *Limiter) quota(ctx context.Context, tenant string, quota int64, n, extr
 		return l.quotaLocal(tenant, quota, n, now, v)
 	}
 	nowNs, need := now.UnixNano(), int64(n)
-	redisKey := QuotaKey(tenant, now)
-	l.mu.Lock()
-	if day := now.UTC().Format(time.DateOnly); day != l.leaseDay {
-		clear(l.quotaLeases) // yesterday's leases: nothing to give back to
-		l.leaseDay = day
-	}
-	l.mu.Unlock()
-	ls := l.leaseOf(l.quotaLeases, redisKey) // one lease per tenant and day
-	if !ls.take(need, nowNs) {
+	day := nowNs / int64(24*time.Hour)
+	ls := leaseOf(&l.quotaLeases, tenant)
+	if ls.day.Load() != day || !ls.take(need, nowNs) {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
+		if ls.day.Load() != day {
+			// Yesterday's reservation: nothing to give back to.
+			ls.tokens.Store(0)
+			ls.untilNs.Store(0)
+			ls.shared.Store(0)
+			ls.day.Store(day)
+		}
 		if !ls.take(need, nowNs) {
+			redisKey := QuotaKey(tenant, now)
 			held, lapsed := ls.drain(nowNs)
 			if lapsed > 0 {
 				ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
