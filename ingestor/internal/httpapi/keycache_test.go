@@ -97,8 +97,11 @@ func TestKeyCache(t *testing.T) {
 	// Unknown and malformed texts are never cached.
 	for _, bad := range []string{"tly_aaaaaaaaaaaa_" + "x", "nonsense"} {
 		before := store.calls
-		c.Authenticate(bad, now)
-		c.Authenticate(bad, now)
+		for range 2 {
+			if _, err := c.Authenticate(bad, now); err == nil {
+				t.Fatalf("%q authenticated", bad)
+			}
+		}
 		if store.calls != before+2 {
 			t.Fatalf("%q cached", bad)
 		}
