@@ -115,7 +115,7 @@ func run() error {
 	var signTenant func(string, []byte) []byte
 	if cfg.Auth.Enabled() {
 		secret := cfg.Auth.Secret()
-		signTenant = func(tenant string, value []byte) []byte { return auth.TenantSignature(secret, tenant, value) }
+		signTenant = auth.NewTenantSigner(secret)
 	} else {
 		checker.Auth = nil
 		logger.Warn("authentication is disabled (TALLY_AUTH=disabled): anyone may ingest, as the default tenant, " +

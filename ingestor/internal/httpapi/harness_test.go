@@ -140,7 +140,7 @@ func newHarness(t testing.TB, opts options) *harness {
 		producer = instantProducer{}
 	}
 	icfg := ingest.Config{Normalizer: engine, Producer: producer, ProduceTimeout: opts.produceTimeout, Logger: logger, Metrics: im,
-		SignTenant: func(tenant string, value []byte) []byte { return auth.TenantSignature(tenantSecret, tenant, value) }}
+		SignTenant: auth.NewTenantSigner(tenantSecret)}
 	checker := &auth.Checker{}
 	ready := opts.controlReady
 	if opts.authDisabled {
@@ -290,6 +290,22 @@ func (h *harness) records(want int, wait time.Duration) []*kgo.Record {
 		out = h.readOnce(want, min(2*time.Second, time.Until(deadline)))
 	}
 	return out
+}
+
+// exactly reads the topic and fails unless it holds exactly n records:
+// first it waits (long, for a loaded machine) until n are there, then it
+// looks briefly for one more.
+func (h *harness) exactly(n int) []*kgo.Record {
+	h.t.Helper()
+	recs := h.records(n, 30*time.Second)
+	if len(recs) < n {
+		h.t.Fatalf("%d records, want %d", len(recs), n)
+	}
+	if more := h.records(n+1, 2*time.Second); len(more) > n {
+		h.t.Fatalf("%d records, want exactly %d (nothing of a refused request may be produced)", len(more), n)
+		return more
+	}
+	return recs
 }
 
 func (h *harness) readOnce(want int, wait time.Duration) []*kgo.Record {
