@@ -18,6 +18,11 @@ export PORT_BASE="${PORT_BASE:-30000}"
 export WITH_DASHBOARD=0
 export PROCESSORS="${PROCESSORS:-1}"
 export TALLY_FAULT_INJECTION="${TALLY_FAULT_INJECTION:-false}"
+# The driver sends with the stack's default.key; its keys have no rateLimit
+# of their own, so the ingestor's default applies. Raise it far above what
+# this machine can offer so the limiter runs (and costs what it costs) but
+# never throttles a scenario.
+export TALLY_RATE_LIMIT_EVENTS_PER_SECOND="${TALLY_RATE_LIMIT_EVENTS_PER_SECOND:-1000000}"
 PROFILE="${BENCH_PROFILE:-full}"
 OUT="${BENCH_OUT:-$ROOT/bench/results}"
 

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tally-dev/tally/event/control"
 )
 
 // ErrNotRunning is returned by PID (wrapped) for a node that has no live
@@ -547,6 +549,10 @@ func (s *Stack) Env() []string {
 		"TALLY_CONSUMER_GROUP=" + c.ConsumerGroup,
 		fmt.Sprintf("TALLY_FAULT_INJECTION=%t", c.FaultInjection),
 		"TALLY_AUTH=" + c.Auth,
+		// Every service — ingestor, processors, query API — follows the
+		// control topic the bootstrap keys are written to, and the
+		// ingestor signs tenants with the secret the processors verify.
+		"TALLY_CONTROL_TOPIC=" + control.DefaultTopic,
 		"TALLY_TENANT_SECRET=" + s.tenantSecret(),
 		fmt.Sprintf("TALLY_PARTITIONS=%d", c.Partitions),
 		fmt.Sprintf("TALLY_REPLICATION_FACTOR=%d", c.count(Kafka)),

@@ -163,6 +163,10 @@ func TestEnv(t *testing.T) {
 			t.Errorf("single env lacks %s: %v", kv, single)
 		}
 	}
+	if !slices.Contains(single, "TALLY_CONTROL_TOPIC=tally.control") ||
+		!slices.ContainsFunc(single, func(kv string) bool { return strings.HasPrefix(kv, "TALLY_TENANT_SECRET=") && len(kv) >= 20+16 }) {
+		t.Errorf("single env lacks the control topic or a tenant secret of 16+ characters: %v", single)
+	}
 	if slices.ContainsFunc(single, func(kv string) bool { return strings.HasPrefix(kv, "TALLY_CLICKHOUSE_CLUSTER=") }) {
 		t.Errorf("single env names a ClickHouse cluster: %v", single)
 	}

@@ -37,6 +37,7 @@ func run() error {
 	flag.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to offer load")
 	flag.Float64Var(&c.DupRatio, "dup-ratio", 0, "fraction of events that resend an earlier event's exact body")
 	flag.BoolVar(&c.SeedStyle, "seed-style", false, `seed-shaped bodies {"source":…,"payload":{"metric","amount","timestamp"}} and responses`)
+	flag.StringVar(&c.APIKey, "key", os.Getenv("TALLY_API_KEY"), "API key with the ingest scope, sent as Authorization: Bearer (default $TALLY_API_KEY; e.g. .stack/default.key)")
 	flag.StringVar(&out, "out", "", "write results as JSON to this file")
 	flag.StringVar(&idsOut, "ids-out", "", "write the distinct acknowledged event ids, one per line, to this file")
 	flag.Int64Var(&slot, "slot", time.Now().UnixNano()%1000, "0..999: distinguishes this run's events from other runs' in one database")

@@ -49,6 +49,7 @@ var profiles = map[string]profile{
 type bench struct {
 	prof     profile
 	ingestor string
+	key      string // the stack's default.key, for ingest and queries
 	api      api
 	brokers  []string
 	topic    string
@@ -109,6 +110,11 @@ func run() error {
 	cfg.Log = os.Stderr
 	if b.stack, err = localstack.New(cfg); err != nil {
 		return err
+	}
+	// The stack's ingest+query key of the default tenant (make up writes it).
+	if k, err := os.ReadFile(cfg.KeyPath("default")); err == nil {
+		b.key = strings.TrimSpace(string(k))
+		b.api.key = b.key
 	}
 	b.brokers = strings.Split(brokers, ",")
 	b.api.client = load.NewHTTPClient(16, 30*time.Second)
@@ -201,6 +207,7 @@ func (b *bench) nextSlot() int64 { b.slot++; return b.slot % 1000 }
 func (b *bench) load(ctx context.Context, name string, c load.Config) (*load.Result, error) {
 	b.mark(name)
 	c.Target = b.ingestor
+	c.APIKey = b.key
 	c.Gen = load.GenOptions{Seed: uint64(b.slot), Slot: b.nextSlot(), Base: b.base}
 	r, err := load.Run(ctx, c)
 	if err != nil {
@@ -314,7 +321,7 @@ func (b *bench) freshness(ctx context.Context) (map[string]any, error) {
 		e, _ := gen.Next()
 		e.Client = fmt.Sprintf("%s_%d", e.Client, e.TS.UnixMilli())
 		pw.Go(func() {
-			id, err := load.SendOne(ctx, client, b.ingestor+"/v1/events", e, false)
+			id, err := load.SendOne(ctx, client, b.ingestor+"/v1/events", b.key, e, false)
 			acked := time.Now()
 			if err != nil {
 				mu.Lock()

@@ -31,6 +31,7 @@ func (s stats) accounted() int64 {
 
 type api struct {
 	query  string
+	key    string // the stack's default.key ("" for none)
 	client *http.Client
 }
 
@@ -38,6 +39,9 @@ func (a api) getJSON(ctx context.Context, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.query+path, nil)
 	if err != nil {
 		return err
+	}
+	if a.key != "" {
+		req.Header.Set("Authorization", "Bearer "+a.key)
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {

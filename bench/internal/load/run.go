@@ -30,6 +30,9 @@ type Config struct {
 	Gen         GenOptions
 	Timeout     time.Duration // per request
 	Client      *http.Client  // optional
+	// APIKey is sent as Authorization: Bearer (Tally's ingestor needs a key
+	// with the ingest scope); "" sends none.
+	APIKey string
 }
 
 // Result is what a run measured.
@@ -233,6 +236,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if c.APIKey != "" {
+			req.Header.Set("Authorization", "Bearer "+c.APIKey)
+		}
 		resp, err := client.Do(req)
 		now := time.Now()
 		w.lat = append(w.lat, float64(now.Sub(j.intended))/1e6)
@@ -403,13 +409,17 @@ func record(body []byte, events []Event, seed bool, truth *Truth) int {
 	return n
 }
 
-// SendOne posts one event and returns its acknowledged id.
-func SendOne(ctx context.Context, client *http.Client, url string, e Event, seed bool) (ID, error) {
+// SendOne posts one event with apiKey ("" for none) and returns its
+// acknowledged id.
+func SendOne(ctx context.Context, client *http.Client, url, apiKey string, e Event, seed bool) (ID, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(e.AppendJSON(nil, seed)))
 	if err != nil {
 		return ID{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return ID{}, err

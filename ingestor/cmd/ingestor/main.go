@@ -26,6 +26,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
+	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/event/openapi"
 	"github.com/tally-dev/tally/ingestor/internal/body"
@@ -33,6 +36,7 @@ import (
 	"github.com/tally-dev/tally/ingestor/internal/httpapi"
 	"github.com/tally-dev/tally/ingestor/internal/ingest"
 	"github.com/tally-dev/tally/ingestor/internal/publish"
+	"github.com/tally-dev/tally/ingestor/internal/ratelimit"
 	"github.com/tally-dev/tally/ingestor/internal/seen"
 )
 
@@ -90,7 +94,41 @@ func run() error {
 		return fmt.Errorf("register buffered gauge: %w", err)
 	}
 
+	// The control plane: API keys, followed from the control topic like the
+	// query API does; ingest routes answer 503 until it has been read.
+	if err := auth.CheckListen(cfg.HTTPAddr, cfg.Auth.Enabled()); err != nil {
+		return err
+	}
+	kopts, err := kafkaconn.Options(kafkaconn.Settings{Brokers: cfg.KafkaBrokers, TLS: cfg.Kafka.TLS,
+		SASLMechanism: cfg.Kafka.SASLMechanism, SASLUser: cfg.Kafka.SASLUser, SASLPassword: cfg.Kafka.SASLPassword})
+	if err != nil {
+		return err
+	}
+	keys, err := control.NewRegistry(kopts, cfg.Auth.ControlTopic, logger)
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	keysCtx, stopKeys := context.WithCancel(context.Background())
+	defer stopKeys()
+	go func() {
+		if err := keys.Run(keysCtx); err != nil {
+			logger.Error("control topic reader stopped", "err", err)
+		}
+	}()
+	checker := &auth.Checker{Auth: httpapi.NewKeyCache(keys, 10000)}
+	var signTenant func(string, []byte) []byte
+	if cfg.Auth.Enabled() {
+		secret := cfg.Auth.Secret()
+		signTenant = auth.NewTenantSigner(secret)
+	} else {
+		checker.Auth = nil
+		logger.Warn("authentication is disabled (TALLY_AUTH=disabled): anyone may ingest, as the default tenant, " +
+			"without rate limits; tests only, loopback only")
+	}
+
 	var seenChecker ingest.SeenChecker
+	var limiterRedis redis.UniversalClient
 	if cfg.RedisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{
 			Addr:         cfg.RedisAddr,
@@ -102,6 +140,13 @@ func run() error {
 		})
 		defer rdb.Close()
 		seenChecker = seen.NewRedis(rdb, cfg.RedisTimeout)
+		limiterRedis = rdb
+	} else {
+		logger.Warn("TALLY_REDIS_ADDR is empty: rate limits and daily quotas are enforced per replica, not shared")
+	}
+	limiter, err := ratelimit.New(ratelimit.Config{Redis: limiterRedis, Timeout: cfg.RedisTimeout, Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
 	}
 
 	ingestMetrics, err := ingest.NewMetrics(reg)
@@ -115,6 +160,7 @@ func run() error {
 		ProduceTimeout: cfg.ProduceTimeout,
 		Logger:         logger,
 		Metrics:        ingestMetrics,
+		SignTenant:     signTenant,
 	})
 	if err != nil {
 		return err
@@ -136,6 +182,10 @@ func run() error {
 		FaultInjection: cfg.FaultInjection,
 		OpenAPISpec:    spec,
 		RetryAfter:     time.Second,
+		Auth:           checker,
+		ControlReady:   keys.Ready(),
+		Limiter:        limiter,
+		DefaultPolicy:  ratelimit.Policy{EventsPerSecond: cfg.Rate.EventsPerSecond, QuotaPerDay: cfg.Rate.DailyQuota},
 	})
 	if err != nil {
 		return err
@@ -155,7 +205,8 @@ func run() error {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	logger.Info("ingestor listening", "addr", ln.Addr().String(), "brokers", strings.Join(cfg.KafkaBrokers, ","),
-		"topic", cfg.RawTopic, "redis", cfg.RedisAddr, "fault_injection", cfg.FaultInjection)
+		"topic", cfg.RawTopic, "redis", cfg.RedisAddr, "fault_injection", cfg.FaultInjection,
+		"auth", cfg.Auth.Enabled(), "control_topic", cfg.Auth.ControlTopic)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

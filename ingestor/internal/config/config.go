@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/tally-dev/tally/event/auth"
 )
 
 // DefaultRedisAddr is used when TALLY_REDIS_ADDR is unset. Setting the
@@ -31,6 +33,11 @@ type Config struct {
 
 	Kafka  KafkaAuth
 	Limits Limits
+	// Auth: an API key with the ingest scope on every ingest route
+	// (TALLY_AUTH, TALLY_TENANT_SECRET(_FILE), TALLY_CONTROL_TOPIC).
+	Auth auth.Settings
+	// Rate bounds what each key sends (docs/api.md, "Rate limits and quotas").
+	Rate RateLimits
 
 	ProduceTimeout     time.Duration `env:"TALLY_PRODUCE_TIMEOUT" envDefault:"5s"`
 	MaxBufferedRecords int           `env:"TALLY_MAX_BUFFERED_RECORDS" envDefault:"200000"`
@@ -59,6 +66,16 @@ type Limits struct {
 	MaxEvents     int   `env:"TALLY_MAX_EVENTS" envDefault:"10000"`
 	MaxEventBytes int   `env:"TALLY_MAX_EVENT_BYTES" envDefault:"1048576"`
 	MaxDepth      int   `env:"TALLY_MAX_DEPTH" envDefault:"32"`
+}
+
+// RateLimits are the defaults for keys that set none.
+type RateLimits struct {
+	// EventsPerSecond applies to keys without their own rateLimit (0: no
+	// limit for them).
+	EventsPerSecond float64 `env:"TALLY_RATE_LIMIT_EVENTS_PER_SECOND" envDefault:"10000"`
+	// DailyQuota bounds each tenant's events per UTC day (0: none); a key's
+	// quotaPerDay, when lower, wins for that key's requests.
+	DailyQuota int64 `env:"TALLY_DAILY_QUOTA" envDefault:"0"`
 }
 
 // Load reads the configuration from environ (as os.Environ returns it) and
@@ -154,6 +171,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBufferedRecords <= 0 {
 		bad("TALLY_MAX_BUFFERED_RECORDS must be positive, got %d", c.MaxBufferedRecords)
+	}
+	if err := c.Auth.Validate(true); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Rate.EventsPerSecond < 0 {
+		bad("TALLY_RATE_LIMIT_EVENTS_PER_SECOND must not be negative, got %v", c.Rate.EventsPerSecond)
+	}
+	if c.Rate.DailyQuota < 0 {
+		bad("TALLY_DAILY_QUOTA must not be negative, got %d", c.Rate.DailyQuota)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -7,7 +7,7 @@ import (
 )
 
 func TestLoadDefaults(t *testing.T) {
-	cfg, err := Load(nil)
+	cfg, err := Load(withSecret())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,10 +24,10 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 func TestLoadOverrides(t *testing.T) {
-	cfg, err := Load([]string{
+	cfg, err := Load(withSecret(
 		"TALLY_KAFKA_BROKERS= a:1, b:2 ,", "TALLY_REDIS_ADDR=", "TALLY_FAULT_INJECTION=true",
 		"TALLY_MAX_EVENTS=5", "TALLY_KAFKA_SASL_MECHANISM=scram-sha-512", "TALLY_KAFKA_SASL_USER=u", "TALLY_KAFKA_SASL_PASSWORD=p",
-	})
+	))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,5 +57,41 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	if _, err := Load([]string{"TALLY_MAX_EVENTS=many"}); err == nil {
 		t.Error("unparsable number accepted")
+	}
+}
+
+// withSecret is environ with the tenant secret every ingestor needs while
+// authentication is on.
+func withSecret(environ ...string) []string {
+	return append([]string{"TALLY_TENANT_SECRET=0123456789abcdef-test"}, environ...)
+}
+
+func TestAuthAndRateSettings(t *testing.T) {
+	cfg, err := Load(withSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Auth.Enabled() || cfg.Auth.ControlTopic != "tally.control" || string(cfg.Auth.Secret()) != "0123456789abcdef-test" {
+		t.Errorf("auth = %+v", cfg.Auth)
+	}
+	if cfg.Rate.EventsPerSecond != 10000 || cfg.Rate.DailyQuota != 0 {
+		t.Errorf("rate = %+v", cfg.Rate)
+	}
+	_, err = Load(nil)
+	if err == nil || !strings.Contains(err.Error(), "TALLY_TENANT_SECRET") {
+		t.Errorf("auth on without a tenant secret: %v", err)
+	}
+	if _, err := Load([]string{"TALLY_AUTH=disabled"}); err != nil {
+		t.Errorf("auth disabled needs no secret: %v", err)
+	}
+	_, err = Load(withSecret("TALLY_AUTH=maybe", "TALLY_RATE_LIMIT_EVENTS_PER_SECOND=-1", "TALLY_DAILY_QUOTA=-5"))
+	for _, want := range []string{"TALLY_AUTH", "TALLY_RATE_LIMIT_EVENTS_PER_SECOND", "TALLY_DAILY_QUOTA"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+	cfg, err = Load(withSecret("TALLY_RATE_LIMIT_EVENTS_PER_SECOND=2.5", "TALLY_DAILY_QUOTA=1000000", "TALLY_CONTROL_TOPIC=ctl"))
+	if err != nil || cfg.Rate.EventsPerSecond != 2.5 || cfg.Rate.DailyQuota != 1_000_000 || cfg.Auth.ControlTopic != "ctl" {
+		t.Errorf("overrides: %+v %v", cfg, err)
 	}
 }

@@ -21,16 +21,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/event/openapi"
 	"github.com/tally-dev/tally/ingestor/internal/body"
 	"github.com/tally-dev/tally/ingestor/internal/httpapi"
 	"github.com/tally-dev/tally/ingestor/internal/ingest"
 	"github.com/tally-dev/tally/ingestor/internal/publish"
+	"github.com/tally-dev/tally/ingestor/internal/ratelimit"
 	"github.com/tally-dev/tally/ingestor/internal/seen"
 )
 
-const topic = "events.raw"
+const (
+	topic        = "events.raw"
+	controlTopic = control.DefaultTopic
+)
+
+// tenantSecret signs the harness's tenants.
+var tenantSecret = []byte("harness-tenant-secret-0123456789")
 
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.TestMode)
@@ -47,6 +57,29 @@ type options struct {
 	brokers        []string // nil: a fresh kfake cluster
 	topic          string   // "": events.raw
 	redisAddr      string   // "": no duplicate hint
+
+	// Authentication is on unless authDisabled. Keys live in a control
+	// topic on controlBrokers (nil: the harness's kfake cluster, or a
+	// fresh one when brokers are given); key is the key every request
+	// sends unless it sets its own credential ("": a new ingest key of the
+	// default tenant).
+	authDisabled   bool
+	controlBrokers []string
+	key            string
+	// controlReady overrides the registry's readiness (nil: wait for it).
+	controlReady <-chan struct{}
+	limiter      httpapi.Admitter
+	policy       ratelimit.Policy
+	// instantAcks replaces Kafka with a producer that acks every record at
+	// once (benchmarks of the ingestor's own work).
+	instantAcks bool
+}
+
+// instantProducer acks every record as soon as it is handed over.
+type instantProducer struct{}
+
+func (instantProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	promise(r, nil)
 }
 
 type harness struct {
@@ -56,6 +89,10 @@ type harness struct {
 	topic    string
 	cluster  *kfake.Cluster
 	registry *prometheus.Registry
+	// plane holds the API keys (nil with authentication disabled); key is
+	// the credential requests send by default.
+	plane control.Plane
+	key   string
 }
 
 func defaultOptions() options {
@@ -72,7 +109,7 @@ func newHarness(t testing.TB, opts options) *harness {
 		h.topic = topic
 	}
 	if h.brokers == nil {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.SeedTopics(1, controlTopic))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +135,23 @@ func newHarness(t testing.TB, opts options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	icfg := ingest.Config{Normalizer: engine, Producer: cl, ProduceTimeout: opts.produceTimeout, Logger: logger, Metrics: im}
+	var producer ingest.Producer = cl
+	if opts.instantAcks {
+		producer = instantProducer{}
+	}
+	icfg := ingest.Config{Normalizer: engine, Producer: producer, ProduceTimeout: opts.produceTimeout, Logger: logger, Metrics: im,
+		SignTenant: auth.NewTenantSigner(tenantSecret)}
+	checker := &auth.Checker{}
+	ready := opts.controlReady
+	if opts.authDisabled {
+		icfg.SignTenant = nil
+	} else {
+		h.startControl(opts)
+		checker.Auth = httpapi.NewKeyCache(h.plane.Registry, 100)
+		if ready == nil {
+			ready = h.plane.Ready()
+		}
+	}
 	if opts.redisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{Addr: opts.redisAddr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 		t.Cleanup(func() { rdb.Close() })
@@ -112,12 +165,86 @@ func newHarness(t testing.TB, opts options) *harness {
 		Ingester: svc, Ready: publish.NewReadiness(cl, 500*time.Millisecond, time.Second),
 		Registerer: h.registry, Gatherer: h.registry, Logger: logger, Limits: opts.limits,
 		FaultInjection: opts.faultInjection, OpenAPISpec: openapi.Spec, RetryAfter: time.Second,
-		Now: func() time.Time { return fixedNow },
+		Now: func() time.Time { return fixedNow }, Auth: checker, ControlReady: ready, Limiter: opts.limiter,
+		DefaultPolicy: opts.policy,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// startControl follows a control topic and makes the default key.
+func (h *harness) startControl(opts options) {
+	t := h.t
+	t.Helper()
+	brokers := opts.controlBrokers
+	if brokers == nil {
+		if h.cluster == nil {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, controlTopic))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			brokers = c.ListenAddrs()
+		} else {
+			brokers = h.brokers
+		}
+	}
+	reg, err := control.NewRegistry([]kgo.Opt{kgo.SeedBrokers(brokers...)}, controlTopic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = reg.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		reg.Close()
+		wcl.Close()
+	})
+	h.plane = control.Plane{Registry: reg, W: control.NewWriter(wcl, controlTopic)}
+	wait, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stop()
+	if err := reg.WaitReady(wait); err != nil {
+		t.Fatal(err)
+	}
+	h.key = opts.key
+	if h.key == "" {
+		h.key = h.newKey(event.DefaultTenant, []string{control.ScopeIngest}, nil)
+	}
+}
+
+// newKey stores a key of tenant with scopes (edit adjusts it before it is
+// stored) and returns its text once every replica would authenticate it.
+func (h *harness) newKey(tenant string, scopes []string, edit func(*control.Key)) string {
+	h.t.Helper()
+	text, k, err := control.NewKey(tenant, scopes, time.Now())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&k)
+	}
+	h.putKey(k)
+	return text
+}
+
+func (h *harness) putKey(k control.Key) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.plane.PutKey(ctx, k); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 type request struct {
@@ -134,6 +261,9 @@ func (h *harness) do(r request) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(r.method, r.path, bytes.NewReader(r.body))
 	if r.method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if h.key != "" {
+		req.Header.Set("Authorization", "Bearer "+h.key)
 	}
 	for k, v := range r.header {
 		if v == "" {
@@ -160,6 +290,22 @@ func (h *harness) records(want int, wait time.Duration) []*kgo.Record {
 		out = h.readOnce(want, min(2*time.Second, time.Until(deadline)))
 	}
 	return out
+}
+
+// exactly reads the topic and fails unless it holds exactly n records:
+// first it waits (long, for a loaded machine) until n are there, then it
+// looks briefly for one more.
+func (h *harness) exactly(n int) []*kgo.Record {
+	h.t.Helper()
+	recs := h.records(n, 30*time.Second)
+	if len(recs) < n {
+		h.t.Fatalf("%d records, want %d", len(recs), n)
+	}
+	if more := h.records(n+1, 2*time.Second); len(more) > n {
+		h.t.Fatalf("%d records, want exactly %d (nothing of a refused request may be produced)", len(more), n)
+		return more
+	}
+	return recs
 }
 
 func (h *harness) readOnce(want int, wait time.Duration) []*kgo.Record {

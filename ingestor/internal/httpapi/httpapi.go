@@ -22,8 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/ingestor/internal/body"
 	"github.com/tally-dev/tally/ingestor/internal/ingest"
+	"github.com/tally-dev/tally/ingestor/internal/ratelimit"
 )
 
 // Ingester runs one request's events; *ingest.Service satisfies it.
@@ -37,8 +40,19 @@ type ReadyChecker interface {
 }
 
 // Config wires the handler. Every field is required except OpenAPISpec
-// (served as 404 when nil) and Now.
+// (served as 404 when nil), Now, ControlReady, Limiter and DefaultPolicy.
 type Config struct {
+	// Auth authenticates every ingest route for the ingest scope
+	// (auth.Checker with a nil Auth: authentication disabled, tests only).
+	Auth *auth.Checker
+	// ControlReady closes once the API keys are loaded; until then ingest
+	// routes answer 503 and /readyz is not ready (nil: ready from the start).
+	ControlReady <-chan struct{}
+	// Limiter applies per-key rate limits and daily quotas (nil: none).
+	Limiter Admitter
+	// DefaultPolicy is the rate and quota of keys that set none.
+	DefaultPolicy ratelimit.Policy
+
 	Ingester       Ingester
 	Ready          ReadyChecker
 	Registerer     prometheus.Registerer
@@ -61,8 +75,9 @@ type handler struct {
 // New returns the ingestor's routes.
 func New(cfg Config) (http.Handler, error) {
 	switch {
-	case cfg.Ingester == nil, cfg.Ready == nil, cfg.Registerer == nil, cfg.Gatherer == nil, cfg.Logger == nil:
-		return nil, errors.New("httpapi: Ingester, Ready, Registerer, Gatherer and Logger are required")
+	case cfg.Ingester == nil, cfg.Ready == nil, cfg.Registerer == nil, cfg.Gatherer == nil, cfg.Logger == nil, cfg.Auth == nil:
+		return nil, errors.New("httpapi: Ingester, Ready, Registerer, Gatherer, Logger and Auth are required " +
+			"(auth.Checker{} without an Authenticator disables authentication)")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -81,8 +96,10 @@ func New(cfg Config) (http.Handler, error) {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true // c.Request.Context() cancellation reaches Ingest
 	r.Use(h.requestID, h.observe, gin.CustomRecoveryWithWriter(nil, h.recovered))
-	r.POST("/v1/events", h.ingestV1)
-	r.POST("/api/events", h.ingestSeed)
+	// Every ingest route needs a key with the ingest scope.
+	ingestKey := h.authn(control.ScopeIngest)
+	r.POST("/v1/events", ingestKey, h.ingestV1)
+	r.POST("/api/events", ingestKey, h.ingestSeed)
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})))
@@ -165,12 +182,20 @@ type health struct {
 func (h *handler) healthz(c *gin.Context) { c.JSON(http.StatusOK, health{Status: "ok"}) }
 
 func (h *handler) readyz(c *gin.Context) {
+	checks := map[string]string{"kafka": "ok", "control": "ok"}
+	ok := true
 	if err := h.cfg.Ready.Check(c.Request.Context()); err != nil {
+		checks["kafka"], ok = err.Error(), false
+	}
+	if !h.cfg.Auth.Disabled() && !h.controlLoaded() {
+		checks["control"], ok = "API keys not loaded from the control topic yet", false
+	}
+	if !ok {
 		c.Header("Retry-After", h.retryAfter)
-		c.JSON(http.StatusServiceUnavailable, health{Status: "unavailable", Checks: map[string]string{"kafka": err.Error()}})
+		c.JSON(http.StatusServiceUnavailable, health{Status: "unavailable", Checks: checks})
 		return
 	}
-	c.JSON(http.StatusOK, health{Status: "ok", Checks: map[string]string{"kafka": "ok"}})
+	c.JSON(http.StatusOK, health{Status: "ok", Checks: checks})
 }
 
 func (h *handler) openapi(c *gin.Context) {

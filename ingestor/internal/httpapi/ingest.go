@@ -66,8 +66,19 @@ func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
 	}, true
 }
 
-// run ingests and maps failures; false means the response was written.
+// run ingests for the authenticated caller's tenant, within its rate limit
+// and quota, and maps failures; false means the response was written.
 func (h *handler) run(c *gin.Context, req ingest.Request) (ingest.Outcome, bool) {
+	who, ok := callerOf(c)
+	if !ok {
+		h.cfg.Logger.ErrorContext(c.Request.Context(), "ingest route without authentication", "route", c.FullPath())
+		writeError(c, http.StatusInternalServerError, "internal", "internal error")
+		return ingest.Outcome{}, false
+	}
+	if !h.admit(c, who, len(req.Elements)) {
+		return ingest.Outcome{}, false
+	}
+	req.Tenant = who.Tenant
 	out, err := h.cfg.Ingester.Ingest(c.Request.Context(), req)
 	switch {
 	case err == nil:

@@ -6,6 +6,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/testenv"
 )
 
@@ -63,12 +71,37 @@ func createTopic(t *testing.T, brokers []string) string {
 	return ""
 }
 
-func TestIntegrationRealBroker(t *testing.T) {
+// stackKey reads the API key called name from the running stack
+// (TALLY_TEST_STACK_DIR/<name>.key, written by the stack's bootstrap), or
+// "" when the services come from elsewhere (containers).
+func stackKey(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("TALLY_TEST_STACK_DIR")
+	if dir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name+".key"))
+	if err != nil {
+		t.Fatalf("the stack's %s key: %v", name, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// realOptions ingests into a fresh topic on the real broker, with the
+// stack's keys from its control topic when there is a stack.
+func realOptions(t *testing.T) options {
 	brokers := testenv.Kafka(t)
 	opts := defaultOptions()
 	opts.brokers = brokers
 	opts.topic = createTopic(t, brokers)
-	h := newHarness(t, opts)
+	if key := stackKey(t, "default"); key != "" {
+		opts.controlBrokers, opts.key = brokers, key
+	}
+	return opts
+}
+
+func TestIntegrationRealBroker(t *testing.T) {
+	h := newHarness(t, realOptions(t))
 
 	body := "[" + evA + "," + evBadAmount + "," + evC + "]"
 	w := h.do(request{path: "/v1/events", body: []byte(body), header: map[string]string{"Idempotency-Key": "it", "X-Request-Id": "it-1"}})
@@ -96,6 +129,92 @@ func TestIntegrationRealBroker(t *testing.T) {
 	}
 	if w := h.do(request{method: http.MethodGet, path: "/readyz"}); w.Code != http.StatusOK {
 		t.Errorf("readyz = %d %s", w.Code, w.Body)
+	}
+	// The stack's default key sends for the tenant default, signed.
+	for _, r := range recs {
+		hm := headerMap(r)
+		if hm[event.HeaderTenant] != event.DefaultTenant ||
+			!auth.VerifyTenant(tenantSecret, event.DefaultTenant, r.Value, []byte(hm[event.HeaderTenantSignature])) {
+			t.Errorf("record %s: tenant %q, signature does not verify", hm[event.HeaderIdempotencyKey], hm[event.HeaderTenant])
+		}
+	}
+}
+
+// TestIntegrationStackKeys: against the stack's control topic, the admin
+// key may send for another tenant, no key is 401, and a key made now (in
+// the control topic, as the query API's admin route does) works at once.
+func TestIntegrationStackKeys(t *testing.T) {
+	opts := realOptions(t)
+	h := newHarness(t, opts)
+	admin := stackKey(t, "admin")
+	if admin == "" {
+		admin = h.newKey("ops", []string{control.ScopeAdmin}, nil)
+	}
+	w := h.do(request{path: "/v1/events?tenant=it-tenant", body: []byte(evA), header: map[string]string{"Authorization": "Bearer " + admin}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("admin for it-tenant: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(request{path: "/v1/events", body: []byte(evA), header: map[string]string{"Authorization": ""}}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("no key: %d %s", w.Code, w.Body)
+	}
+	fresh := h.newKey("it-fresh", []string{control.ScopeIngest}, nil)
+	if w := h.do(request{path: "/v1/events", body: []byte(evC), header: map[string]string{"Authorization": "Bearer " + fresh}}); w.Code != http.StatusAccepted {
+		t.Fatalf("a fresh key: %d %s", w.Code, w.Body)
+	}
+	tenants := map[string]bool{}
+	for _, r := range h.records(2, 20*time.Second) {
+		tenants[headerMap(r)[event.HeaderTenant]] = true
+	}
+	if !tenants["it-tenant"] || !tenants["it-fresh"] || len(tenants) != 2 {
+		t.Fatalf("tenants on the records: %v", tenants)
+	}
+}
+
+// TestIntegrationSharedLimitRealRedis: three ingestors limit one key
+// through the real Redis; together they admit the key's rate, not three
+// times it.
+func TestIntegrationSharedLimitRealRedis(t *testing.T) {
+	redisAddr := testenv.Redis(t)
+	first := newHarness(t, defaultOptions())
+	// A slow rate, so the shared limit (rate + rate × seconds) stays far
+	// below what three separate buckets would admit (three times that)
+	// and below the 120 requests, however slow the machine.
+	const rate = 5
+	key := first.newKey("it-shared", []string{control.ScopeIngest}, func(k *control.Key) { k.RateLimit = rate })
+	var handlers []http.Handler
+	for range 3 {
+		opts := defaultOptions()
+		opts.brokers, opts.controlBrokers, opts.key = first.brokers, first.brokers, key
+		opts.limiter = newLimiter(t, redisAddr)
+		handlers = append(handlers, newHarness(t, opts).handler)
+	}
+	var wg sync.WaitGroup
+	var accepted atomic.Int64
+	start := time.Now()
+	for c := range 12 {
+		wg.Go(func() {
+			for i := range 10 {
+				req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(evC))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+key)
+				w := httptest.NewRecorder()
+				handlers[(c+i)%len(handlers)].ServeHTTP(w, req)
+				switch w.Code {
+				case http.StatusAccepted:
+					accepted.Add(1)
+				case http.StatusTooManyRequests:
+				default:
+					t.Errorf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// The bucket starts full (rate events) and refills at rate per second.
+	limit := rate + int64(float64(rate)*elapsed.Seconds()) + 1
+	if got := accepted.Load(); got > limit || got < rate-1 || limit >= 120 {
+		t.Fatalf("accepted %d of 120 in %s, want at most %d (the shared rate), not up to 3x", got, elapsed, limit)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/auth"
 )
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -55,6 +56,9 @@ func TestIngestObject(t *testing.T) {
 		event.HeaderIdempotencyKey: "k1",
 		event.HeaderSource:         "http",
 		event.HeaderEventID:        r.EventID,
+		// The key's tenant, signed for the processor (tenancy.Resolver).
+		event.HeaderTenant:          event.DefaultTenant,
+		event.HeaderTenantSignature: string(auth.TenantSignature(tenantSecret, event.DefaultTenant, rec.Value)),
 	}
 	if got := headerMap(rec); !mapsEqual(got, want) {
 		t.Errorf("headers = %v, want %v", got, want)

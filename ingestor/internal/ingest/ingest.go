@@ -71,6 +71,10 @@ type Request struct {
 	IdempotencyKey  string // from the Idempotency-Key header; may be empty
 	SimulateFailure bool
 	ReceivedAt      time.Time
+	// Tenant the request's key acts for ("" or event.DefaultTenant: the
+	// default tenant). It is part of every event id, and the records carry
+	// it signed (Config.SignTenant) so the processor trusts it.
+	Tenant string
 }
 
 // Result is the preflight verdict for one event.
@@ -96,6 +100,11 @@ type Config struct {
 	ProduceTimeout time.Duration
 	Logger         *slog.Logger
 	Metrics        *Metrics
+	// SignTenant signs a record's tenant (auth.TenantSignature with the
+	// secret ingestors and processors share); nil (authentication
+	// disabled) sends no tenant header, and the processor gives the record
+	// its topic's tenant.
+	SignTenant func(tenant string, value []byte) []byte
 }
 
 // Service runs Ingest. It is safe for concurrent use.
@@ -129,7 +138,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	out := Outcome{Results: make([]Result, n)}
 	records := make([]kgo.Record, n)
 	// One backing array for every record's headers saves an allocation per event.
-	headers := make([]kgo.RecordHeader, 0, n*6)
+	headers := make([]kgo.RecordHeader, 0, n*8)
 	receivedAt := req.ReceivedAt.UTC().Truncate(time.Millisecond)
 	receivedText := []byte(receivedAt.Format(receivedAtLayout))
 	requestID := []byte(req.RequestID)
@@ -148,7 +157,8 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			res.Status = StatusRejected
 			res.Rejection = &normalize.Rejection{Code: el.Issue, Message: el.Message}
 		} else {
-			c, rej := s.cfg.Normalizer.Normalize(normalize.Input{Raw: el.Raw, ReceivedAt: receivedAt, IdempotencyKey: key})
+			c, rej := s.cfg.Normalizer.Normalize(normalize.Input{Raw: el.Raw, ReceivedAt: receivedAt, IdempotencyKey: key,
+				Tenant: req.Tenant})
 			if rej != nil {
 				res.Status = StatusRejected
 				res.Rejection = rej
@@ -169,6 +179,10 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 		}
 		if req.SimulateFailure {
 			headers = append(headers, kgo.RecordHeader{Key: event.HeaderSimulateFailure, Value: trueValue})
+		}
+		if req.Tenant != "" && s.cfg.SignTenant != nil {
+			headers = append(headers, kgo.RecordHeader{Key: event.HeaderTenant, Value: []byte(req.Tenant)},
+				kgo.RecordHeader{Key: event.HeaderTenantSignature, Value: s.cfg.SignTenant(req.Tenant, el.Raw)})
 		}
 		rec := &records[i]
 		rec.Value = el.Raw

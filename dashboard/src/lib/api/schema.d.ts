@@ -20,6 +20,8 @@ export interface paths {
         /**
          * Ingest events (object, array or NDJSON).
          * @description Answers 202 only after Kafka acknowledged every accepted event (acks=all). Each event is normalized as a preflight: the result carries its event id or an immediate rejection reason. `duplicate` is a hint (the id was already seen); the processor decides authoritatively.
+         *
+         *     Needs an API key with the `ingest` scope; the events belong to the key's tenant. Rate limits and daily quotas count events (docs/api.md, "Rate limits and quotas").
          */
         post: operations["ingestEvents"];
         delete?: never;
@@ -41,6 +43,8 @@ export interface paths {
         /**
          * Seed-compatible ingest.
          * @description Same semantics as `POST /v1/events`, seed response shape. `processed` counts accepted events, `failed` rejected ones.
+         *
+         *     Needs an API key with the `ingest` scope; the events belong to the key's tenant. Rate limits and daily quotas count events (docs/api.md, "Rate limits and quotas").
          */
         post: operations["ingestEventsSeed"];
         delete?: never;
@@ -903,12 +907,54 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description No API key, or an unknown, revoked or expired one (`unauthorized`). */
+        Unauthorized: {
+            headers: {
+                /** @description `Bearer realm="tally"`. */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The key lacks the `ingest` scope, or a non-admin key named another tenant (`forbidden`); or `simulateFailure=true` without fault injection (`fault_injection_disabled`). */
+        IngestForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Over the key's events per second (`rate_limited`) or the tenant's events of the UTC day (`quota_exceeded`, Retry-After until midnight UTC). Nothing of the request was accepted. */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
     headers: {
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
+        /** @description draft-ietf-httpapi-ratelimit-headers-07: events the key may send at once (one second of its rate). */
+        RateLimitLimit: number;
+        /** @description draft-ietf-httpapi-ratelimit-headers-07: events the key could send right now (approximate across replicas). */
+        RateLimitRemaining: number;
+        /** @description draft-ietf-httpapi-ratelimit-headers-07: seconds until the key's bucket is full again. */
+        RateLimitReset: number;
+        /** @description draft-ietf-httpapi-ratelimit-headers-07: `<limit>;w=<window seconds>`. */
+        RateLimitPolicy: string;
     };
     pathItems: never;
 }
@@ -956,6 +1002,8 @@ export interface operations {
             query?: {
                 /** @description Dev only: the first durable write of this batch fails once in the processor, exercising retry. 403 unless the ingestor runs with `TALLY_FAULT_INJECTION=true`. */
                 simulateFailure?: boolean;
+                /** @description Admin keys only: send the events for this tenant (403 for any other key). */
+                tenant?: string;
             };
             header?: {
                 /** @description Client idempotency key. For an array or NDJSON body the key of element *i* is `<key>:<i>`. The event id is then derived from client id + key. */
@@ -977,6 +1025,10 @@ export interface operations {
             /** @description Every accepted event is durable in Kafka. `accepted + rejected` = number of events in the body. */
             202: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -984,9 +1036,19 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
-            403: components["responses"]["Forbidden"];
-            413: components["responses"]["PayloadTooLarge"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["IngestForbidden"];
+            /** @description Body, event count or event over a limit (`body_too_large`, `too_many_events`, `event_too_large`), or more events than the key's rate-limit bucket holds (`batch_over_rate_limit`: split the batch). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1030,6 +1092,8 @@ export interface operations {
             query?: {
                 /** @description Dev only: the first durable write of this batch fails once in the processor, exercising retry. 403 unless the ingestor runs with `TALLY_FAULT_INJECTION=true`. */
                 simulateFailure?: boolean;
+                /** @description Admin keys only: send the events for this tenant (403 for any other key). */
+                tenant?: string;
             };
             header?: never;
             path?: never;
@@ -1045,6 +1109,10 @@ export interface operations {
             /** @description Per-event results in the seed shape. */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1052,9 +1120,19 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
-            403: components["responses"]["Forbidden"];
-            413: components["responses"]["PayloadTooLarge"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["IngestForbidden"];
+            /** @description Body, event count or event over a limit (`body_too_large`, `too_many_events`, `event_too_large`), or more events than the key's rate-limit bucket holds (`batch_over_rate_limit`: split the batch). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
