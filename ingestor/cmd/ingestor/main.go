@@ -85,7 +85,7 @@ func run() error {
 		return fmt.Errorf("register buffered gauge: %w", err)
 	}
 
-	var seenChecker ingest.SeenChecker
+	var seenChecker ingest.Claimer
 	if cfg.RedisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{
 			Addr:         cfg.RedisAddr,

@@ -47,6 +47,7 @@ type options struct {
 	brokers        []string // nil: a fresh kfake cluster
 	topic          string   // "": events.raw
 	redisAddr      string   // "": no duplicate hint
+	brokerConfigs  map[string]string
 }
 
 type harness struct {
@@ -72,7 +73,7 @@ func newHarness(t testing.TB, opts options) *harness {
 		h.topic = topic
 	}
 	if h.brokers == nil {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.BrokerConfigs(opts.brokerConfigs))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,11 +231,15 @@ func newMiniredis(t testing.TB) *miniredis.Miniredis {
 type v1Response struct {
 	Accepted int `json:"accepted"`
 	Rejected int `json:"rejected"`
+	Failed   int `json:"failed"`
 	Results  []struct {
-		Index     int    `json:"index"`
-		EventID   string `json:"eventId"`
-		Status    string `json:"status"`
-		Duplicate *bool  `json:"duplicate"`
+		Index          int    `json:"index"`
+		EventID        string `json:"eventId"`
+		IdempotencyKey string `json:"idempotencyKey"`
+		IDSource       string `json:"idSource"`
+		CoarseID       bool   `json:"coarseId"`
+		Status         string `json:"status"`
+		Duplicate      *bool  `json:"duplicate"`
 		Error     *struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
