@@ -240,7 +240,7 @@ type v1Response struct {
 		CoarseID       bool   `json:"coarseId"`
 		Status         string `json:"status"`
 		Duplicate      *bool  `json:"duplicate"`
-		Error     *struct {
+		Error          *struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 			Field   string `json:"field"`
