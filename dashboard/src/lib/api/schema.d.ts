@@ -564,6 +564,13 @@ export interface components {
             /** @description True when the producer sent no timestamp and the received time was used. */
             timestampDefaulted?: boolean;
             idempotencyKey?: string;
+            /**
+             * @description What the id hashes: client id + key; content with a sub-second timestamp; content with a whole-second timestamp; content without a timestamp.
+             * @enum {string}
+             */
+            idSource?: "key" | "content" | "content_coarse" | "content_no_timestamp";
+            /** @description True for content_coarse and content_no_timestamp: equal events within that second (or, without a timestamp, ever) share the id and count once. Send a key to keep them apart. */
+            coarseId?: boolean;
         };
         EventSummary: {
             /** @description Event id of a processed event, else `raw-<partition>-<offset>` of the record. */
