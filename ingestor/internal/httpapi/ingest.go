@@ -95,7 +95,7 @@ type failure struct {
 
 func failureMessage(out ingest.Outcome, what string) string {
 	if out.Accepted+out.Rejected == 0 {
-		return what + "; nothing was accepted: resend the request (it deduplicates)"
+		return what + "; no event was acknowledged: resend the request (it deduplicates)"
 	}
 	return what + "; " + strconv.Itoa(out.Failed) + " of " + strconv.Itoa(len(out.Results)) +
 		" events failed and the others were acknowledged: see results, resend the failed ones with their idempotencyKey or the whole request unchanged (both deduplicate)"
