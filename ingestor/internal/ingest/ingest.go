@@ -194,15 +194,18 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 		// A single object's key is the event's key (it wins over a payload
 		// key); an array element's is only a fallback for an element
 		// without a key of its own.
+		// The key travels in the header of the same meaning, so the
+		// processor builds the same Input.
 		in := normalize.Input{Raw: el.Raw, ReceivedAt: receivedAt}
-		var keyHeader string
-		if req.IdempotencyKey != "" {
-			keyHeader = event.HeaderIdempotencyKey
-			in.IdempotencyKey = req.IdempotencyKey
-			if req.Shape == body.ShapeArray {
-				keyHeader = event.HeaderFallbackIdempotencyKey
-				in.IdempotencyKey, in.FallbackIdempotencyKey = "", req.IdempotencyKey+":"+strconv.Itoa(i)
-			}
+		var keyHeader, key string
+		switch {
+		case req.IdempotencyKey == "":
+		case req.Shape == body.ShapeArray:
+			keyHeader, key = event.HeaderFallbackIdempotencyKey, req.IdempotencyKey+":"+strconv.Itoa(i)
+			in.FallbackIdempotencyKey = key
+		default:
+			keyHeader, key = event.HeaderIdempotencyKey, req.IdempotencyKey
+			in.IdempotencyKey = key
 		}
 		res := Result{Index: i}
 		var client string
@@ -224,7 +227,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			kgo.RecordHeader{Key: event.HeaderSource, Value: sourceHTTP},
 		)
 		if keyHeader != "" {
-			headers = append(headers, kgo.RecordHeader{Key: keyHeader, Value: []byte(in.IdempotencyKey + in.FallbackIdempotencyKey)})
+			headers = append(headers, kgo.RecordHeader{Key: keyHeader, Value: []byte(key)})
 		}
 		if req.SimulateFailure {
 			headers = append(headers, kgo.RecordHeader{Key: event.HeaderSimulateFailure, Value: trueValue})
