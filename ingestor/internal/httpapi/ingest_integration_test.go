@@ -4,16 +4,21 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/seenkey"
 	"github.com/tally-dev/tally/event/testenv"
+	"github.com/tally-dev/tally/ingestor/internal/seen"
 )
 
 // createTopic makes a fresh topic so the test reads back only its own records.
@@ -83,9 +88,10 @@ func TestIntegrationRealBroker(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("consumed %d records, want 3", len(recs))
 	}
+	// An array element's "<key>:<index>" is a fallback its own key beats.
 	byKey := map[string]*kgo.Record{}
 	for _, r := range recs {
-		byKey[headerMap(r)[event.HeaderIdempotencyKey]] = r
+		byKey[headerMap(r)[event.HeaderFallbackIdempotencyKey]] = r
 	}
 	if r := byKey["it:0"]; r == nil || string(r.Value) != evA || string(r.Key) != string(event.PartitionKey("c1")) ||
 		headerMap(r)[event.HeaderEventID] != resp.Results[0].EventID {
@@ -107,5 +113,64 @@ func TestIntegrationBrokerDown(t *testing.T) {
 	w := h.do(request{path: "/v1/events", body: []byte(evA)})
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("status = %d, Retry-After %q, body %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+}
+
+// Defect 5 of issue #15 against real Kafka and Redis: of sixteen identical
+// concurrent requests exactly one is answered new, and the seen-set is left
+// alone (only claim keys are written).
+func TestIntegrationConcurrentDuplicateHint(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	redisAddr := testenv.Redis(t)
+	opts := defaultOptions()
+	opts.brokers = brokers
+	opts.topic = createTopic(t, brokers)
+	opts.redisAddr = redisAddr
+	h := newHarness(t, opts)
+	ev := fmt.Sprintf(`{"clientId":"it-dup","metric":"m","amount":1,"timestamp":%d}`, time.Now().UnixNano()/1000)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	news := 0
+	var id string
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := h.do(request{path: "/api/events", body: []byte(ev)})
+			if w.Code != http.StatusOK {
+				t.Errorf("status %d: %s", w.Code, w.Body)
+				return
+			}
+			var resp struct {
+				Results []struct {
+					EventID     string `json:"eventId"`
+					IsDuplicate bool   `json:"isDuplicate"`
+					Duplicate   string `json:"duplicate"`
+				} `json:"results"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || len(resp.Results) != 1 || resp.Results[0].Duplicate == "unknown" {
+				t.Errorf("answer %s (%v)", w.Body, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			id = resp.Results[0].EventID
+			if !resp.Results[0].IsDuplicate {
+				news++
+			}
+		}()
+	}
+	wg.Wait()
+	if news != 1 {
+		t.Fatalf("%d of 16 identical concurrent requests were answered new, want 1", news)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	claim, err := seenkey.ClaimKey(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := rdb.PTTL(context.Background(), claim).Result(); err != nil || ttl <= 0 || ttl > seen.ClaimWindow {
+		t.Errorf("claim ttl %s (%v), want within (0, %s]", ttl, err, seen.ClaimWindow)
 	}
 }
