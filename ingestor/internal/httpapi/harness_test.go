@@ -44,9 +44,10 @@ type options struct {
 	limits         body.Limits
 	faultInjection bool
 	produceTimeout time.Duration
-	brokers        []string // nil: a fresh kfake cluster
-	topic          string   // "": events.raw
-	redisAddr      string   // "": no duplicate hint
+	brokers        []string      // nil: a fresh kfake cluster
+	topic          string        // "": events.raw
+	redisAddr      string        // "": no duplicate hint
+	redisTimeout   time.Duration // 0: 100ms
 	brokerConfigs  map[string]string
 }
 
@@ -101,9 +102,13 @@ func newHarness(t testing.TB, opts options) *harness {
 	}
 	icfg := ingest.Config{Normalizer: engine, Producer: cl, ProduceTimeout: opts.produceTimeout, Logger: logger, Metrics: im}
 	if opts.redisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: opts.redisAddr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+		timeout := opts.redisTimeout
+		if timeout == 0 {
+			timeout = 100 * time.Millisecond
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: opts.redisAddr, MaxRetries: -1, DialTimeout: timeout})
 		t.Cleanup(func() { rdb.Close() })
-		icfg.Seen = seen.NewRedis(rdb, 100*time.Millisecond)
+		icfg.Seen = seen.NewRedis(rdb, timeout)
 	}
 	svc, err := ingest.New(icfg)
 	if err != nil {
