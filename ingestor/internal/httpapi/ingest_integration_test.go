@@ -73,6 +73,9 @@ func TestIntegrationRealBroker(t *testing.T) {
 	opts := defaultOptions()
 	opts.brokers = brokers
 	opts.topic = createTopic(t, brokers)
+	// A fresh topic's partitions can take seconds to take writes on a
+	// loaded machine; the test is about the ingestor, not that warm-up.
+	opts.produceTimeout = 30 * time.Second
 	h := newHarness(t, opts)
 
 	body := "[" + evA + "," + evBadAmount + "," + evC + "]"
@@ -125,6 +128,9 @@ func TestIntegrationConcurrentDuplicateHint(t *testing.T) {
 	opts := defaultOptions()
 	opts.brokers = brokers
 	opts.topic = createTopic(t, brokers)
+	// A fresh topic's partitions can take seconds to take writes on a
+	// loaded machine; the test is about the ingestor, not that warm-up.
+	opts.produceTimeout = 30 * time.Second
 	opts.redisAddr = redisAddr
 	// Generous: a hint that times out is "unknown", which this test counts
 	// as an error; the loaded CI machine must not decide it.
