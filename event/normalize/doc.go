@@ -67,8 +67,12 @@
 // idempotencyKey: Input.IdempotencyKey (the HTTP Idempotency-Key or Kafka
 // tally-idempotency-key header) wins over payload fields; a payload key is a
 // string or an integer JSON number (12345 and "12345" are the same key).
-// Keys are opaque (not trimmed), 1..maxLength bytes, no control characters,
-// else idempotency_key_invalid; idempotency_key_missing only if required.
+// Input.FallbackIdempotencyKey (an array element's "<Idempotency-Key>:<index>",
+// Kafka tally-idempotency-key-fallback header) applies only when neither
+// is present, so an element's own key survives a resend of a reordered or
+// changed array. Keys are opaque (not trimmed), 1..maxLength bytes, no
+// control characters, else idempotency_key_invalid; idempotency_key_missing
+// only if required.
 //
 // # Timestamps
 //

@@ -21,6 +21,12 @@ type Input struct {
 	// IdempotencyKey comes from the HTTP Idempotency-Key header or the Kafka
 	// tally-idempotency-key header; empty if none. It wins over payload keys.
 	IdempotencyKey string
+	// FallbackIdempotencyKey is used only when the event carries no key of
+	// its own (no IdempotencyKey, no payload key): the ingestor gives each
+	// element of an array sent with an Idempotency-Key "<key>:<index>"
+	// (Kafka header tally-idempotency-key-fallback), so an element's own key
+	// survives a resend of a reordered or changed array.
+	FallbackIdempotencyKey string
 	// Format says how Raw is laid out; the zero value is Tally's own JSON,
 	// read through the alias config.
 	Format Format
@@ -499,6 +505,15 @@ func (e *Engine) normalize(in *Input, ex *Explanation) (event.Canonical, *Reject
 			return event.Canonical{}, reject(CodeIdempotencyKeyInvalid, fKey, "idempotency key "+msg, hint(client))
 		}
 		key, keyFromPayload = k, true
+	} else if in.FallbackIdempotencyKey != "" {
+		k, msg := checkKey([]byte(in.FallbackIdempotencyKey), e.keyMax)
+		if msg != "" {
+			return event.Canonical{}, reject(CodeIdempotencyKeyInvalid, fKey, "idempotency key (request key and element index) "+msg, hint(client))
+		}
+		key = k
+		if ex != nil {
+			ex.IdempotencyKey = FieldSource{From: "Input.FallbackIdempotencyKey (HTTP Idempotency-Key plus the element's index, Kafka tally-idempotency-key-fallback header); the event has no key of its own"}
+		}
 	} else if e.keyRequired {
 		return event.Canonical{}, reject(CodeIdempotencyKeyMissing, fKey, "no idempotency key (looked for the header and "+e.lookedFor(in.Format, fKey)+")", hint(client))
 	}

@@ -14,6 +14,9 @@
 // and topic incarnation ("tally:wm:<stream>:<n>:<partition>") says that
 // every winner owned by that partition below the watermark's offset is
 // present; the processor trusts a miss only below it.
+//
+// Apart from the seen-set, the ingestor keeps short-lived claims
+// ("tally:c:<binary id>", ClaimKey) for its duplicate hint.
 package seenkey
 
 import (
@@ -104,4 +107,20 @@ func Watermark(stream string, n, p int32) string {
 // removes it, and the heal then refuses to set the watermark.
 func HealToken(stream string, n, p int32) string {
 	return "tally:heal:" + stream + ":" + strconv.FormatInt(int64(n), 10) + ":" + strconv.FormatInt(int64(p), 10)
+}
+
+// ClaimKey is the key of the ingestor's claim on an event id (for its
+// duplicate hint): "tally:c:" plus the 32-byte binary id, a plain string
+// set with SET NX and a short expiry when an acknowledged copy of the event
+// is answered "new". It is not part of the seen-set: the processor neither
+// reads nor writes it, and losing it costs a wrong hint, never data.
+func ClaimKey(id string) (string, error) {
+	if len(id) != 64 || !lowerHex(id) {
+		return "", ErrBadID
+	}
+	var b [32]byte
+	if _, err := hex.Decode(b[:], []byte(id)); err != nil {
+		return "", ErrBadID
+	}
+	return "tally:c:" + string(b[:]), nil
 }

@@ -50,3 +50,30 @@ func TestEncodeRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// Claim keys are one per id and never collide with the seen-set's keys,
+// watermarks or heal tokens, so the ingestor cannot corrupt the seen-set.
+func TestClaimKeyIsApart(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := rapid.StringMatching(`[0-9a-f]{64}`).Draw(t, "a")
+		b := rapid.StringMatching(`[0-9a-f]{64}`).Draw(t, "b")
+		ka, err := ClaimKey(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, _ := ClaimKey(b)
+		if (ka == kb) != (a == b) {
+			t.Fatalf("%s and %s share claim key %q", a, b, ka)
+		}
+		bucket, _, _ := Split(a)
+		if !strings.HasPrefix(ka, "tally:c:") || len(ka) != len("tally:c:")+32 || ka == bucket ||
+			strings.HasPrefix(ka, "tally:s:") || strings.HasPrefix(ka, "tally:wm:") || strings.HasPrefix(ka, "tally:heal:") {
+			t.Fatalf("claim key %q is not apart from the seen-set layout", ka)
+		}
+	})
+	for _, id := range []string{"", strings.Repeat("A", 64), strings.Repeat("a", 63)} {
+		if _, err := ClaimKey(id); err == nil {
+			t.Errorf("ClaimKey(%q) accepted", id)
+		}
+	}
+}

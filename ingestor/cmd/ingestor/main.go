@@ -127,7 +127,7 @@ func run() error {
 			"without rate limits; tests only, loopback only")
 	}
 
-	var seenChecker ingest.SeenChecker
+	var seenChecker ingest.Claimer
 	var limiterRedis redis.UniversalClient
 	if cfg.RedisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{

@@ -89,7 +89,7 @@ type Shape int
 
 const (
 	ShapeObject Shape = iota // one object: the key applies as is
-	ShapeArray               // array or NDJSON: element i gets "<key>:<i>"
+	ShapeArray               // array or NDJSON: element i without a key of its own gets "<key>:<i>"
 )
 
 // Element is one raw event.

@@ -54,9 +54,11 @@ type options struct {
 	limits         body.Limits
 	faultInjection bool
 	produceTimeout time.Duration
-	brokers        []string // nil: a fresh kfake cluster
-	topic          string   // "": events.raw
-	redisAddr      string   // "": no duplicate hint
+	brokers        []string      // nil: a fresh kfake cluster
+	topic          string        // "": events.raw
+	redisAddr      string        // "": no duplicate hint
+	redisTimeout   time.Duration // 0: 100ms
+	brokerConfigs  map[string]string
 
 	// Authentication is on unless authDisabled. Keys live in a control
 	// topic on controlBrokers (nil: the harness's kfake cluster, or a
@@ -109,7 +111,8 @@ func newHarness(t testing.TB, opts options) *harness {
 		h.topic = topic
 	}
 	if h.brokers == nil {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.SeedTopics(1, controlTopic))
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.SeedTopics(1, controlTopic),
+			kfake.BrokerConfigs(opts.brokerConfigs))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,9 +156,13 @@ func newHarness(t testing.TB, opts options) *harness {
 		}
 	}
 	if opts.redisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: opts.redisAddr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+		timeout := opts.redisTimeout
+		if timeout == 0 {
+			timeout = 100 * time.Millisecond
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: opts.redisAddr, MaxRetries: -1, DialTimeout: timeout})
 		t.Cleanup(func() { rdb.Close() })
-		icfg.Seen = seen.NewRedis(rdb, 100*time.Millisecond)
+		icfg.Seen = seen.NewRedis(rdb, timeout)
 	}
 	svc, err := ingest.New(icfg)
 	if err != nil {
@@ -376,12 +383,16 @@ func newMiniredis(t testing.TB) *miniredis.Miniredis {
 type v1Response struct {
 	Accepted int `json:"accepted"`
 	Rejected int `json:"rejected"`
+	Failed   int `json:"failed"`
 	Results  []struct {
-		Index     int    `json:"index"`
-		EventID   string `json:"eventId"`
-		Status    string `json:"status"`
-		Duplicate *bool  `json:"duplicate"`
-		Error     *struct {
+		Index          int    `json:"index"`
+		EventID        string `json:"eventId"`
+		IdempotencyKey string `json:"idempotencyKey"`
+		IDSource       string `json:"idSource"`
+		CoarseID       bool   `json:"coarseId"`
+		Status         string `json:"status"`
+		Duplicate      *bool  `json:"duplicate"`
+		Error          *struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 			Field   string `json:"field"`

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/ingestor/internal/body"
 	"github.com/tally-dev/tally/ingestor/internal/ingest"
 )
@@ -66,105 +67,178 @@ func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
 	}, true
 }
 
-// run ingests for the authenticated caller's tenant, within its rate limit
-// and quota, and maps failures; false means the response was written.
-func (h *handler) run(c *gin.Context, req ingest.Request) (ingest.Outcome, bool) {
+// admitRequest applies the authenticated caller's tenant, rate limit and
+// quota to req; false means the response was written.
+func (h *handler) admitRequest(c *gin.Context, req *ingest.Request) bool {
 	who, ok := callerOf(c)
 	if !ok {
 		h.cfg.Logger.ErrorContext(c.Request.Context(), "ingest route without authentication", "route", c.FullPath())
 		writeError(c, http.StatusInternalServerError, "internal", "internal error")
-		return ingest.Outcome{}, false
+		return false
 	}
 	if !h.admit(c, who, len(req.Elements)) {
-		return ingest.Outcome{}, false
+		return false
 	}
 	req.Tenant = who.Tenant
+	return true
+}
+
+// run ingests and maps failures. On success it returns true; otherwise it
+// returns the (partial) outcome with the status and error to answer with:
+// 413 when the log refused a record for its size, else 503. The outcome
+// then says per event what was acknowledged (Kafka cannot take it back) and
+// what failed and may be resent (ingest package doc).
+func (h *handler) run(c *gin.Context, req ingest.Request) (ingest.Outcome, *failure) {
 	out, err := h.cfg.Ingester.Ingest(c.Request.Context(), req)
-	switch {
-	case err == nil:
-		return out, true
-	case errors.Is(err, ingest.ErrRecordTooLarge):
-		writeError(c, http.StatusRequestEntityTooLarge, body.CodeEventTooLarge,
-			"an event is larger than the event log accepts; nothing was accepted")
-	default:
-		h.cfg.Logger.WarnContext(c.Request.Context(), "produce failed; answering 503",
-			"request_id", req.RequestID, "events", len(req.Elements), "error", err)
-		c.Header("Retry-After", h.retryAfter)
-		writeError(c, http.StatusServiceUnavailable, "kafka_unavailable",
-			"the event log did not acknowledge every event in time; nothing was accepted, retry the whole request")
+	if err == nil {
+		return out, nil
 	}
-	return ingest.Outcome{}, false
+	h.cfg.Logger.WarnContext(c.Request.Context(), "produce failed",
+		"request_id", req.RequestID, "events", len(req.Elements), "failed", out.Failed, "error", err)
+	if errors.Is(err, ingest.ErrRecordTooLarge) {
+		return out, &failure{status: http.StatusRequestEntityTooLarge, err: errorDetail{Code: body.CodeEventTooLarge,
+			Message: failureMessage(out, "the event log refused an event for its size")}}
+	}
+	c.Header("Retry-After", h.retryAfter)
+	return out, &failure{status: http.StatusServiceUnavailable, err: errorDetail{Code: ingest.CodeUnavailable,
+		Message: failureMessage(out, "the event log did not acknowledge every event in time")}}
+}
+
+type failure struct {
+	status int
+	err    errorDetail
+}
+
+func failureMessage(out ingest.Outcome, what string) string {
+	if out.Accepted+out.Rejected == 0 {
+		return what + "; no event was acknowledged: resend the request (it deduplicates)"
+	}
+	return what + "; " + strconv.Itoa(out.Failed) + " of " + strconv.Itoa(len(out.Results)) +
+		" events failed and the others were acknowledged: see results, resend the failed ones with their idempotencyKey or the whole request unchanged (both deduplicate)"
 }
 
 type v1Response struct {
-	Accepted int        `json:"accepted"`
-	Rejected int        `json:"rejected"`
-	Results  []v1Result `json:"results"`
+	// Error is set (with status 503 or 413) when some events failed.
+	Error    *errorDetail `json:"error,omitempty"`
+	Accepted int          `json:"accepted"`
+	Rejected int          `json:"rejected"`
+	Failed   int          `json:"failed"`
+	Results  []v1Result   `json:"results"`
 }
 
 type v1Result struct {
-	Index     int          `json:"index"`
-	EventID   string       `json:"eventId,omitempty"`
-	Status    string       `json:"status"`
+	Index          int    `json:"index"`
+	EventID        string `json:"eventId,omitempty"`
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	IDSource       string `json:"idSource,omitempty"`
+	CoarseID       bool   `json:"coarseId,omitempty"`
+	Status         string `json:"status"`
+	// Duplicate is present only when known (ingest.Duplicate).
 	Duplicate *bool        `json:"duplicate,omitempty"`
 	Error     *errorDetail `json:"error,omitempty"`
 }
+
+var (
+	trueValue  = true
+	falseValue = false
+)
 
 func (h *handler) ingestV1(c *gin.Context) {
 	req, ok := h.parseIngest(c)
 	if !ok {
 		return
 	}
-	out, ok := h.run(c, req)
-	if !ok {
+	if !h.admitRequest(c, &req) {
 		return
 	}
-	resp := v1Response{Accepted: out.Accepted, Rejected: out.Rejected, Results: make([]v1Result, len(out.Results))}
-	for i, r := range out.Results {
-		res := v1Result{Index: r.Index, EventID: r.EventID, Status: r.Status}
-		if r.Rejection != nil {
+	out, fail := h.run(c, req)
+	resp := v1Response{Accepted: out.Accepted, Rejected: out.Rejected, Failed: out.Failed, Results: make([]v1Result, len(out.Results))}
+	for i := range out.Results {
+		r := &out.Results[i]
+		res := v1Result{Index: r.Index, EventID: r.EventID, IdempotencyKey: r.IdempotencyKey, IDSource: r.IDSource,
+			CoarseID: coarse(r.IDSource), Status: r.Status}
+		switch {
+		case r.Failure != nil:
+			res.Error = &errorDetail{Code: r.Failure.Code, Message: r.Failure.Message}
+		case r.Rejection != nil:
 			res.Error = &errorDetail{Code: r.Rejection.Code, Message: r.Rejection.Message, Field: r.Rejection.Field}
-		} else {
-			res.Duplicate = &out.Results[i].Duplicate
+		case r.Duplicate == ingest.DuplicateYes:
+			res.Duplicate = &trueValue
+		case r.Duplicate == ingest.DuplicateNo:
+			res.Duplicate = &falseValue
 		}
 		resp.Results[i] = res
+	}
+	if fail != nil {
+		resp.Error = &fail.err
+		c.JSON(fail.status, resp)
+		return
 	}
 	c.JSON(http.StatusAccepted, resp)
 }
 
+func coarse(idSource string) bool {
+	return idSource == event.IDSourceContentCoarse || idSource == event.IDSourceContentNoTimestamp
+}
+
 type seedResponse struct {
+	// Error is set (with status 503 or 413) when some events failed.
+	Error     *errorDetail `json:"error,omitempty"`
 	Success   bool         `json:"success"`
 	Processed int          `json:"processed"`
 	Failed    int          `json:"failed"`
 	Results   []seedResult `json:"results"`
 }
 
+// seedResult keeps the seed's four keys (null included) and adds Tally's.
 type seedResult struct {
-	Success     bool    `json:"success"`
-	EventID     *string `json:"eventId"`
+	Success bool    `json:"success"`
+	EventID *string `json:"eventId"`
+	// IsDuplicate is true only when known to be a duplicate; Duplicate says
+	// "new", "duplicate" or "unknown".
 	IsDuplicate bool    `json:"isDuplicate"`
 	Error       *string `json:"error"`
+	Duplicate   string  `json:"duplicate,omitempty"`
+	IDSource    string  `json:"idSource,omitempty"`
+	CoarseID    bool    `json:"coarseId,omitempty"`
 }
+
+var duplicateText = [...]string{ingest.DuplicateUnknown: "unknown", ingest.DuplicateNo: "new", ingest.DuplicateYes: "duplicate"}
 
 func (h *handler) ingestSeed(c *gin.Context) {
 	req, ok := h.parseIngest(c)
 	if !ok {
 		return
 	}
-	out, ok := h.run(c, req)
-	if !ok {
+	if !h.admitRequest(c, &req) {
 		return
 	}
-	resp := seedResponse{Success: out.Rejected == 0, Processed: out.Accepted, Failed: out.Rejected,
+	out, fail := h.run(c, req)
+	resp := seedResponse{Success: out.Rejected+out.Failed == 0 && fail == nil, Processed: out.Accepted, Failed: out.Rejected + out.Failed,
 		Results: make([]seedResult, len(out.Results))}
 	for i := range out.Results {
 		r := &out.Results[i]
-		if r.Rejection != nil {
-			msg := r.Rejection.Code + ": " + r.Rejection.Message
-			resp.Results[i] = seedResult{Error: &msg}
+		var msg string
+		switch {
+		case r.Failure != nil:
+			msg = r.Failure.Code + ": " + r.Failure.Message
+		case r.Rejection != nil:
+			msg = r.Rejection.Code + ": " + r.Rejection.Message
+		default:
+			resp.Results[i] = seedResult{Success: true, EventID: &r.EventID, IsDuplicate: r.Duplicate == ingest.DuplicateYes,
+				Duplicate: duplicateText[r.Duplicate], IDSource: r.IDSource, CoarseID: coarse(r.IDSource)}
 			continue
 		}
-		resp.Results[i] = seedResult{Success: true, EventID: &r.EventID, IsDuplicate: r.Duplicate}
+		res := seedResult{Error: &msg}
+		if r.EventID != "" {
+			res.EventID = &r.EventID
+		}
+		resp.Results[i] = res
+	}
+	if fail != nil {
+		resp.Error = &fail.err
+		c.JSON(fail.status, resp)
+		return
 	}
 	c.JSON(http.StatusOK, resp)
 }

@@ -36,7 +36,9 @@ func TestIngestObject(t *testing.T) {
 		t.Fatalf("response = %+v", resp)
 	}
 	r := resp.Results[0]
-	if r.Status != "accepted" || !hex64.MatchString(r.EventID) || r.Duplicate == nil || *r.Duplicate || r.Error != nil {
+	// Without Redis the duplicate hint is unknown, so it is absent.
+	if r.Status != "accepted" || !hex64.MatchString(r.EventID) || r.Duplicate != nil || r.Error != nil ||
+		r.IdempotencyKey != "k1" || r.IDSource != "key" {
 		t.Fatalf("result = %+v", r)
 	}
 	recs := h.records(1, 5*time.Second)
@@ -90,14 +92,15 @@ func TestIngestArrayProducesEveryEvent(t *testing.T) {
 		t.Fatalf("response = %s", w.Body)
 	}
 	r := resp.Results
-	if r[0].Status != "accepted" || *r[0].Duplicate {
+	if r[0].Status != "accepted" || r[0].Duplicate != nil {
 		t.Errorf("result 0 = %+v", r[0])
 	}
 	if r[1].Status != "rejected" || r[1].Error == nil || r[1].Error.Code != "amount_invalid" || r[1].Error.Field != "amount" || r[1].EventID != "" {
 		t.Errorf("result 1 = %s", w.Body)
 	}
-	// The same logical event twice in one request: the second is a duplicate.
-	if r[2].Status != "accepted" || r[2].EventID != r[0].EventID || !*r[2].Duplicate {
+	// The same logical event twice in one request: the second is a
+	// duplicate, which is known without Redis.
+	if r[2].Status != "accepted" || r[2].EventID != r[0].EventID || r[2].Duplicate == nil || !*r[2].Duplicate {
 		t.Errorf("result 2 = %+v", r[2])
 	}
 	if r[3].Status != "rejected" || r[3].Error.Code != "not_object" {
@@ -131,15 +134,21 @@ func TestIngestArrayIdempotencyKeys(t *testing.T) {
 	}
 	resp := decode[v1Response](t, w)
 	// Element keys differ, so the two copies are distinct logical events.
-	if resp.Results[0].EventID == resp.Results[1].EventID || *resp.Results[1].Duplicate {
+	if resp.Results[0].EventID == resp.Results[1].EventID || resp.Results[1].Duplicate != nil ||
+		resp.Results[0].IdempotencyKey != "batch-7:0" || resp.Results[1].IdempotencyKey != "batch-7:1" {
 		t.Errorf("results = %s", w.Body)
 	}
+	// "<key>:<index>" travels as the fallback, which an element's own key
+	// beats, never as the winning tally-idempotency-key header.
 	keys := map[string]bool{}
 	for _, rec := range h.records(2, 5*time.Second) {
-		keys[headerMap(rec)[event.HeaderIdempotencyKey]] = true
+		keys[headerMap(rec)[event.HeaderFallbackIdempotencyKey]] = true
+		if k, ok := headerMap(rec)[event.HeaderIdempotencyKey]; ok {
+			t.Errorf("array element carries the winning key header %q", k)
+		}
 	}
 	if !keys["batch-7:0"] || !keys["batch-7:1"] {
-		t.Errorf("idempotency headers = %v, want batch-7:0 and batch-7:1", keys)
+		t.Errorf("fallback key headers = %v, want batch-7:0 and batch-7:1", keys)
 	}
 }
 

@@ -3,14 +3,28 @@
 // one of them — accepted and rejected alike, so the audit trail is complete —
 // to the raw topic.
 //
-// Contract: Ingest returns an Outcome only after the broker acknowledged
-// every record of the request. If any record fails or the deadline passes it
-// returns ErrUnavailable and reports nothing as accepted. Some records of
-// such a request may still have landed; that is safe, because the processor
-// deduplicates by event id and a client retry produces the same ids.
+// Contract: Ingest waits until the broker answered every record of the
+// request, or the produce deadline passed, and then tells the truth per
+// event. Kafka cannot take back a record it acknowledged, so a request is
+// not all-or-nothing: when some records failed, Ingest returns ErrUnavailable
+// (or ErrRecordTooLarge) together with a complete Outcome in which every
+// acknowledged event is accepted (or rejected) and every other one is
+// failed. A failed event may still have landed (a timed-out record can be
+// written after the deadline); resending it is safe because the resend has
+// the same event id and the processor deduplicates by id.
+//
+// Per-event keys: with an Idempotency-Key on a single object, the key is the
+// event's key. On an array (or NDJSON), an element's own key (a payload
+// idempotency key, a Segment messageId, a CloudEvents id) wins; an element
+// without one gets "<Idempotency-Key>:<index>", which is stable only for a
+// resend of the identical array. Each result reports the key its id was
+// formed from, so a client can resend a subset, each event with its key.
 //
 // The preflight verdict is informational: the processor re-normalizes every
-// record with the same configuration and decides authoritatively.
+// record with the same configuration and the same keys (the fallback key
+// travels in its own header) and decides authoritatively. So is the
+// duplicate hint (see Claimer): it is asked only for acknowledged events,
+// after the ack, and says "unknown" when it cannot answer.
 package ingest
 
 import (
@@ -20,7 +34,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,10 +56,14 @@ type Producer interface {
 	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
 }
 
-// SeenChecker answers the duplicate hint; see package seen. Errors count as
-// "not seen".
-type SeenChecker interface {
-	Seen(ctx context.Context, ids []string) ([]bool, error)
+// Claimer answers the duplicate hint for acknowledged events (see package
+// seen). For each id it reports true when the id is known to be a
+// duplicate — a copy is stored, or another acknowledged copy claimed it
+// first — and otherwise claims the id for this copy, so that of concurrent
+// identical requests exactly one is answered "new". On error every answer
+// is unknown.
+type Claimer interface {
+	Claim(ctx context.Context, ids []string) ([]bool, error)
 }
 
 // Errors Ingest returns; the HTTP layer maps them to statuses.
@@ -59,9 +76,37 @@ var (
 
 // Status of one event in a response.
 const (
-	StatusAccepted = "accepted"
-	StatusRejected = "rejected"
+	StatusAccepted = "accepted" // acknowledged by the log; preflight accepted
+	StatusRejected = "rejected" // preflight rejected; resending it unchanged cannot help
+	StatusFailed   = "failed"   // not acknowledged; see Failure
 )
+
+// Failure codes of failed events.
+const (
+	// CodeUnavailable: no ack (broker error or deadline). The event may
+	// still land; resend it with the same key: the resend deduplicates.
+	CodeUnavailable = "kafka_unavailable"
+	// CodeEventTooLarge: the log refuses records this large; it was not
+	// stored, and resending it unchanged fails again.
+	CodeEventTooLarge = body.CodeEventTooLarge
+)
+
+// Duplicate is the duplicate hint of an accepted event.
+type Duplicate uint8
+
+const (
+	// DuplicateUnknown: no answer (no Redis, Redis failed, or the event was
+	// not acknowledged).
+	DuplicateUnknown Duplicate = iota
+	// DuplicateNo: no stored copy is known and this copy claimed the id.
+	DuplicateNo
+	// DuplicateYes: an earlier element of this request, a stored copy, or
+	// another acknowledged copy has the same id.
+	DuplicateYes
+)
+
+// Known reports whether the hint has an answer.
+func (d Duplicate) Known() bool { return d != DuplicateUnknown }
 
 // Request is one HTTP request's worth of raw events.
 type Request struct {
@@ -77,26 +122,37 @@ type Request struct {
 	Tenant string
 }
 
-// Result is the preflight verdict for one event.
+// Result is the verdict for one event.
 type Result struct {
-	Index     int
-	EventID   string // empty when rejected
+	Index   int
+	EventID string // empty when rejected
+	// IdempotencyKey is the key the id was formed from (empty for a
+	// content id): resend the event with it to keep its id.
+	IdempotencyKey string
+	// IDSource says what the id hashes (event.IDSource*); empty when rejected.
+	IDSource  string
 	Status    string
-	Duplicate bool
-	Rejection *normalize.Rejection // nil when accepted
+	Duplicate Duplicate
+	Rejection *normalize.Rejection // set when the preflight rejected it
+	Failure   *Failure             // set when failed (its record was not acknowledged)
+}
+
+// Failure says why an event was not acknowledged.
+type Failure struct {
+	Code, Message string
 }
 
 // Outcome is the answer for a whole request.
 type Outcome struct {
-	Accepted, Rejected int
-	Results            []Result
+	Accepted, Rejected, Failed int
+	Results                    []Result
 }
 
 // Config wires a Service.
 type Config struct {
 	Normalizer     Normalizer
 	Producer       Producer
-	Seen           SeenChecker // nil disables the duplicate hint
+	Seen           Claimer // nil: every duplicate hint is unknown
 	ProduceTimeout time.Duration
 	Logger         *slog.Logger
 	Metrics        *Metrics
@@ -132,7 +188,7 @@ func New(cfg Config) (*Service, error) {
 // receivedAtLayout is RFC 3339 with milliseconds; with a UTC time it ends in "Z".
 const receivedAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// Ingest preflights, produces and waits for every ack; see the package doc.
+// Ingest preflights, produces and waits for every verdict; see the package doc.
 func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	n := len(req.Elements)
 	out := Outcome{Results: make([]Result, n)}
@@ -142,31 +198,36 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	receivedAt := req.ReceivedAt.UTC().Truncate(time.Millisecond)
 	receivedText := []byte(receivedAt.Format(receivedAtLayout))
 	requestID := []byte(req.RequestID)
-	var ids []string // accepted event ids, for the hint
-	var idIdx []int  // their result index
-	rejectedByCode := map[string]int{}
 
-	clients := make([]string, len(req.Elements))
 	for i, el := range req.Elements {
-		key := req.IdempotencyKey
-		if key != "" && req.Shape == body.ShapeArray {
-			key = key + ":" + strconv.Itoa(i)
+		// A single object's key is the event's key (it wins over a payload
+		// key); an array element's is only a fallback for an element
+		// without a key of its own.
+		// The key travels in the header of the same meaning, so the
+		// processor builds the same Input.
+		in := normalize.Input{Raw: el.Raw, ReceivedAt: receivedAt, Tenant: req.Tenant}
+		var keyHeader, key string
+		switch {
+		case req.IdempotencyKey == "":
+		case req.Shape == body.ShapeArray:
+			keyHeader, key = event.HeaderFallbackIdempotencyKey, req.IdempotencyKey+":"+strconv.Itoa(i)
+			in.FallbackIdempotencyKey = key
+		default:
+			keyHeader, key = event.HeaderIdempotencyKey, req.IdempotencyKey
+			in.IdempotencyKey = key
 		}
 		res := Result{Index: i}
+		var client string
 		if el.Issue != "" {
 			res.Status = StatusRejected
 			res.Rejection = &normalize.Rejection{Code: el.Issue, Message: el.Message}
+		} else if c, rej := s.cfg.Normalizer.Normalize(in); rej != nil {
+			res.Status = StatusRejected
+			res.Rejection = rej
 		} else {
-			c, rej := s.cfg.Normalizer.Normalize(normalize.Input{Raw: el.Raw, ReceivedAt: receivedAt, IdempotencyKey: key,
-				Tenant: req.Tenant})
-			if rej != nil {
-				res.Status = StatusRejected
-				res.Rejection = rej
-			} else {
-				res.Status = StatusAccepted
-				res.EventID = c.EventID
-				clients[i] = c.ClientID
-			}
+			res.Status = StatusAccepted
+			res.EventID, res.IdempotencyKey, res.IDSource = c.EventID, c.IdempotencyKey, c.IDSource()
+			client = c.ClientID
 		}
 		start := len(headers)
 		headers = append(headers,
@@ -174,8 +235,8 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			kgo.RecordHeader{Key: event.HeaderRequestID, Value: requestID},
 			kgo.RecordHeader{Key: event.HeaderSource, Value: sourceHTTP},
 		)
-		if key != "" {
-			headers = append(headers, kgo.RecordHeader{Key: event.HeaderIdempotencyKey, Value: []byte(key)})
+		if keyHeader != "" {
+			headers = append(headers, kgo.RecordHeader{Key: keyHeader, Value: []byte(key)})
 		}
 		if req.SimulateFailure {
 			headers = append(headers, kgo.RecordHeader{Key: event.HeaderSimulateFailure, Value: trueValue})
@@ -191,58 +252,114 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			// Keyed by client: every copy of an event, and every event of a
 			// client, goes to the partition that owns it
 			// (docs/design/read-model.md, R1).
-			rec.Key = event.PartitionKey(clients[i])
-			ids = append(ids, res.EventID)
-			idIdx = append(idIdx, i)
-			out.Accepted++
+			rec.Key = event.PartitionKey(client)
 		} else {
 			// No id: spread by request and index; the processor decides.
 			rec.Key = []byte(req.RequestID + ":" + strconv.Itoa(i))
-			out.Rejected++
-			rejectedByCode[res.Rejection.Code]++
 		}
 		rec.Headers = headers[start:len(headers):len(headers)]
 		out.Results[i] = res
 	}
 
-	// The duplicate hint runs beside the produce; it never delays the answer
-	// by more than its own short timeout.
-	var hint []bool
-	var hintErr error
-	var hintWG sync.WaitGroup
-	if s.cfg.Seen != nil && len(ids) > 0 {
-		hintWG.Add(1)
-		go func() {
-			defer hintWG.Done()
-			hint, hintErr = s.cfg.Seen.Seen(ctx, ids)
-		}()
-	}
-
 	start := time.Now()
-	err := s.produce(ctx, records)
+	errs, timedOut := s.produce(ctx, records)
 	s.cfg.Metrics.produceDuration.Observe(time.Since(start).Seconds())
-	hintWG.Wait()
-	if err != nil {
-		s.cfg.Metrics.produceFailures.Inc()
-		return Outcome{}, err
-	}
 
-	if hintErr != nil {
-		s.cfg.Metrics.hintFailures.Inc()
-		s.cfg.Logger.WarnContext(ctx, "duplicate hint unavailable; answering duplicate=false", "request_id", req.RequestID, "error", hintErr)
+	var failure error
+	acked := make([]int, 0, n) // accepted and acknowledged, for the hint
+	for i := range out.Results {
+		r := &out.Results[i]
+		err := errs[i]
+		if err == nil {
+			if r.Status == StatusAccepted {
+				acked = append(acked, i)
+			}
+			continue
+		}
+		tooLarge := errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+		switch {
+		case tooLarge:
+			failure = ErrRecordTooLarge
+		case failure == nil:
+			failure = ErrUnavailable
+		}
+		// A rejected event whose audit record failed is failed too: its
+		// rejection was not stored, and the resend stores it.
+		r.Status = StatusFailed
+		switch {
+		case tooLarge:
+			r.Failure = &Failure{Code: CodeEventTooLarge, Message: "the event log refuses records this large; the event was not stored"}
+		case errors.Is(err, errNoVerdict):
+			r.Failure = &Failure{Code: CodeUnavailable, Message: "not acknowledged within " + s.cfg.ProduceTimeout.String() +
+				"; it may still be stored: resend it with the same key, the resend deduplicates"}
+		default:
+			r.Failure = &Failure{Code: CodeUnavailable, Message: "the event log refused it: " + err.Error() + "; resend it with the same key"}
+		}
 	}
-	firstIndex := make(map[string]struct{}, len(ids))
-	for j, id := range ids {
-		r := &out.Results[idIdx[j]]
-		_, again := firstIndex[id]
-		firstIndex[id] = struct{}{}
-		r.Duplicate = again || (hint != nil && hint[j])
+	for i := range out.Results {
+		switch out.Results[i].Status {
+		case StatusAccepted:
+			out.Accepted++
+		case StatusRejected:
+			out.Rejected++
+			s.cfg.Metrics.rejected.WithLabelValues(out.Results[i].Rejection.Code).Inc()
+		case StatusFailed:
+			out.Failed++
+		}
 	}
 	s.cfg.Metrics.accepted.Add(float64(out.Accepted))
-	for code, c := range rejectedByCode {
-		s.cfg.Metrics.rejected.WithLabelValues(code).Add(float64(c))
+	if failure != nil {
+		s.cfg.Metrics.produceFailures.Inc()
+		s.cfg.Metrics.failed.Add(float64(out.Failed))
+	}
+	s.hint(ctx, req.RequestID, out.Results, acked)
+	if failure != nil {
+		if timedOut {
+			return out, fmt.Errorf("%w: %d of %d records failed or were not acknowledged within %s", failure, out.Failed, n, s.cfg.ProduceTimeout)
+		}
+		return out, fmt.Errorf("%w: %d of %d records failed", failure, out.Failed, n)
 	}
 	return out, nil
+}
+
+// hint fills the duplicate hint of the acknowledged, accepted results (at
+// acked). A repeat of an id within the request is a duplicate of its first
+// element; the first of each id asks the Claimer. It runs after the ack, so
+// a copy that failed never claims an id and only stored-or-storing copies
+// compete for "new".
+func (s *Service) hint(ctx context.Context, requestID string, results []Result, acked []int) {
+	if len(acked) == 0 {
+		return
+	}
+	first := make(map[string]struct{}, len(acked))
+	ids := make([]string, 0, len(acked))
+	idx := make([]int, 0, len(acked))
+	for _, i := range acked {
+		r := &results[i]
+		if _, again := first[r.EventID]; again {
+			r.Duplicate = DuplicateYes
+			continue
+		}
+		first[r.EventID] = struct{}{}
+		ids = append(ids, r.EventID)
+		idx = append(idx, i)
+	}
+	if s.cfg.Seen == nil {
+		return
+	}
+	dup, err := s.cfg.Seen.Claim(ctx, ids)
+	if err != nil {
+		s.cfg.Metrics.hintFailures.Inc()
+		s.cfg.Logger.DebugContext(ctx, "duplicate hint unavailable; answering unknown", "request_id", requestID, "error", err)
+		return
+	}
+	for j, i := range idx {
+		if dup[j] {
+			results[i].Duplicate = DuplicateYes
+		} else {
+			results[i].Duplicate = DuplicateNo
+		}
+	}
 }
 
 var (
@@ -250,42 +367,57 @@ var (
 	trueValue  = []byte("true")
 )
 
+// errNoVerdict marks a record the broker had not answered by the deadline.
+var errNoVerdict = errors.New("no verdict before the deadline")
+
 // produce hands every record to the producer and waits until each was
-// acked, one failed, or the deadline passed — whichever comes first, so a
-// request never waits longer than ProduceTimeout for a dead broker.
-func (s *Service) produce(ctx context.Context, records []kgo.Record) error {
+// answered or the deadline passed, so a request never waits longer than
+// ProduceTimeout for a dead broker. It returns each record's error (nil:
+// acknowledged; errNoVerdict: unanswered at the deadline) and whether the
+// deadline passed. Promises that arrive after the deadline are ignored.
+func (s *Service) produce(ctx context.Context, records []kgo.Record) ([]error, bool) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProduceTimeout)
 	defer cancel()
 	var (
-		remaining atomic.Int64
-		once      sync.Once
-		firstErr  error
+		mu        sync.Mutex
+		errs      = make([]error, len(records))
+		answered  = make([]bool, len(records))
+		remaining = len(records)
+		closed    bool
 		done      = make(chan struct{})
 	)
-	remaining.Store(int64(len(records)))
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			once.Do(func() { firstErr = err })
-		}
-		if remaining.Add(-1) == 0 {
-			close(done)
-		}
-	}
 	for i := range records {
-		s.cfg.Producer.Produce(ctx, &records[i], promise)
+		s.cfg.Producer.Produce(ctx, &records[i], func(_ *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if closed || answered[i] {
+				return
+			}
+			answered[i], errs[i] = true, err
+			if remaining--; remaining == 0 {
+				close(done)
+			}
+		})
 	}
+	timedOut := false
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return fmt.Errorf("%w: no ack within %s: %w", ErrUnavailable, s.cfg.ProduceTimeout, ctx.Err())
+		timedOut = true
 	}
-	if firstErr == nil {
-		return nil
+	mu.Lock()
+	defer mu.Unlock()
+	closed = true
+	out := make([]error, len(records))
+	for i := range records {
+		switch {
+		case answered[i]:
+			out[i] = errs[i]
+		default:
+			out[i] = errNoVerdict
+		}
 	}
-	if errors.Is(firstErr, kerr.MessageTooLarge) || errors.Is(firstErr, kerr.RecordListTooLarge) {
-		return fmt.Errorf("%w: %w", ErrRecordTooLarge, firstErr)
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, firstErr)
+	return out, timedOut && remaining > 0
 }
 
 // Metrics are the ingest counters, registered on an injected registry.
@@ -294,6 +426,7 @@ type Metrics struct {
 	rejected        *prometheus.CounterVec
 	produceDuration prometheus.Histogram
 	produceFailures prometheus.Counter
+	failed          prometheus.Counter
 	hintFailures    prometheus.Counter
 }
 
@@ -315,14 +448,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		produceFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tally_ingestor_produce_failures_total",
-			Help: "Requests answered 503 because Kafka did not ack every record in time.",
+			Help: "Requests answered 503 or 413 because Kafka did not ack every record.",
+		}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tally_ingestor_events_failed_total",
+			Help: "Accepted events answered failed because Kafka did not acknowledge them (the client may resend).",
 		}),
 		hintFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tally_ingestor_duplicate_hint_failures_total",
-			Help: "Requests whose Redis duplicate hint failed (answered duplicate=false).",
+			Help: "Requests whose Redis duplicate hint failed (answered duplicate unknown).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.produceDuration, m.produceFailures, m.hintFailures} {
+	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.produceDuration, m.produceFailures, m.failed, m.hintFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

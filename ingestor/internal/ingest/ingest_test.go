@@ -27,7 +27,7 @@ type fakeNormalizer struct {
 
 func (f *fakeNormalizer) Normalize(in normalize.Input) (event.Canonical, *normalize.Rejection) {
 	f.mu.Lock()
-	f.keys = append(f.keys, in.IdempotencyKey)
+	f.keys = append(f.keys, in.IdempotencyKey+in.FallbackIdempotencyKey)
 	f.mu.Unlock()
 	if string(in.Raw) == `{"bad":1}` {
 		return event.Canonical{}, &normalize.Rejection{Code: "amount_missing", Field: "amount", Message: "no amount"}
@@ -68,7 +68,7 @@ type fakeSeen struct {
 	err  error
 }
 
-func (f fakeSeen) Seen(_ context.Context, ids []string) ([]bool, error) {
+func (f fakeSeen) Claim(_ context.Context, ids []string) ([]bool, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -79,7 +79,7 @@ func (f fakeSeen) Seen(_ context.Context, ids []string) ([]bool, error) {
 	return out, nil
 }
 
-func newService(t *testing.T, p Producer, s SeenChecker) (*Service, *fakeNormalizer) {
+func newService(t *testing.T, p Producer, s Claimer) (*Service, *fakeNormalizer) {
 	t.Helper()
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
@@ -102,15 +102,20 @@ func elements(raws ...string) []body.Element {
 	return out
 }
 
-func TestIngestFailureReportsNothing(t *testing.T) {
+// A failure answers within the produce timeout, and no event is reported
+// accepted unless its record was acknowledged.
+func TestIngestFailureIsBoundedAndTruthful(t *testing.T) {
 	tests := []struct {
-		name string
-		p    *fakeProducer
-		want error
+		name       string
+		p          *fakeProducer
+		want       error
+		wantStatus []string
 	}{
-		{"one record fails", &fakeProducer{err: errors.New("broker gone"), failAt: 1}, ErrUnavailable},
-		{"no ack in time", &fakeProducer{delay: -1}, ErrUnavailable},
-		{"record too large", &fakeProducer{err: kerr.MessageTooLarge, failAt: 0}, ErrRecordTooLarge},
+		{"one record fails", &fakeProducer{err: errors.New("broker gone"), failAt: 1}, ErrUnavailable,
+			[]string{StatusAccepted, StatusFailed, StatusAccepted}},
+		{"no ack in time", &fakeProducer{delay: -1}, ErrUnavailable, []string{StatusFailed, StatusFailed, StatusFailed}},
+		{"record too large", &fakeProducer{err: kerr.MessageTooLarge, failAt: 0}, ErrRecordTooLarge,
+			[]string{StatusFailed, StatusAccepted, StatusAccepted}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,8 +125,10 @@ func TestIngestFailureReportsNothing(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if out.Accepted != 0 || out.Results != nil {
-				t.Errorf("outcome %+v reported despite the failure", out)
+			for i, r := range out.Results {
+				if r.Status != tt.wantStatus[i] {
+					t.Errorf("result %d = %+v, want %s", i, r, tt.wantStatus[i])
+				}
 			}
 			if time.Since(start) > 2*time.Second {
 				t.Errorf("Ingest took %s with a 200ms produce timeout", time.Since(start))
@@ -144,7 +151,7 @@ func TestIngestRecordsAndHint(t *testing.T) {
 	if out.Accepted != 3 || out.Rejected != 2 {
 		t.Errorf("accepted %d rejected %d", out.Accepted, out.Rejected)
 	}
-	wantDup := []bool{false, true, false, true, false}
+	wantDup := []Duplicate{DuplicateNo, DuplicateYes, DuplicateUnknown, DuplicateYes, DuplicateUnknown}
 	for i, r := range out.Results {
 		if r.Duplicate != wantDup[i] || r.Index != i {
 			t.Errorf("result %d = %+v, want duplicate %v", i, r, wantDup[i])
@@ -164,7 +171,7 @@ func TestIngestRecordsAndHint(t *testing.T) {
 	for _, hd := range p.records[2].Headers {
 		h[hd.Key] = string(hd.Value)
 	}
-	if h[event.HeaderReceivedAt] != "2024-01-02T02:04:05.678Z" || h[event.HeaderIdempotencyKey] != "k:2" ||
+	if h[event.HeaderReceivedAt] != "2024-01-02T02:04:05.678Z" || h[event.HeaderFallbackIdempotencyKey] != "k:2" ||
 		h[event.HeaderSimulateFailure] != "true" || h[event.HeaderSource] != "http" || h[event.HeaderRequestID] != "req" {
 		t.Errorf("headers = %v", h)
 	}
@@ -179,7 +186,7 @@ func TestIngestRecordsAndHint(t *testing.T) {
 func TestIngestHintFailsOpen(t *testing.T) {
 	svc, _ := newService(t, &fakeProducer{failAt: -1}, fakeSeen{err: errors.New("redis down")})
 	out, err := svc.Ingest(context.Background(), Request{Elements: elements(`{"a":1}`), Shape: body.ShapeObject, IdempotencyKey: "k"})
-	if err != nil || out.Accepted != 1 || out.Results[0].Duplicate {
+	if err != nil || out.Accepted != 1 || out.Results[0].Duplicate != DuplicateUnknown {
 		t.Fatalf("out %+v err %v", out, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"pgregory.net/rapid"
 
 	"github.com/tally-dev/tally/event"
@@ -437,5 +438,34 @@ func TestAStrayTheBrokerRefusesIsDeadLettered(t *testing.T) {
 	r.check()
 	if got := counter(r, schema.OutcomeDeadLettered); got != 1 {
 		t.Fatalf("dead letters = %d, want 1", got)
+	}
+}
+
+// Defect 3 of issue #15: an array element's "<Idempotency-Key>:<index>"
+// travels as a fallback, which the element's own key beats — the processor
+// must read it exactly as the ingestor's preflight did, or a resent,
+// reordered array would get other ids.
+func TestFallbackKeyHeaderLosesToTheEventsOwnKey(t *testing.T) {
+	r := newRig(t, 1)
+	fallback := func(k string) kgo.RecordHeader {
+		return kgo.RecordHeader{Key: event.HeaderFallbackIdempotencyKey, Value: []byte(k)}
+	}
+	r.send(keyed("client_A", "own", "purchase", "5"), fallback("batch:0"))
+	r.send(ev("client_A", "purchase", "6", "2026-01-02T03:04:05Z"), fallback("batch:1"))
+	// The same two events resent in another order: nothing new.
+	r.send(ev("client_A", "purchase", "6", "2026-01-02T03:04:05Z"), fallback("batch:1"))
+	r.send(keyed("client_A", "own", "purchase", "5"), fallback("batch:1"))
+	r.drain(r.processor(), 10)
+	keys := map[string]bool{}
+	r.store.mu.Lock()
+	for _, w := range r.store.winners {
+		keys[w.Event.IdempotencyKey] = true
+	}
+	r.store.mu.Unlock()
+	if len(keys) != 2 || !keys["own"] || !keys["batch:1"] {
+		t.Fatalf("stored keys %v, want the event's own key and the fallback of the keyless one", keys)
+	}
+	if got := counter(r, schema.OutcomeProcessed); got != 2 {
+		t.Fatalf("processed = %d, want 2", got)
 	}
 }

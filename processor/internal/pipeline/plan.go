@@ -217,7 +217,7 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 			continue
 		}
 		ev, rej := p.o.Normalizer.Normalize(normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey,
-			Tenant: tenant})
+			FallbackIdempotencyKey: h.fallbackKey, Tenant: tenant})
 		if rej != nil {
 			if unparseable(rej.Code) {
 				pl.deadLetter(pp, r, src, tenant, rej.Code+": "+rej.Message, r.Value)
@@ -451,6 +451,7 @@ func (p *Pipeline) tenant(r *kgo.Record, h recordHeaders) (string, *TenantReject
 type recordHeaders struct {
 	receivedAt     string
 	idempotencyKey string
+	fallbackKey    string
 	tenant         string
 	tenantSig      []byte
 	simulate       bool
@@ -464,6 +465,8 @@ func headers(r *kgo.Record) recordHeaders {
 			h.receivedAt = string(kv.Value)
 		case event.HeaderIdempotencyKey:
 			h.idempotencyKey = string(kv.Value)
+		case event.HeaderFallbackIdempotencyKey:
+			h.fallbackKey = string(kv.Value)
 		case event.HeaderTenant:
 			h.tenant = string(kv.Value)
 		case event.HeaderTenantSignature:

@@ -41,6 +41,11 @@ type Canonical struct {
 	Timestamp          instant.Instant `json:"timestamp"`
 	TimestampDefaulted bool            `json:"timestampDefaulted,omitempty"`
 	IdempotencyKey     string          `json:"idempotencyKey,omitempty"`
+	// IDSource says what the id hashes (event.IDSourceOf over the stored
+	// key, timestamp flag and timestamp); CoarseID marks a content id that
+	// may have merged distinct events (docs/contracts.md).
+	IDSource string `json:"idSource,omitempty"`
+	CoarseID bool   `json:"coarseId,omitempty"`
 }
 
 // MarshalJSON writes the event with amountExact beside amount.
@@ -306,6 +311,8 @@ func (s *Store) winner(ctx context.Context, tenant, eventID, client string) (win
 	}
 	w.canon.EventID, w.canon.Amount, w.canon.Timestamp = eventID, exact(amount), instant.FromMillis(tsMs)
 	w.canon.TimestampDefaulted = defaulted != 0
+	w.canon.IDSource = event.IDSourceOf(w.canon.IdempotencyKey, w.canon.TimestampDefaulted, tsMs)
+	w.canon.CoarseID = w.canon.IDSource == event.IDSourceContentCoarse || w.canon.IDSource == event.IDSourceContentNoTimestamp
 	return w, true, nil
 }
 

@@ -362,7 +362,8 @@ func TestGetEventWithLineage(t *testing.T) {
 	win := w.winners[chtest.EventID(0)]
 	if d.Status != eventlog.StatusProcessed || d.ID != win.EventID || d.Raw != win.Raw || d.Source != (eventlog.Source{Topic: "events.raw"}) ||
 		d.ReceivedAt.UnixMilli() != win.ReceivedMs || d.Event == nil || d.Event.ClientID != "a" || d.Event.Amount.String() != "1.5" ||
-		d.Event.Timestamp.UnixMilli() != win.TsMs {
+		d.Event.Timestamp.UnixMilli() != win.TsMs || d.Event.IDSource != event.IDSourceOf("", false, win.TsMs) ||
+		d.Event.CoarseID != (win.TsMs%1000 == 0) {
 		t.Fatalf("detail %+v event %+v", d, d.Event)
 	}
 	if d.Duplicates.Count != 2 || len(d.Duplicates.Copies) != 2 || d.Conflicts != 1 {

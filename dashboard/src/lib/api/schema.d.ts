@@ -19,7 +19,7 @@ export interface paths {
         put?: never;
         /**
          * Ingest events (object, array or NDJSON).
-         * @description Answers 202 only after Kafka acknowledged every accepted event (acks=all). Each event is normalized as a preflight: the result carries its event id or an immediate rejection reason. `duplicate` is a hint (the id was already seen); the processor decides authoritatively.
+         * @description Answers 202 only after Kafka acknowledged every record of the request (acks=all). Each event is normalized as a preflight: the result carries its event id, the key the id was formed from and what the id hashes (`idSource`), or an immediate rejection reason. Kafka cannot take back an acknowledged record, so when some records were not acknowledged the answer is 503 (or 413) with the per-event results: `accepted` and `rejected` events are in the log, `failed` ones are not known to be; resend the failed ones with their `idempotencyKey`, or the whole request unchanged (both deduplicate). `duplicate` is a hint present only when known; the processor decides authoritatively. See docs/contracts.md, Event ids, keys and resends.
          *
          *     Needs an API key with the `ingest` scope; the events belong to the key's tenant. Rate limits and daily quotas count events (docs/api.md, "Rate limits and quotas").
          */
@@ -42,7 +42,7 @@ export interface paths {
         put?: never;
         /**
          * Seed-compatible ingest.
-         * @description Same semantics as `POST /v1/events`, seed response shape. `processed` counts accepted events, `failed` rejected ones.
+         * @description Same semantics as `POST /v1/events`, seed response shape (the seed's four keys per result, plus `duplicate`, `idSource` and `coarseId`). `processed` counts accepted events, `failed` rejected and failed ones. `isDuplicate` is true only when known to be a duplicate; of identical concurrent requests one is answered `false`.
          *
          *     Needs an API key with the `ingest` scope; the events belong to the key's tenant. Rate limits and daily quotas count events (docs/api.md, "Rate limits and quotas").
          */
@@ -356,34 +356,84 @@ export interface components {
         IngestResult: {
             /** @description Position of the event in the body. */
             index: number;
-            /** @description Present when accepted. */
+            /** @description Present when accepted or failed (the preflight id). */
             eventId?: string;
-            /** @enum {string} */
-            status: "accepted" | "rejected";
-            /** @description Present when accepted: true if this event id was already seen (a hint; the processor decides). */
+            /** @description The key the id was formed from (absent for a content id). Resend the event with it to keep its id. */
+            idempotencyKey?: string;
+            /**
+             * @description What the id hashes: client id + key; content with a sub-second timestamp; content with a whole-second timestamp; content without a timestamp.
+             * @enum {string}
+             */
+            idSource?: "key" | "content" | "content_coarse" | "content_no_timestamp";
+            /** @description True for content_coarse and content_no_timestamp: equal events within that second (or, without a timestamp, ever) share the id and count once. Send a key to keep them apart. */
+            coarseId?: boolean;
+            /**
+             * @description accepted and rejected: the record is in the log. failed: not acknowledged by Kafka (it may still land); resend it with its key.
+             * @enum {string}
+             */
+            status: "accepted" | "rejected" | "failed";
+            /** @description Present only when known (a hint; the processor decides): true when an earlier element, a stored copy or another copy acknowledged in the last 5 s has the id; false when none is known and this copy claimed the id. Absent when Redis is off or failed. */
             duplicate?: boolean;
             error?: components["schemas"]["ErrorDetail"];
         };
         IngestResponse: {
             /**
              * Format: int64
-             * @description Events durable in Kafka.
+             * @description Accepted events durable in Kafka.
              */
             accepted: number;
             /**
              * Format: int64
-             * @description Events the preflight rejected (each result carries the reason).
+             * @description Events the preflight rejected (each result carries the reason); their records are in Kafka for the audit trail.
              */
             rejected: number;
+            /**
+             * Format: int64
+             * @description Events Kafka did not acknowledge (0 in a 202).
+             */
+            failed?: number;
             results: components["schemas"]["IngestResult"][];
+        };
+        /** @description A 503 or 413: the error, and when records were produced, the per-event results. */
+        IngestFailure: {
+            error: components["schemas"]["ErrorDetail"];
+            /**
+             * Format: int64
+             * @description Accepted events durable in Kafka.
+             */
+            accepted?: number;
+            /**
+             * Format: int64
+             * @description Events the preflight rejected (each result carries the reason); their records are in Kafka for the audit trail.
+             */
+            rejected?: number;
+            /**
+             * Format: int64
+             * @description Events Kafka did not acknowledge (0 in a 202).
+             */
+            failed?: number;
+            results?: components["schemas"]["IngestResult"][];
         };
         SeedIngestResult: {
             success: boolean;
             /** @description Null when rejected. */
             eventId: string | null;
+            /** @description True only when the event is known to be a duplicate (see duplicate). */
             isDuplicate: boolean;
-            /** @description Rejection message (`<code>: <message>`), null on success. */
+            /** @description Rejection or failure message (`<code>: <message>`), null on success. */
             error: string | null;
+            /**
+             * @description The duplicate hint: new (none known and this copy claimed the id), duplicate, or unknown (Redis off or failed). Present when accepted.
+             * @enum {string}
+             */
+            duplicate?: "new" | "duplicate" | "unknown";
+            /**
+             * @description What the id hashes: client id + key; content with a sub-second timestamp; content with a whole-second timestamp; content without a timestamp.
+             * @enum {string}
+             */
+            idSource?: "key" | "content" | "content_coarse" | "content_no_timestamp";
+            /** @description True for content_coarse and content_no_timestamp: equal events within that second (or, without a timestamp, ever) share the id and count once. Send a key to keep them apart. */
+            coarseId?: boolean;
         };
         SeedIngestResponse: {
             /** @description True when every event was accepted. */
@@ -395,10 +445,27 @@ export interface components {
             processed: number;
             /**
              * Format: int64
-             * @description Rejected events.
+             * @description Rejected and failed events.
              */
             failed: number;
             results: components["schemas"]["SeedIngestResult"][];
+        };
+        /** @description A 503 or 413 in the seed shape: the error, and when records were produced, the per-event results. */
+        SeedIngestFailure: {
+            error: components["schemas"]["ErrorDetail"];
+            /** @description True when every event was accepted. */
+            success?: boolean;
+            /**
+             * Format: int64
+             * @description Accepted events.
+             */
+            processed?: number;
+            /**
+             * Format: int64
+             * @description Rejected and failed events.
+             */
+            failed?: number;
+            results?: components["schemas"]["SeedIngestResult"][];
         };
         /**
          * @default none
@@ -501,6 +568,13 @@ export interface components {
             /** @description True when the producer sent no timestamp and the received time was used. */
             timestampDefaulted?: boolean;
             idempotencyKey?: string;
+            /**
+             * @description What the id hashes: client id + key; content with a sub-second timestamp; content with a whole-second timestamp; content without a timestamp.
+             * @enum {string}
+             */
+            idSource?: "key" | "content" | "content_coarse" | "content_no_timestamp";
+            /** @description True for content_coarse and content_no_timestamp: equal events within that second (or, without a timestamp, ever) share the id and count once. Send a key to keep them apart. */
+            coarseId?: boolean;
         };
         EventSummary: {
             /** @description Event id of a processed event, else `raw-<partition>-<offset>` of the record. */
@@ -1006,7 +1080,7 @@ export interface operations {
                 tenant?: string;
             };
             header?: {
-                /** @description Client idempotency key. For an array or NDJSON body the key of element *i* is `<key>:<i>`. The event id is then derived from client id + key. */
+                /** @description Client idempotency key. On a single object it is the event's key (it wins over a key in the payload); in an array or NDJSON body an element's own key (payload idempotencyKey, Segment messageId, CloudEvents id) wins and an element without one gets `<key>:<index>`, which is stable only for a resend of the identical array. The event id is then derived from client id + key. */
                 "Idempotency-Key"?: string;
                 /** @description Request body compression. */
                 "Content-Encoding"?: "gzip" | "identity";
@@ -1022,7 +1096,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Every accepted event is durable in Kafka. `accepted + rejected` = number of events in the body. */
+            /** @description Every event's record is durable in Kafka. `accepted + rejected` = number of events in the body; `failed` is 0. */
             202: {
                 headers: {
                     "RateLimit-Limit": components["headers"]["RateLimitLimit"];
@@ -1038,18 +1112,27 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["IngestForbidden"];
-            /** @description Body, event count or event over a limit (`body_too_large`, `too_many_events`, `event_too_large`), or more events than the key's rate-limit bucket holds (`batch_over_rate_limit`: split the batch). */
+            /** @description Some or all records were not acknowledged by Kafka (`kafka_unavailable`, with Retry-After), or Kafka refused a record for its size (413 `event_too_large`). `results` says per event what is in the log (`accepted`, `rejected`) and what `failed`. A body-level 413 (`body_too_large`, `too_many_events`, `event_too_large` before producing) has `error` only. More events than the key's rate-limit bucket holds: `batch_over_rate_limit` (`error` only; split the batch). */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["IngestFailure"];
                 };
             };
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
-            503: components["responses"]["ServiceUnavailable"];
+            /** @description Some or all records were not acknowledged by Kafka (`kafka_unavailable`, with Retry-After), or Kafka refused a record for its size (413 `event_too_large`). `results` says per event what is in the log (`accepted`, `rejected`) and what `failed`. A body-level 413 (`body_too_large`, `too_many_events`, `event_too_large` before producing) has `error` only. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestFailure"];
+                };
+            };
         };
     };
     seedListEvents: {
@@ -1122,18 +1205,27 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["IngestForbidden"];
-            /** @description Body, event count or event over a limit (`body_too_large`, `too_many_events`, `event_too_large`), or more events than the key's rate-limit bucket holds (`batch_over_rate_limit`: split the batch). */
+            /** @description Some or all records were not acknowledged by Kafka (503, with Retry-After) or one was too large for it (413): the seed shape with `error` beside it; failed events have `success: false`, their `eventId` and `error`. A body-level 413 has `error` only. More events than the key's rate-limit bucket holds: `batch_over_rate_limit` (`error` only; split the batch). */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["SeedIngestFailure"];
                 };
             };
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
-            503: components["responses"]["ServiceUnavailable"];
+            /** @description Some or all records were not acknowledged by Kafka (503, with Retry-After) or one was too large for it (413): the seed shape with `error` beside it; failed events have `success: false`, their `eventId` and `error`. A body-level 413 has `error` only. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeedIngestFailure"];
+                };
+            };
         };
     };
     getAggregations: {
