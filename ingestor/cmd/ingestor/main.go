@@ -8,6 +8,11 @@
 package main
 
 import (
+	// GOMEMLIMIT = 90% of the container's memory limit (cgroup), unless
+	// GOMEMLIMIT is set: the heap stays inside the limit instead of being
+	// killed for it.
+	_ "github.com/KimMachineGun/automemlimit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -24,13 +29,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
 	"github.com/tally-dev/tally/event/auth"
 	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/event/openapi"
+	"github.com/tally-dev/tally/event/telemetry"
 	"github.com/tally-dev/tally/ingestor/internal/body"
 	"github.com/tally-dev/tally/ingestor/internal/config"
 	"github.com/tally-dev/tally/ingestor/internal/httpapi"
@@ -70,6 +78,21 @@ func run() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Traces, when OTEL_* configures an exporter: a span per request
+	// (continuing the caller's traceparent) whose Kafka produce spans travel
+	// in the records' headers to the processor (docs/operations.md).
+	shutdownTracing, err := telemetry.Setup(ctx, "ingestor")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.Background()) }()
+	var kafkaExtra []kgo.Opt
+	var middleware []gin.HandlerFunc
+	if telemetry.Enabled(os.Getenv) {
+		kafkaExtra = append(kafkaExtra, telemetry.KafkaHooks())
+		middleware = append(middleware, otelgin.Middleware("tally-ingestor"))
+	}
+
 	kafka, err := publish.NewClient(publish.ClientConfig{
 		Brokers:            cfg.KafkaBrokers,
 		Topic:              cfg.RawTopic,
@@ -82,6 +105,7 @@ func run() error {
 		SASLPassword:       cfg.Kafka.SASLPassword,
 		TLS:                cfg.Kafka.TLS,
 		Metrics:            kprom.NewMetrics("tally_ingestor_kafka", kprom.Registry(reg)),
+		Extra:              kafkaExtra,
 	})
 	if err != nil {
 		return err
@@ -168,6 +192,7 @@ func run() error {
 
 	gin.SetMode(gin.ReleaseMode)
 	handler, err := httpapi.New(httpapi.Config{
+		Middleware: middleware,
 		Ingester:   svc,
 		Ready:      publish.NewReadiness(kafka, time.Second, time.Second),
 		Registerer: reg,
@@ -261,5 +286,5 @@ func newEngine(cfg *config.Config) (*normalize.Engine, error) {
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // validated by config
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l}))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l})))
 }

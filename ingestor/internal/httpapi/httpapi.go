@@ -42,6 +42,9 @@ type ReadyChecker interface {
 // Config wires the handler. Every field is required except OpenAPISpec
 // (served as 404 when nil), Now, ControlReady, Limiter and DefaultPolicy.
 type Config struct {
+	// Middleware runs first on every request (main adds tracing when trace
+	// export is configured).
+	Middleware []gin.HandlerFunc
 	// Auth authenticates every ingest route for the ingest scope
 	// (auth.Checker with a nil Auth: authentication disabled, tests only).
 	Auth *auth.Checker
@@ -95,6 +98,7 @@ func New(cfg Config) (http.Handler, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true // c.Request.Context() cancellation reaches Ingest
+	r.Use(cfg.Middleware...)
 	r.Use(h.requestID, h.observe, gin.CustomRecoveryWithWriter(nil, h.recovered))
 	// Every ingest route needs a key with the ingest scope.
 	ingestKey := h.authn(control.ScopeIngest)

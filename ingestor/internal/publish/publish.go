@@ -36,6 +36,9 @@ type ClientConfig struct {
 	TLS            bool
 	// Metrics, when set, hooks franz-go's own metrics into the registry.
 	Metrics *kprom.Metrics
+	// Extra are more client options (main adds the tracing hooks when trace
+	// export is configured).
+	Extra []kgo.Opt
 }
 
 // recordOverhead leaves room for key, headers and batch framing beside the
@@ -70,6 +73,7 @@ func NewClient(cfg ClientConfig) (*kgo.Client, error) {
 	if cfg.Metrics != nil {
 		opts = append(opts, kgo.WithHooks(cfg.Metrics))
 	}
+	opts = append(opts, cfg.Extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka client: %w", err)
