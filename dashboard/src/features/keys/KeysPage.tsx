@@ -4,6 +4,7 @@
 import { useId, useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
 import type { ApiKey, CreatedKey, NewKey, Scope } from '../../lib/api/client';
+import { useNow } from '../../lib/live';
 import { formatInstant, fromWallInput } from '../../lib/time-zone';
 import { Badge, Empty, ErrorBox, Loading } from '../../lib/ui';
 import { useView } from '../../lib/view-state';
@@ -203,6 +204,8 @@ function KeyTable({ result }: { result: UseQueryResult<ApiKey[]> }) {
   const client = useQueryClient();
   const [confirming, setConfirming] = useState<string>();
   const [message, setMessage] = useState('');
+  // Keys expire while the page is open.
+  const now = useNow(60_000);
   const revoke = useMutation({
     mutationFn: revokeKey,
     onSuccess: (k) => {
@@ -215,7 +218,6 @@ function KeyTable({ result }: { result: UseQueryResult<ApiKey[]> }) {
   if (result.isPending) return <Loading label="Loading keys…" />;
   if (result.isError) return <ErrorBox error={result.error} title="The keys could not be loaded" />;
   const keys = [...result.data].sort((a, b) => Number(a.revoked) - Number(b.revoked) || b.createdAt.localeCompare(a.createdAt));
-  const now = Date.now();
   const when = (v: string | undefined) => (v ? formatInstant(v, common.tz) : '—');
   return (
     <div className="stack">
