@@ -222,7 +222,7 @@ function KeyTable({ result }: { result: UseQueryResult<ApiKey[]> }) {
   return (
     <div className="stack">
       <h3>All keys ({keys.length})</h3>
-      <p role="status" className="muted">
+      <p role="status" className="muted status-line">
         {message}
       </p>
       {revoke.isError ? <ErrorBox error={revoke.error} title="The key was not revoked" /> : null}
