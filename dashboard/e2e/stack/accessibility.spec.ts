@@ -34,6 +34,8 @@ test.beforeAll(async ({ request }) => {
 for (const scheme of ['light', 'dark'] as const) {
   for (const width of [1366, 390]) {
     test(`every page is accessible (${scheme}, ${width} px)`, async ({ page }) => {
+      // Nine pages with an axe scan each: more than one test's usual time on a busy machine.
+      test.slow();
       await page.emulateMedia({ colorScheme: scheme });
       await page.setViewportSize({ width, height: 900 });
       for (const p of pages) {
