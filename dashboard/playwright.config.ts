@@ -4,8 +4,11 @@
 //          stack, as scripts/test-integration.sh runs it), else the mock.
 //   perf   first-paint budget on `vite preview` (npm run perf).
 // Without DASHBOARD_URL, the mock backend and a production build served by
-// `vite preview` start on E2E_MOCK_PORT (47310) and the three ports after it.
+// `vite preview` start on E2E_MOCK_PORT (47310) and the three ports after it;
+// the preview server adds the mock's dashboard key to keyless requests, as
+// the local stack's does with its own (so the views need no sign-in).
 import { defineConfig } from '@playwright/test';
+import { MOCK_KEYS } from './e2e/mock-keys.mjs';
 
 const MOCK_PORT = Number(process.env.E2E_MOCK_PORT || 47310);
 const mockUrl = `http://127.0.0.1:${MOCK_PORT}`;
@@ -69,6 +72,7 @@ export default defineConfig({
         TALLY_INGESTOR_URL: `http://127.0.0.1:${mockPorts.ingest}`,
         TALLY_QUERYAPI_URL: `http://127.0.0.1:${mockPorts.query}`,
         TALLY_PROCESSOR_ADMIN_URL: `http://127.0.0.1:${mockPorts.admin}`,
+        TALLY_DASHBOARD_KEY: MOCK_KEYS.dashboard,
       },
       url: mockUrl,
       timeout: 180_000,

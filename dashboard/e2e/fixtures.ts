@@ -2,19 +2,26 @@
 // console error or uncaught page error, as a user would see a broken page —
 // except the browser's own log line for a 503 answer: that is the API's
 // documented "dependency unavailable, retry" status, which the UI shows as
-// an error state and retries, so it says nothing about the UI.
+// an error state and retries, so it says nothing about the UI. Tests that
+// provoke other answers on purpose (a wrong key: 401) add their statuses
+// with `test.use({ expectedHttpErrors: [...] })`.
 import { expect, test as base, type APIRequestContext, type Download, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MOCK_KEYS } from './mock-keys.mjs';
 
 export { expect };
 
-export const test = base.extend<{ consoleErrors: string[] }>({
+export const test = base.extend<{ consoleErrors: string[]; expectedHttpErrors: number[] }>({
+  expectedHttpErrors: [[503], { option: true }],
   consoleErrors: [
-    async ({ context }, use) => {
+    async ({ context, expectedHttpErrors }, use) => {
       const errors: string[] = [];
+      const expected = new RegExp(`^Failed to load resource: .* status of (${expectedHttpErrors.join('|')})\\b`);
       context.on('console', (msg) => {
-        if (msg.type() !== 'error' || /^Failed to load resource: .* status of 503\b/.test(msg.text())) return;
+        if (msg.type() !== 'error' || expected.test(msg.text())) return;
         errors.push(`console.error: ${msg.text()} (${msg.location().url || 'no url'})`);
       });
       context.on('weberror', (err) => errors.push(`page error: ${err.error().message}`));
@@ -24,6 +31,43 @@ export const test = base.extend<{ consoleErrors: string[] }>({
     { auto: true },
   ],
 });
+
+/**
+ * An admin key of the backend under test: E2E_ADMIN_KEY, else the stack's
+ * admin.key (TALLY_TEST_STACK_DIR, as scripts/test-integration.sh sets it,
+ * or STACK_DIR), else the mock's.
+ */
+export function adminKey(): string {
+  if (process.env.E2E_ADMIN_KEY) return process.env.E2E_ADMIN_KEY.trim();
+  if (!process.env.DASHBOARD_URL) return MOCK_KEYS.admin;
+  const dir = process.env.TALLY_TEST_STACK_DIR || process.env.STACK_DIR;
+  if (!dir) throw new Error('against a stack (DASHBOARD_URL), set E2E_ADMIN_KEY or TALLY_TEST_STACK_DIR/STACK_DIR (its admin.key)');
+  return readFileSync(join(dir, 'admin.key'), 'utf8').trim();
+}
+
+export interface CreatedKey {
+  id: string;
+  key: string;
+  tenant: string;
+  scopes: string[];
+}
+
+/** Creates a key through the dashboard's /query proxy with the admin key (the proxy adds none then). */
+export async function createKey(request: APIRequestContext, body: { tenant: string; scopes: string[]; name?: string }): Promise<CreatedKey> {
+  const response = await request.post('/query/v1/admin/keys', { data: body, headers: { Authorization: `Bearer ${adminKey()}` } });
+  expect(response.status(), await response.text()).toBe(201);
+  return (await response.json()) as CreatedKey;
+}
+
+export async function revokeKey(request: APIRequestContext, id: string) {
+  const response = await request.delete(`/query/v1/admin/keys/${encodeURIComponent(id)}`, { headers: { Authorization: `Bearer ${adminKey()}` } });
+  expect(response.status(), await response.text()).toBe(200);
+}
+
+/** The status of GET /v1/whoami with key. */
+export async function whoamiStatus(request: APIRequestContext, key: string): Promise<number> {
+  return (await request.get('/query/v1/whoami', { headers: { Authorization: `Bearer ${key}` } })).status();
+}
 
 /** A run-unique name, so tests on a shared stack only see their own events. */
 export function unique(prefix: string): string {

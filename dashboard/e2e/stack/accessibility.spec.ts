@@ -18,6 +18,8 @@ const pages: { name: string; url: string; ready: (page: Page) => Promise<void> }
   { name: 'pipeline health', url: '/health', ready: async (p) => expect(p.getByTestId('dlq-size')).toBeVisible() },
   { name: 'submit events', url: '/dev/submit', ready: async (p) => expect(p.getByLabel('Event JSON')).toBeVisible() },
   { name: 'failure lab', url: '/dev/lab', ready: async (p) => expect(p.getByTestId('processor-retries')).toBeVisible() },
+  { name: 'API keys', url: '/keys', ready: async (p) => expect(p.getByTestId('keys-table')).toBeVisible() },
+  { name: 'sign in', url: '/sign-in', ready: async (p) => expect(p.getByLabel('API key')).toBeVisible() },
   { name: 'not found', url: '/no-such-view', ready: async (p) => expect(p.getByRole('heading', { name: 'Page not found' })).toBeVisible() },
 ];
 
@@ -32,6 +34,8 @@ test.beforeAll(async ({ request }) => {
 for (const scheme of ['light', 'dark'] as const) {
   for (const width of [1366, 390]) {
     test(`every page is accessible (${scheme}, ${width} px)`, async ({ page }) => {
+      // Nine pages with an axe scan each: more than one test's usual time on a busy machine.
+      test.slow();
       await page.emulateMedia({ colorScheme: scheme });
       await page.setViewportSize({ width, height: 900 });
       for (const p of pages) {

@@ -1,8 +1,12 @@
-// The app shell: brand, the always-visible reconciliation line, the main
-// navigation and the current view. The path picks the view (see
-// lib/router.tsx); views other than the overview load on demand.
+// The app shell: brand, who is signed in (tenant, key, tenant switcher for
+// admins), the always-visible reconciliation line, the main navigation and
+// the current view. The path picks the view (see lib/router.tsx); views
+// other than the overview load on demand.
 import { lazy, Suspense, useEffect, useRef, type ComponentType } from 'react';
 import { Overview } from '../features/overview/Overview';
+import { useSession } from '../features/auth/context';
+import { Identity } from '../features/auth/Identity';
+import { SignInPage } from '../features/auth/SignInPage';
 import { useFaultInjection } from '../features/failure-lab/api';
 import { useStats } from '../lib/live-stats';
 import { ReconciliationLine } from '../lib/ReconciliationLine';
@@ -13,6 +17,7 @@ import { linkTo } from '../lib/view-state';
 const AggregationsPage = lazy(() => import('../features/aggregations/AggregationsPage').then((m) => ({ default: m.AggregationsPage })));
 const EventsPage = lazy(() => import('../features/events/EventsPage').then((m) => ({ default: m.EventsPage })));
 const HealthPanel = lazy(() => import('../features/health/HealthPanel').then((m) => ({ default: m.HealthPanel })));
+const KeysPage = lazy(() => import('../features/keys/KeysPage').then((m) => ({ default: m.KeysPage })));
 const DevTools = lazy(() => import('../features/dev-tools/DevTools').then((m) => ({ default: m.DevTools })));
 
 interface Route {
@@ -21,6 +26,10 @@ interface Route {
   view: ComponentType;
   /** Shown only while fault injection is on. */
   dev?: boolean;
+  /** In the navigation only for admin keys (the view explains itself to others). */
+  admin?: boolean;
+  /** Never in the navigation. */
+  hidden?: boolean;
 }
 
 export const routes: Route[] = [
@@ -28,7 +37,9 @@ export const routes: Route[] = [
   { path: '/aggregations', label: 'Aggregations', view: AggregationsPage },
   { path: '/events', label: 'Events', view: EventsPage },
   { path: '/health', label: 'Pipeline health', view: HealthPanel },
+  { path: '/keys', label: 'API keys', view: KeysPage, admin: true },
   { path: '/dev', label: 'Developer tools', view: DevTools, dev: true },
+  { path: '/sign-in', label: 'Sign in', view: SignInPage, hidden: true },
 ];
 
 export function matchRoute(path: string): Route | undefined {
@@ -48,6 +59,7 @@ const legacyHashes: Record<string, string> = {
 export function App() {
   const { path, params } = useLocation();
   const faults = useFaultInjection();
+  const { admin } = useSession();
   const route = matchRoute(path);
   const main = useRef<HTMLElement>(null);
   const firstPath = useRef(path);
@@ -82,14 +94,17 @@ export function App() {
         Skip to content
       </a>
       <header className="app-header">
-        <div className="brand">
-          <h1>Tally</h1>
-          <span className="muted">exact event counts</span>
+        <div className="header-top">
+          <div className="brand">
+            <h1>Tally</h1>
+            <span className="muted">exact event counts</span>
+          </div>
+          <Identity />
         </div>
         <StatsBar />
         <nav aria-label="Main" className="nav">
           {routes
-            .filter((r) => !r.dev || faults.state === 'on')
+            .filter((r) => !r.hidden && (!r.dev || faults.state === 'on') && (!r.admin || admin))
             .map((r) => (
               <Link key={r.path} to={linkTo(r.path, params)} aria-current={route === r ? 'page' : undefined}>
                 {r.label}

@@ -1,9 +1,13 @@
-// Live pipeline stats shared by every view: one EventSource on
-// /query/v1/stream feeds the ['stats'] query; while the stream is down the
-// query polls /query/v1/stats instead, and the stream is retried later.
+// Live pipeline stats shared by every view: one stream of /query/v1/stream
+// (Server-Sent Events, read with fetch so it carries the API key and the
+// tenant like every other request) feeds the ['stats'] query; while the
+// stream is down the query polls /query/v1/stats instead, and the stream is
+// retried later. The provider is remounted when the key or the tenant
+// changes (App), which reopens the stream for them.
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { query, queryUrl, unwrap, type Stats } from './api/client';
+import { query, toApiError, unwrap, type Stats } from './api/client';
+import { readEventStream, type StreamMessage } from './sse';
 
 export type StatsMode = 'connecting' | 'live' | 'polling';
 
@@ -17,46 +21,54 @@ export function fetchStats(): Promise<Stats> {
   return unwrap(query.GET('/v1/stats'));
 }
 
+const canStream = () => typeof ReadableStream !== 'undefined' && typeof AbortController !== 'undefined';
+
 export function LiveStatsProvider({ children }: { children: ReactNode }) {
   const client = useQueryClient();
-  const [mode, setMode] = useState<StatsMode>(() => (typeof EventSource === 'undefined' ? 'polling' : 'connecting'));
+  const [mode, setMode] = useState<StatsMode>(() => (canStream() ? 'connecting' : 'polling'));
 
   useEffect(() => {
-    if (typeof EventSource === 'undefined') return;
-    let source: EventSource | undefined;
+    if (!canStream()) return;
+    let abort: AbortController | undefined;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
 
-    const connect = () => {
-      source = new EventSource(queryUrl('/v1/stream'));
-      const onFrame = (message: MessageEvent<string>) => {
-        let next: Stats;
-        try {
-          next = JSON.parse(message.data) as Stats;
-        } catch {
-          return; // A malformed frame is skipped; the next one arrives within a second.
-        }
-        // An in-flight poll must not land after (and overwrite) this newer frame.
-        void client.cancelQueries({ queryKey: statsKey }).then(() => {
-          client.setQueryData(statsKey, next);
-          setMode('live');
-        });
-      };
+    const onFrame = (message: StreamMessage) => {
       // docs/api.md names the event `stats`; unnamed frames are accepted too.
-      source.addEventListener('stats', onFrame as EventListener);
-      source.onmessage = onFrame;
-      source.onerror = () => {
-        // Fall back to polling and try the stream again later, instead of
-        // letting the browser reconnect (and log) every few seconds.
-        source?.close();
-        setMode('polling');
-        if (!stopped) retry = setTimeout(connect, STREAM_RETRY_MS);
-      };
+      if (message.event !== 'stats' && message.event !== 'message') return;
+      let next: Stats;
+      try {
+        next = JSON.parse(message.data) as Stats;
+      } catch {
+        return; // A malformed frame is skipped; the next one arrives within a second.
+      }
+      // An in-flight poll must not land after (and overwrite) this newer frame.
+      void client.cancelQueries({ queryKey: statsKey }).then(() => {
+        if (stopped) return;
+        client.setQueryData(statsKey, next);
+        setMode('live');
+      });
     };
-    connect();
+
+    const connect = async () => {
+      abort = new AbortController();
+      try {
+        const { data, error, response } = await query.GET('/v1/stream', { parseAs: 'stream', signal: abort.signal });
+        if (!response.ok || !data) throw toApiError(response, error);
+        await readEventStream(data, onFrame);
+      } catch {
+        // Down, refused (a 401 also ends the session, see api/client.ts) or cut.
+      }
+      if (stopped) return;
+      // Fall back to polling and try the stream again later, instead of
+      // reconnecting (and logging) every few seconds.
+      setMode('polling');
+      retry = setTimeout(() => void connect(), STREAM_RETRY_MS);
+    };
+    void connect();
     return () => {
       stopped = true;
-      source?.close();
+      abort?.abort();
       if (retry) clearTimeout(retry);
     };
   }, [client]);

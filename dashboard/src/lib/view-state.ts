@@ -3,6 +3,7 @@
 //   tz                display time zone (UTC when absent)
 //   client, metric    filters (repeatable)
 //   live=off          refresh paused
+//   tenant            the tenant an admin reads (features/auth/Identity.tsx)
 // Page-specific keys (groupBy, interval, status, event, sort, chart) are read
 // by their pages. Defaults are left out of the URL so links stay short.
 import { useCallback, useMemo } from 'react';
@@ -19,7 +20,7 @@ export interface CommonView {
 }
 
 /** Keys that travel with the user between views. */
-export const SHARED_KEYS = ['range', 'from', 'to', 'tz', 'client', 'metric', 'live'] as const;
+export const SHARED_KEYS = ['range', 'from', 'to', 'tz', 'client', 'metric', 'live', 'tenant'] as const;
 
 export function readCommon(params: URLSearchParams): CommonView {
   const tz = params.get('tz') ?? '';

@@ -4,12 +4,20 @@ import { render } from '@testing-library/react';
 import { AppProvider } from '../app/provider';
 import { vi } from 'vitest';
 import type { Group, Stats } from '../lib/api/client';
+import type { Session } from '../features/auth/session';
 
-export function renderWithProviders(ui: ReactElement) {
+export function renderWithProviders(ui: ReactElement, { session }: { session?: Session } = {}) {
   const client = new QueryClient({
     defaultOptions: { queries: { retry: false, gcTime: Infinity }, mutations: { retry: false } },
   });
-  return { client, ...render(<AppProvider client={client}>{ui}</AppProvider>) };
+  return {
+    client,
+    ...render(
+      <AppProvider client={client} session={session}>
+        {ui}
+      </AppProvider>,
+    ),
+  };
 }
 
 export function stats(overrides: Partial<Stats> = {}): Stats {

@@ -39,11 +39,11 @@ describe('ValuePicker', () => {
     const list = await screen.findByRole('listbox', { name: 'Clients' });
     expect(within(list).getAllByRole('option').map((o) => o.textContent)).toEqual(['client_A', 'client_B', 'client_C']);
     expect(screen.getByRole('status')).toHaveTextContent('First 3 shown; type to narrow.');
-    expect(api.calls[0]!.url.searchParams.has('prefix')).toBe(false);
-    expect(api.calls[0]!.url.searchParams.get('limit')).toBe('50');
+    expect(api.to('GET', '/query/v1/clients')[0]!.url.searchParams.has('prefix')).toBe(false);
+    expect(api.to('GET', '/query/v1/clients')[0]!.url.searchParams.get('limit')).toBe('50');
 
     await userEvent.type(input, 'client_B');
-    await waitFor(() => expect(api.calls.at(-1)!.url.searchParams.get('prefix')).toBe('client_B'));
+    await waitFor(() => expect(api.to('GET', '/query/v1/clients').at(-1)!.url.searchParams.get('prefix')).toBe('client_B'));
     await waitFor(() => expect(within(screen.getByRole('listbox')).getAllByRole('option').map((o) => o.textContent)).toEqual(['client_B']));
     expect(input).toHaveAttribute('aria-activedescendant', screen.getByRole('option', { name: 'client_B' }).id);
     await userEvent.keyboard('{Enter}');

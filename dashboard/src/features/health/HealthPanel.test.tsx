@@ -1,38 +1,32 @@
 import { act, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Stats } from '../../lib/api/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { credentials, type Stats } from '../../lib/api/client';
 import { mockFetch } from '../../testing/fetch-mock';
 import { renderWithProviders, stats } from '../../testing/render';
 import { HealthPanel } from './HealthPanel';
 
-class FakeEventSource {
-  static instances: FakeEventSource[] = [];
-  readonly url: string;
-  onerror: (() => void) | null = null;
-  closed = false;
-  private listeners = new Map<string, ((e: MessageEvent<string>) => void)[]>();
-
-  constructor(url: string) {
-    this.url = url;
-    FakeEventSource.instances.push(this);
-  }
-  addEventListener(type: string, fn: (e: MessageEvent<string>) => void) {
-    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
-  }
-  close() {
-    this.closed = true;
-  }
-  emit(s: Stats) {
-    for (const fn of this.listeners.get('stats') ?? []) fn(new MessageEvent('stats', { data: JSON.stringify(s) }));
-  }
+/** /query/v1/stream answered with an event stream the test writes to. */
+function fakeStream() {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  const encoder = new TextEncoder();
+  return {
+    route: () => new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } }),
+    emit: (s: Stats) => controller.enqueue(encoder.encode(`event: stats\ndata: ${JSON.stringify(s)}\n\n`)),
+    cut: () => controller.error(new Error('connection reset')),
+  };
 }
 
 afterEach(() => {
-  FakeEventSource.instances = [];
+  credentials.set(undefined);
 });
 
 describe('HealthPanel', () => {
-  it('polls /v1/stats without EventSource and shows lag per partition, DLQ and rejected by reason', async () => {
+  it('polls /v1/stats while the stream is unavailable and shows lag per partition, DLQ and rejected by reason', async () => {
     const api = mockFetch({
       'GET /query/v1/stats': stats({
         lag: [
@@ -62,32 +56,34 @@ describe('HealthPanel', () => {
     expect(api.to('GET', '/query/v1/stats').length).toBeGreaterThan(0);
   });
 
-  it('goes live on the SSE stream and updates from its frames', async () => {
-    vi.stubGlobal('EventSource', FakeEventSource);
-    mockFetch({ 'GET /query/v1/stats': stats() });
+  it('goes live on the SSE stream, read with the key like every call, and updates from its frames', async () => {
+    const stream = fakeStream();
+    credentials.set('tly_signed_in');
+    const api = mockFetch({ 'GET /query/v1/stats': stats(), 'GET /query/v1/stream': stream.route });
     renderWithProviders(<HealthPanel />);
-    const source = FakeEventSource.instances[0]!;
-    expect(source.url).toBe('http://127.0.0.1:3000/query/v1/stream');
+    await waitFor(() => expect(api.to('GET', '/query/v1/stream')).toHaveLength(1));
+    expect(api.to('GET', '/query/v1/stream')[0]!.headers.get('Authorization')).toBe('Bearer tly_signed_in');
 
-    act(() => source.emit(stats({ processed: 7, received: 11, throughput: { processedPerSecond: 321.5, windowSeconds: 10 } })));
+    act(() => stream.emit(stats({ processed: 7, received: 11, throughput: { processedPerSecond: 321.5, windowSeconds: 10 } })));
     expect(await screen.findByText('live')).toBeInTheDocument();
     await waitFor(() => expect(screen.getByTestId('throughput')).toHaveTextContent('321.5/s'));
     expect(screen.getByTestId('stat-processed')).toHaveTextContent('7');
     expect(screen.getByTestId('recon-badge')).toHaveTextContent(/^reconciled$/);
 
-    act(() => source.emit(stats({ processed: 7, received: 12 })));
+    act(() => stream.emit(stats({ processed: 7, received: 12 })));
     await waitFor(() => expect(screen.getByTestId('recon-badge')).toHaveTextContent('not reconciled'));
   });
 
   it('falls back to polling when the stream fails', async () => {
-    vi.stubGlobal('EventSource', FakeEventSource);
-    const api = mockFetch({ 'GET /query/v1/stats': stats({ processed: 6 }) });
+    const stream = fakeStream();
+    const api = mockFetch({ 'GET /query/v1/stats': stats({ processed: 6 }), 'GET /query/v1/stream': stream.route });
     renderWithProviders(<HealthPanel />);
-    const source = FakeEventSource.instances[0]!;
-    act(() => source.onerror?.());
-    expect(source.closed).toBe(true);
+    await waitFor(() => expect(api.to('GET', '/query/v1/stream')).toHaveLength(1));
+    act(() => stream.cut());
     expect(await screen.findByText('polling')).toBeInTheDocument();
     expect(await screen.findByTestId('stat-processed')).toHaveTextContent('6');
     expect(api.to('GET', '/query/v1/stats').length).toBeGreaterThan(0);
+    // Retried later (STREAM_RETRY_MS), not at once.
+    expect(api.to('GET', '/query/v1/stream')).toHaveLength(1);
   });
 });

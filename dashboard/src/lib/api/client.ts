@@ -1,13 +1,22 @@
 // The dashboard's one API client: typed by the generated OpenAPI schema
-// (schema.d.ts, from event/openapi/openapi.json via `npm run gen:api`).
+// (schema.d.ts, from event/openapi/openapi.json via `npm run gen:api`) and
+// auth-schema.ts (the key routes, until the document describes them).
 // The three services are reached same-origin under /ingest, /query and
 // /admin; the dev/preview server (or nginx) strips the prefix.
 //
-// Authentication is attached in exactly one place, the `bearer` middleware
-// below, from a TokenSource. Sign-in with API keys (issue #17) only has to
-// set the token on `credentials`; no call site changes. EventSource cannot
-// send headers, so the live stream will need a cookie or a query token then.
+// Authentication is attached in exactly one place, the `authenticate`
+// middleware below, from Credentials: the signed-in key as a Bearer header
+// (a request that already names a key, as the sign-in check does, keeps
+// it), and for an admin reading another tenant, `tenant=` on every read of
+// the query API. A request without a key may still be authenticated: the
+// dev/preview server adds its own key to keyless requests. A 401 answer to
+// a request made with the current credentials is reported to Credentials'
+// listeners (the session returns to sign-in); answers to requests made
+// with other credentials (a key being tried, a key already signed out) are
+// not. The live stream is read with fetch too (live-stats.tsx), since
+// EventSource cannot send headers.
 import createClient, { type Middleware } from 'openapi-fetch';
+import type { AuthPaths } from './auth-schema';
 import type { components, paths } from './schema';
 
 export type Schemas = components['schemas'];
@@ -31,6 +40,8 @@ export type ErrorDetail = Schemas['ErrorDetail'];
 export type ClientList = Schemas['ClientList'];
 export type MetricList = Schemas['MetricList'];
 
+export type { ApiKey, CreatedKey, NewKey, Scope, TopicTenant, WhoAmI } from './auth-schema';
+
 export const prefixes = { ingest: '/ingest', query: '/query', admin: '/admin' } as const;
 
 /** An HTTP or network failure, carrying the API's error code when it sent one. */
@@ -51,21 +62,67 @@ export class ApiError extends Error {
 /** Where the bearer token for every request comes from; undefined = anonymous. */
 export type TokenSource = () => string | undefined;
 
-/** Holds the signed-in token (none until issue #17 adds sign-in). */
+/** The signed-in key, the tenant an admin reads, and who hears of a rejected key. */
 export class Credentials {
   #token: string | undefined;
+  #tenant: TokenSource = () => undefined;
+  readonly #rejected = new Set<(error: ApiError) => void>();
+
   set(token: string | undefined) {
     this.#token = token || undefined;
   }
   readonly token: TokenSource = () => this.#token;
+
+  /** Where the tenant of reads comes from (the URL, for admins); undefined = the key's own. */
+  setTenantSource(source: TokenSource) {
+    this.#tenant = source;
+  }
+  readonly tenant: TokenSource = () => this.#tenant() || undefined;
+
+  /** Calls fn when a request made with the current key (or none) is answered 401. */
+  onRejected(fn: (error: ApiError) => void): () => void {
+    this.#rejected.add(fn);
+    return () => this.#rejected.delete(fn);
+  }
+
+  /** Reports a 401 to a request that was sent with `sent` (undefined: no key). */
+  reject(sent: string | undefined, error: ApiError) {
+    if ((sent || undefined) !== this.#token) return;
+    for (const fn of [...this.#rejected]) fn(error);
+  }
 }
 
-function bearer(token: TokenSource): Middleware {
+const BEARER = /^Bearer\s+(.+)$/i;
+
+/** Routes of the query API that read a tenant's data (admins may name the tenant). */
+function isTenantRead(method: string, schemaPath: string): boolean {
+  return method === 'GET' && !schemaPath.startsWith('/v1/admin') && schemaPath !== '/v1/whoami';
+}
+
+function authenticate(credentials: Credentials, tenantReads: boolean): Middleware {
   return {
-    onRequest({ request }) {
-      const t = token();
-      if (t) request.headers.set('Authorization', `Bearer ${t}`);
+    onRequest({ request, schemaPath }) {
+      const key = credentials.token();
+      if (key && !request.headers.has('Authorization')) request.headers.set('Authorization', `Bearer ${key}`);
+      const tenant = credentials.tenant();
+      if (tenantReads && tenant && isTenantRead(request.method, schemaPath)) {
+        const url = new URL(request.url);
+        url.searchParams.set('tenant', tenant);
+        return new Request(url, request);
+      }
       return request;
+    },
+    async onResponse({ request, response }) {
+      if (response.status !== 401) return response;
+      const sent = BEARER.exec(request.headers.get('Authorization') ?? '')?.[1];
+      let body: unknown;
+      try {
+        body = await response.clone().json();
+      } catch {
+        body = undefined;
+      }
+      credentials.reject(sent, toApiError(response, body));
+      return response;
     },
   };
 }
@@ -74,31 +131,28 @@ function browserOrigin(): string {
   return typeof window !== 'undefined' ? window.location.origin : 'http://127.0.0.1:3000';
 }
 
-/** Builds the three service clients for one origin, all authenticated by one token source. */
-export function createApi(origin: string, token: TokenSource) {
-  const auth = bearer(token);
+/** Builds the three service clients for one origin, all authenticated from one Credentials. */
+export function createApi(origin: string, credentials: Credentials) {
   const make = (prefix: string) => {
-    const client = createClient<paths>({
+    const client = createClient<paths & AuthPaths>({
       // Absolute, so Request() accepts it outside a browser too (tests).
       baseUrl: origin + prefix,
       // Looked up per call so tests (and devtools overrides) can replace fetch.
       fetch: (request: Request) => globalThis.fetch(request),
     });
-    client.use(auth);
+    client.use(authenticate(credentials, prefix === prefixes.query));
     return client;
   };
   return {
     ingest: make(prefixes.ingest),
     query: make(prefixes.query),
     admin: make(prefixes.admin),
-    /** The absolute URL of a query-API path, for EventSource. */
-    queryUrl: (path: string) => origin + prefixes.query + path,
   };
 }
 
 export const credentials = new Credentials();
-const api = createApi(browserOrigin(), credentials.token);
-export const { ingest, query, admin, queryUrl } = api;
+const api = createApi(browserOrigin(), credentials);
+export const { ingest, query, admin } = api;
 
 interface Outcome<T> {
   data?: T;

@@ -1,0 +1,1 @@
+export declare const MOCK_KEYS: { admin: string; dashboard: string; default: string };
