@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # bench.sh — Tally's benchmarks on the local stack (`make bench`).
 #
-#   BENCH_PROFILE=quick scripts/bench.sh    about 2 minutes of load (plus stack start-up)
-#   scripts/bench.sh                        the full profile (default)
+#   BENCH_PROFILE=quick scripts/bench.sh    CI-sized: a few minutes of load (plus stack start-up)
+#   scripts/bench.sh                        the full profile (default; alias scale): 10M stored events
 #   BENCH_MICRO=1 scripts/bench.sh          also run the Go micro-benchmarks
 #
 # Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=30000, no dashboard)
-# so it never collides with `make up` or the test stack, runs the scenarios in
-# bench/cmd/tallybench, writes bench/results/latest.{json,md,svg}, and stops the
-# stack again (BENCH_KEEP_STACK=1 leaves it running).
+# so it never collides with `make up` or the test stack, runs the steps in
+# bench/cmd/tallybench with the stack's API keys (admin.key, default.key),
+# writes bench/results/latest.{json,md,svg} and a dated copy under
+# docs/benchmarks/ (BENCH_DOCS= to skip it, or another directory), and stops
+# the stack again (BENCH_KEEP_STACK=1 leaves it running).
+#
+# Exits non-zero when any step failed (an error, a 5xx, a timeout, books that
+# do not balance, counts that are not exact); the report names the reason.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +25,7 @@ export PROCESSORS="${PROCESSORS:-1}"
 export TALLY_FAULT_INJECTION="${TALLY_FAULT_INJECTION:-false}"
 PROFILE="${BENCH_PROFILE:-full}"
 OUT="${BENCH_OUT:-$ROOT/bench/results}"
+DOCS="${BENCH_DOCS-$ROOT/docs/benchmarks}"
 
 say() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 
@@ -44,11 +50,17 @@ say "starting the stack under $STACK_DIR (PORT_BASE=$PORT_BASE)"
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if ! git diff --quiet HEAD -- . ':!docs/benchmarks' 2>/dev/null; then commit="$commit+uncommitted changes"; fi
+rc=0
 "$STACK_DIR/bin/tallybench" -profile "$PROFILE" \
 	-ingestor "http://127.0.0.1:$((8080 + PORT_BASE))" \
 	-queryapi "http://127.0.0.1:$((8081 + PORT_BASE))" \
 	-brokers "$TALLY_KAFKA_BROKERS" -topic "$TALLY_RAW_TOPIC" \
-	-stack-dir "$STACK_DIR" -out "$OUT"
+	-clickhouse "$TALLY_CLICKHOUSE_ADDR" -database "$TALLY_CLICKHOUSE_DATABASE" \
+	-redis "$TALLY_REDIS_ADDR" \
+	-stack-dir "$STACK_DIR" -out "$OUT" -docs "$DOCS" \
+	-command "BENCH_PROFILE=$PROFILE make bench" -commit "$commit" || rc=$?
 
 if [ "${BENCH_MICRO:-0}" = 1 ]; then
 	say "micro-benchmarks (benchstat-comparable: $OUT/micro.txt)"
@@ -56,5 +68,9 @@ if [ "${BENCH_MICRO:-0}" = 1 ]; then
 		./internal/pipeline/ ./internal/seen/ ./internal/eventstore/) | tee "$OUT/micro.txt"
 fi
 
-say "results: $OUT/latest.json, $OUT/latest.md, $OUT/latest.svg"
-cat "$OUT/latest.md"
+say "results: $OUT/latest.json, $OUT/latest.md, $OUT/latest.svg${DOCS:+ (dated copy in $DOCS)}"
+[ -f "$OUT/latest.md" ] && cat "$OUT/latest.md"
+if [ "$rc" != 0 ]; then
+	say "FAILED (exit $rc): see the reasons above and in $OUT/latest.md"
+fi
+exit "$rc"
