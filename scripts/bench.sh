@@ -4,6 +4,8 @@
 #   BENCH_PROFILE=quick scripts/bench.sh    CI-sized: a few minutes of load (plus stack start-up)
 #   scripts/bench.sh                        the full profile (default; alias scale): 10M stored events
 #   BENCH_MICRO=1 scripts/bench.sh          also run the Go micro-benchmarks
+#   BENCH_SCALE_EVENTS=3000000 scripts/bench.sh   the full profile at a smaller scale
+#   (also BENCH_PREFILL_EVENTS: events per drain run; BENCH_RUNS: runs per step)
 #
 # Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=30000, no dashboard)
 # so it never collides with `make up` or the test stack, runs the steps in
@@ -52,6 +54,12 @@ eval "$(scripts/stack.sh env)"
 
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD -- . ':!docs/benchmarks' 2>/dev/null; then commit="$commit+uncommitted changes"; fi
+# The command that reproduces this run, overrides included.
+repro="BENCH_PROFILE=$PROFILE"
+for v in BENCH_SCALE_EVENTS BENCH_PREFILL_EVENTS BENCH_RUNS; do
+	if [ -n "${!v:-}" ]; then repro="$repro $v=${!v}"; fi
+done
+repro="$repro make bench"
 rc=0
 "$STACK_DIR/bin/tallybench" -profile "$PROFILE" \
 	-ingestor "http://127.0.0.1:$((8080 + PORT_BASE))" \
@@ -60,7 +68,8 @@ rc=0
 	-clickhouse "$TALLY_CLICKHOUSE_ADDR" -database "$TALLY_CLICKHOUSE_DATABASE" \
 	-redis "$TALLY_REDIS_ADDR" \
 	-stack-dir "$STACK_DIR" -out "$OUT" -docs "$DOCS" \
-	-command "BENCH_PROFILE=$PROFILE make bench" -commit "$commit" || rc=$?
+	-scale-events "${BENCH_SCALE_EVENTS:--1}" -prefill-events "${BENCH_PREFILL_EVENTS:--1}" -runs "${BENCH_RUNS:--1}" \
+	-command "$repro" -commit "$commit" || rc=$?
 
 if [ "${BENCH_MICRO:-0}" = 1 ]; then
 	say "micro-benchmarks (benchstat-comparable: $OUT/micro.txt)"

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tally-dev/tally/event/schema"
 )
 
 func TestMedian(t *testing.T) {
@@ -121,5 +123,13 @@ func TestWriteReport(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(docs, "2026-12-01T1030Z-quick.svg")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The bare sink writes the events table's columns in schema order; a new
+// column in the schema must show up here, not as a failed insert mid-run.
+func TestSinkColumnsMatchSchema(t *testing.T) {
+	if got, want := len((&sinkColumns{}).all()), len(schema.EventsColumns); got != want {
+		t.Fatalf("sinkColumns has %d columns, the events table %d (%v)", got, want, schema.EventsColumns)
 	}
 }
