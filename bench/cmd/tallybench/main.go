@@ -782,8 +782,8 @@ func (b *bench) restartAndWait(ctx context.Context, before stats, n int64) (firs
 	ww.Wait()
 	timer.Stop()
 	if seen.IsZero() {
-		return first, seen, launched, fmt.Errorf("books did not balance within %v: %d of %d records accounted for, last stats %+v, last error %v",
-			b.prof.DrainTimeout, last.accounted()-before.accounted(), n, last, lastErr)
+		return first, seen, launched, fmt.Errorf("books did not balance within %v: %d of %d records accounted for, last stats %+v, last error: %s",
+			b.prof.DrainTimeout, last.accounted()-before.accounted(), n, last, errText(lastErr))
 	}
 	if first.IsZero() || !first.Before(seen) {
 		first = launched
@@ -828,7 +828,7 @@ func (b *bench) scale(ctx context.Context) (map[string]any, error) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("books did not balance within %v of the scale fill (last stats %+v, err %v)", b.prof.DrainTimeout*2, s, err)
+			return res, fmt.Errorf("books did not balance within %v of the scale fill (last stats %+v, last error: %s)", b.prof.DrainTimeout*2, s, errText(err))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -985,6 +985,14 @@ func cpuPerMillion(before, after map[string]float64, events int64) map[string]fl
 		out[name] = round((a-before[name])/float64(events)*1e6, 2)
 	}
 	return out
+}
+
+// errText is err's message, or "none".
+func errText(err error) string {
+	if err == nil {
+		return "none"
+	}
+	return err.Error()
 }
 
 func thousands(v float64) string {

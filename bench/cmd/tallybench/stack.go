@@ -156,7 +156,7 @@ func (a api) waitDrained(ctx context.Context, timeout time.Duration) (stats, tim
 			return s, time.Now(), nil
 		}
 		if time.Now().After(deadline) {
-			return s, time.Now(), fmt.Errorf("not drained after %v (last stats %+v, err %v)", timeout, s, err)
+			return s, time.Now(), fmt.Errorf("books not balanced after %v (last stats %+v, last error: %s)", timeout, s, errText(err))
 		}
 		select {
 		case <-ctx.Done():
