@@ -28,7 +28,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -46,6 +45,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tally-dev/tally/bench/internal/load"
+	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/localstack"
 )
 
@@ -850,7 +850,7 @@ func (b *bench) scale(ctx context.Context) (map[string]any, error) {
 }
 
 // prefill produces n raw events (10% exact resends) straight to the raw
-// topic, as a Kafka-native producer would; it returns the distinct count and
+// topic, as a well-behaved Kafka-native producer would (keyed by client id); it returns the distinct count and
 // the sum of their amounts in cents.
 func (b *bench) prefill(ctx context.Context, n int) (int64, int64, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brokers...), kgo.DefaultProduceTopic(b.topic),
@@ -870,8 +870,10 @@ func (b *bench) prefill(ctx context.Context, n int) (int64, int64, error) {
 			sum += e.Cents
 		}
 		v := e.AppendJSON(nil, false)
-		k := sha256.Sum256(v) // every copy of an event on one partition
-		cl.Produce(ctx, &kgo.Record{Key: k[:16], Value: v}, func(_ *kgo.Record, err error) {
+		// Keyed by client id, as the ingestor keys them: every record lands
+		// on its owner partition. (Keyed otherwise, a processor forwards
+		// each record to its owner first, and the drain measures that.)
+		cl.Produce(ctx, &kgo.Record{Key: event.PartitionKey(e.Client), Value: v}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				errMu.Lock()
 				firstErr = cmpOr(firstErr, err)
