@@ -49,7 +49,18 @@ cleanup() {
 trap cleanup EXIT
 
 say "starting the stack under $STACK_DIR (PORT_BASE=$PORT_BASE)"
-scripts/stack.sh up
+# A loaded machine sometimes fails the first start (a topic just created is
+# not served yet when the keys are bootstrapped); `up` is idempotent, so try
+# again before giving up.
+for attempt in 1 2 3; do
+	if scripts/stack.sh up; then break; fi
+	if [ "$attempt" = 3 ]; then
+		say "the stack did not start (3 attempts)"
+		exit 1
+	fi
+	say "the stack did not start; trying again ($attempt/3)"
+	sleep 5
+done
 eval "$(scripts/stack.sh env)"
 
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
