@@ -5,7 +5,8 @@
 #   scripts/bench.sh                        the full profile (default; alias scale): 10M stored events
 #   BENCH_MICRO=1 scripts/bench.sh          also run the Go micro-benchmarks
 #   BENCH_SCALE_EVENTS=3000000 scripts/bench.sh   the full profile at a smaller scale
-#   (also BENCH_PREFILL_EVENTS: events per drain run; BENCH_RUNS: runs per step)
+#   (also BENCH_PREFILL_EVENTS: events per drain run; BENCH_RUNS: runs per step;
+#   BENCH_CEILING_RECORDS: records per Kafka ceiling and sink run)
 #
 # Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=30000, no dashboard)
 # so it never collides with `make up` or the test stack, runs the steps in
@@ -67,7 +68,7 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD -- . ':!docs/benchmarks' 2>/dev/null; then commit="$commit+uncommitted changes"; fi
 # The command that reproduces this run, overrides included.
 repro="BENCH_PROFILE=$PROFILE"
-for v in BENCH_SCALE_EVENTS BENCH_PREFILL_EVENTS BENCH_RUNS; do
+for v in BENCH_SCALE_EVENTS BENCH_PREFILL_EVENTS BENCH_RUNS BENCH_CEILING_RECORDS; do
 	if [ -n "${!v:-}" ]; then repro="$repro $v=${!v}"; fi
 done
 repro="$repro make bench"
@@ -80,6 +81,7 @@ rc=0
 	-redis "$TALLY_REDIS_ADDR" \
 	-stack-dir "$STACK_DIR" -out "$OUT" -docs "$DOCS" \
 	-scale-events "${BENCH_SCALE_EVENTS:--1}" -prefill-events "${BENCH_PREFILL_EVENTS:--1}" -runs "${BENCH_RUNS:--1}" \
+	-ceiling-records "${BENCH_CEILING_RECORDS:--1}" \
 	-command "$repro" -commit "$commit" || rc=$?
 
 if [ "${BENCH_MICRO:-0}" = 1 ]; then

@@ -72,7 +72,7 @@ var profiles = map[string]profile{
 		QueryBackground: 10_000, DrainTimeout: 3 * time.Minute},
 	"full": {Name: "full", Runs: 3, SingleRate: 5000, IngestSeconds: 20, E2ESeconds: 60, FreshSecs: 30,
 		PrefillEvents: 1_000_000, ScaleEvents: 10_000_000, CeilingRecords: 2_000_000, QueryRepeats: 100,
-		QueryBudget: 45 * time.Second, QueryBackground: 10_000, DrainTimeout: 15 * time.Minute},
+		QueryBudget: 20 * time.Second, QueryBackground: 10_000, DrainTimeout: 15 * time.Minute},
 }
 
 type bench struct {
@@ -191,6 +191,7 @@ func run() error {
 	scaleEvents := flag.Int64("scale-events", -1, "override the profile's stored events for the query step (0 = no scale step)")
 	prefillEvents := flag.Int("prefill-events", -1, "override the profile's events per drain run")
 	runs := flag.Int("runs", -1, "override the profile's runs per step")
+	ceilingRecords := flag.Int("ceiling-records", -1, "override the profile's records per Kafka ceiling and sink run")
 	flag.Parse()
 	if prof == "scale" {
 		prof = "full"
@@ -207,6 +208,9 @@ func run() error {
 	}
 	if *runs > 0 {
 		p.Runs = *runs
+	}
+	if *ceilingRecords > 0 {
+		p.CeilingRecords = *ceilingRecords
 	}
 	b.prof = p
 	cfg, err := localstack.LoadConfig(stackDir)
