@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # bench.sh — Tally's benchmarks on the local stack (`make bench`).
 #
-#   BENCH_PROFILE=quick scripts/bench.sh    about 2 minutes of load (plus stack start-up)
-#   scripts/bench.sh                        the full profile (default)
+#   BENCH_PROFILE=quick scripts/bench.sh    CI-sized: a few minutes of load (plus stack start-up)
+#   scripts/bench.sh                        the full profile (default; alias scale): 10M stored events
 #   BENCH_MICRO=1 scripts/bench.sh          also run the Go micro-benchmarks
+#   BENCH_SCALE_EVENTS=3000000 scripts/bench.sh   the full profile at a smaller scale
+#   (also BENCH_PREFILL_EVENTS: events per drain run; BENCH_RUNS: runs per step;
+#   BENCH_CEILING_RECORDS: records per Kafka ceiling and sink run)
 #
 # Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=30000, no dashboard)
-# so it never collides with `make up` or the test stack, runs the scenarios in
-# bench/cmd/tallybench, writes bench/results/latest.{json,md,svg}, and stops the
-# stack again (BENCH_KEEP_STACK=1 leaves it running).
+# so it never collides with `make up` or the test stack, runs the steps in
+# bench/cmd/tallybench with the stack's API keys (admin.key, default.key),
+# writes bench/results/latest.{json,md,svg} and a dated copy under
+# docs/benchmarks/ (BENCH_DOCS= to skip it, or another directory), and stops
+# the stack again (BENCH_KEEP_STACK=1 leaves it running).
+#
+# Exits non-zero when any step failed (an error, a 5xx, a timeout, books that
+# do not balance, counts that are not exact); the report names the reason.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +33,7 @@ export TALLY_FAULT_INJECTION="${TALLY_FAULT_INJECTION:-false}"
 export TALLY_RATE_LIMIT_EVENTS_PER_SECOND="${TALLY_RATE_LIMIT_EVENTS_PER_SECOND:-1000000}"
 PROFILE="${BENCH_PROFILE:-full}"
 OUT="${BENCH_OUT:-$ROOT/bench/results}"
+DOCS="${BENCH_DOCS-$ROOT/docs/benchmarks}"
 
 say() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 
@@ -46,14 +55,39 @@ cleanup() {
 trap cleanup EXIT
 
 say "starting the stack under $STACK_DIR (PORT_BASE=$PORT_BASE)"
-scripts/stack.sh up
+# A loaded machine sometimes fails the first start (a topic just created is
+# not served yet when the keys are bootstrapped); `up` is idempotent, so try
+# again before giving up.
+for attempt in 1 2 3; do
+	if scripts/stack.sh up; then break; fi
+	if [ "$attempt" = 3 ]; then
+		say "the stack did not start (3 attempts)"
+		exit 1
+	fi
+	say "the stack did not start; trying again ($attempt/3)"
+	sleep 5
+done
 eval "$(scripts/stack.sh env)"
 
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if ! git diff --quiet HEAD -- . ':!docs/benchmarks' 2>/dev/null; then commit="$commit+uncommitted changes"; fi
+# The command that reproduces this run, overrides included.
+repro="BENCH_PROFILE=$PROFILE"
+for v in BENCH_SCALE_EVENTS BENCH_PREFILL_EVENTS BENCH_RUNS BENCH_CEILING_RECORDS; do
+	if [ -n "${!v:-}" ]; then repro="$repro $v=${!v}"; fi
+done
+repro="$repro make bench"
+rc=0
 "$STACK_DIR/bin/tallybench" -profile "$PROFILE" \
 	-ingestor "http://127.0.0.1:$((8080 + PORT_BASE))" \
 	-queryapi "http://127.0.0.1:$((8081 + PORT_BASE))" \
 	-brokers "$TALLY_KAFKA_BROKERS" -topic "$TALLY_RAW_TOPIC" \
-	-stack-dir "$STACK_DIR" -out "$OUT"
+	-clickhouse "$TALLY_CLICKHOUSE_ADDR" -database "$TALLY_CLICKHOUSE_DATABASE" \
+	-redis "$TALLY_REDIS_ADDR" \
+	-stack-dir "$STACK_DIR" -out "$OUT" -docs "$DOCS" \
+	-scale-events "${BENCH_SCALE_EVENTS:--1}" -prefill-events "${BENCH_PREFILL_EVENTS:--1}" -runs "${BENCH_RUNS:--1}" \
+	-ceiling-records "${BENCH_CEILING_RECORDS:--1}" \
+	-command "$repro" -commit "$commit" || rc=$?
 
 if [ "${BENCH_MICRO:-0}" = 1 ]; then
 	say "micro-benchmarks (benchstat-comparable: $OUT/micro.txt)"
@@ -61,5 +95,9 @@ if [ "${BENCH_MICRO:-0}" = 1 ]; then
 		./internal/pipeline/ ./internal/seen/ ./internal/eventstore/) | tee "$OUT/micro.txt"
 fi
 
-say "results: $OUT/latest.json, $OUT/latest.md, $OUT/latest.svg"
-cat "$OUT/latest.md"
+say "results: $OUT/latest.json, $OUT/latest.md, $OUT/latest.svg${DOCS:+ (dated copy in $DOCS)}"
+[ -f "$OUT/latest.md" ] && cat "$OUT/latest.md"
+if [ "$rc" != 0 ]; then
+	say "FAILED (exit $rc): see the reasons above and in $OUT/latest.md"
+fi
+exit "$rc"

@@ -56,8 +56,7 @@ cpu() {
 # load offers LOAD_SECONDS of batch load; its summary goes to stderr.
 load() {
 	{ "$dir/bin/loadgen" -target "$ingest" -mode batch -batch 500 -concurrency 4 -duration "${LOAD_SECONDS}s" \
-		-api-key "$ingest_key" 2>/dev/null || "$dir/bin/loadgen" -target "$ingest" -mode batch -batch 500 \
-		-concurrency 4 -duration "${LOAD_SECONDS}s"; } >&2
+		-key "$ingest_key"; } >&2
 }
 
 say "1. CPU per event ($LOAD_SECONDS s of batch load, then drain)"

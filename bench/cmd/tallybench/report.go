@@ -6,15 +6,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tally-dev/tally/event/localstack"
 )
-
-func numCPU() int { return runtime.NumCPU() }
 
 // costTracker keeps, per process name and pid, the first and last CPU
 // reading and the peak RSS, so processes restarted mid-run are summed.
@@ -22,6 +20,9 @@ type costTracker struct {
 	mu    sync.Mutex
 	procs map[string]map[int]*pidCost
 	dead  map[int]bool
+	// begun is set after the first sample: a process first seen later was
+	// started during the run, so all of its CPU counts.
+	begun bool
 }
 
 type pidCost struct {
@@ -52,6 +53,9 @@ func (c *costTracker) sample(st *localstack.Stack) {
 		p := c.procs[name][pid]
 		if p == nil {
 			p = &pidCost{first: cpu}
+			if c.begun {
+				p.first = 0
+			}
 			c.procs[name][pid] = p
 		}
 		p.last, p.rss, p.seen = cpu, math.Max(p.rss, rss), true
@@ -62,6 +66,20 @@ func (c *costTracker) sample(st *localstack.Stack) {
 		}
 	}
 	read("loadgen", os.Getpid())
+	c.begun = true
+}
+
+// cumulative is each process name's CPU seconds so far in the run.
+func (c *costTracker) cumulative() map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]float64{}
+	for name, pids := range c.procs {
+		for _, p := range pids {
+			out[name] += p.last - p.first
+		}
+	}
+	return out
 }
 
 func (c *costTracker) forget(name string, pid int) {
@@ -94,15 +112,11 @@ func round(v float64, d int) float64 {
 	return math.Round(v*p) / p
 }
 
-func write(dir string, out map[string]any) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+// write saves the results as latest.{json,md,svg} under dir and, when
+// docsDir is set, as <date>T<time>Z-<profile>.{json,md,svg} under docsDir.
+func write(dir, docsDir string, out map[string]any) error {
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "latest.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	// Re-read through JSON so the table works on plain maps.
@@ -110,10 +124,26 @@ func write(dir string, out map[string]any) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(table(m)), 0o644); err != nil {
+	files := map[string][]byte{".json": append(b, '\n'), ".md": []byte(table(m)), ".svg": []byte(plot(m))}
+	save := func(dir, stem string) error {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		for ext, data := range files {
+			if err := os.WriteFile(filepath.Join(dir, stem+ext), data, 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := save(dir, "latest"); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "latest.svg"), []byte(plot(m)), 0o644)
+	if docsDir == "" {
+		return nil
+	}
+	started, _ := time.Parse(time.RFC3339, fmt.Sprint(m["started"]))
+	return save(docsDir, started.UTC().Format("2006-01-02T1504Z")+"-"+fmt.Sprint(m["profile"]))
 }
 
 func get(m map[string]any, path ...string) any {
@@ -129,10 +159,19 @@ func get(m map[string]any, path ...string) any {
 }
 
 func num(m map[string]any, path ...string) string {
-	switch v := get(m, path...).(type) {
+	return fmtNum(get(m, path...))
+}
+
+func fmtNum(v any) string {
+	switch v := v.(type) {
 	case float64:
-		if math.Abs(v) >= 100 {
+		switch {
+		case v == math.Trunc(v) || math.Abs(v) >= 1000:
+			return thousands(v)
+		case math.Abs(v) >= 100:
 			return fmt.Sprintf("%.0f", v)
+		case math.Abs(v) >= 10:
+			return fmt.Sprintf("%.1f", v)
 		}
 		return fmt.Sprintf("%.2f", v)
 	case bool:
@@ -146,36 +185,172 @@ func num(m map[string]any, path ...string) string {
 
 func table(m map[string]any) string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "# Tally benchmark (%s profile, %s, %s CPUs)\n\n", num(m, "profile"), num(m, "started"), num(m, "machine", "cpus"))
-	s.WriteString("| measure | result | target (MISSION.md) |\n|---|---|---|\n")
-	row := func(name, val, target string) { fmt.Fprintf(&s, "| %s | %s | %s |\n", name, val, target) }
-	row("ingest single, fixed rate: offered / acked events/s", num(m, "ingest", "single_fixed_rate", "offered_events_per_second")+" / "+num(m, "ingest", "single_fixed_rate", "acked_events_per_second"), "")
-	row("ingest single, fixed rate: p50 / p99 / p99.9 ms", num(m, "ingest", "p50_ms")+" / "+num(m, "ingest", "p99_ms")+" / "+num(m, "ingest", "p99_9_ms"), "p99 ≤ 25 ms")
-	row("ingest single, max rate: req/s (p99 ms)", num(m, "ingest", "single_max_requests_per_second")+" ("+num(m, "ingest", "single_max_p99_ms")+")", "≥ 25,000 req/s")
-	row("ingest batch 500, max rate: events/s (p99 ms)", num(m, "ingest", "batch_max_events_per_second")+" ("+num(m, "ingest", "batch_max_p99_ms")+")", "≥ 300,000 events/s")
-	row("end to end: events/s, exact", num(m, "e2e", "events_per_second")+", exact="+num(m, "e2e", "exact"), "≥ 100,000 events/s, exact")
-	row("end to end: count / expected", num(m, "e2e", "count")+" / "+num(m, "e2e", "expected_count"), "equal")
-	row("freshness at 10k events/s: p50 / p99 ms", num(m, "e2e", "freshness_p50_ms")+" / "+num(m, "e2e", "freshness_p99_ms"), "p99 ≤ 2,000 ms")
-	row("processor drain (10% dups): events/s, exact", num(m, "processor", "drain_events_per_second")+", exact="+num(m, "processor", "exact"), "≥ 400,000 events/s")
-	row("processor drain: events, seconds", num(m, "processor", "events")+", "+num(m, "processor", "drain_seconds"), "")
-	row("processor peak RSS MB", num(m, "processor", "peak_rss_mb"), "≤ 300 MB")
-	row("query groupBy=both all time: p50 / p95 ms", num(m, "query", "groupBy_both_all_time", "p50_ms")+" / "+num(m, "query", "groupBy_both_all_time", "p95_ms"), "p95 ≤ 50 ms (at 10M events)")
-	row("query groupBy=both one day: p50 / p95 ms", num(m, "query", "groupBy_both_one_day", "p50_ms")+" / "+num(m, "query", "groupBy_both_one_day", "p95_ms"), "p95 ≤ 50 ms (at 10M events)")
-	row("query: stored events", num(m, "query", "stored_events"), "10M")
-	s.WriteString("\n## Cost (whole run)\n\n| process | CPU seconds | peak RSS MB |\n|---|---|---|\n")
-	cost, _ := m["cost"].(map[string]any)
-	var names []string
-	for k := range cost {
-		if _, ok := cost[k].(map[string]any); ok {
-			names = append(names, k)
+	failed, _ := m["failed"].([]any)
+	status := "complete: every step passed"
+	if len(failed) > 0 {
+		status = fmt.Sprintf("**FAILED** (%d step(s); the command exited non-zero)", len(failed))
+	}
+	fmt.Fprintf(&s, "# Tally benchmark, %s profile, %s\n\n", num(m, "profile"), num(m, "started"))
+	fmt.Fprintf(&s, "Status: %s.\n\n", status)
+	for _, f := range failed {
+		fmt.Fprintf(&s, "- %v\n", f)
+	}
+	if len(failed) > 0 {
+		s.WriteString("\n")
+	}
+	fmt.Fprintf(&s, "Reproduce: `%s`", num(m, "command"))
+	if c := num(m, "commit"); c != "—" && c != "" {
+		fmt.Fprintf(&s, " at commit `%s`", c)
+	}
+	s.WriteString(" (it starts its own stack: STACK_DIR=.stack-bench, PORT_BASE=30000).\n\n")
+	fmt.Fprintf(&s, "Machine: %s × %s, %s GiB, Linux %s, %s, ClickHouse %s, Redis %s; every service, the load generator and the ceilings share these cores.\n",
+		num(m, "machine", "cpus"), num(m, "machine", "cpu_model"), num(m, "machine", "memory_gib"), num(m, "machine", "kernel"),
+		num(m, "machine", "go"), num(m, "machine", "clickhouse"), num(m, "machine", "redis"))
+	fmt.Fprintf(&s, "Load average (1/5/15 min): %s at the start, %s at the end (per step below). Finished %s.\n\n",
+		num(m, "loadavg_start"), num(m, "loadavg_end"), num(m, "finished"))
+
+	s.WriteString("## Throughput (median of the runs; ratio = Tally ÷ the ceiling measured in this run)\n\n")
+	s.WriteString("| measure | median | runs | p99 ms (median) | ceiling | ratio | target (MISSION.md) |\n|---|---|---|---|---|---|---|\n")
+	measures, _ := m["measures"].([]any)
+	names := map[string]string{}
+	for _, x := range measures {
+		mm, _ := x.(map[string]any)
+		names[fmt.Sprint(mm["key"])] = fmt.Sprint(mm["name"])
+	}
+	for _, x := range measures {
+		mm, _ := x.(map[string]any)
+		var runs []string
+		if rs, ok := mm["runs"].([]any); ok {
+			for _, r := range rs {
+				runs = append(runs, fmtNum(r))
+			}
+		}
+		ratio, ceiling := "", ""
+		if r, ok := mm["ratio_to_ceiling"].(float64); ok && r > 0 {
+			ratio = fmt.Sprintf("%.2f×", r)
+		}
+		if c, ok := mm["ceiling"].(string); ok && c != "" {
+			ceiling = names[c]
+		}
+		p99 := ""
+		if _, ok := mm["p99_ms_median"]; ok {
+			p99 = fmtNum(mm["p99_ms_median"])
+		}
+		fmt.Fprintf(&s, "| %v | %s %v | %s | %s | %s | %s | %s |\n", mm["name"], fmtNum(mm["median"]), mm["unit"], strings.Join(runs, " / "),
+			p99, ceiling, ratio, fmtNum(orEmpty(mm["target"])))
+	}
+	row := func(name, val string) { fmt.Fprintf(&s, "| %s | %s |\n", name, val) }
+	s.WriteString("\n## Correctness and resources\n\n| check | result |\n|---|---|\n")
+	row("end to end: count / expected (exact)", num(m, "e2e", "count")+" / "+num(m, "e2e", "expected_count")+" ("+num(m, "e2e", "exact")+")")
+	row("freshness at 10k events/s: p50 / p99 ms (target p99 ≤ 1,000)", num(m, "e2e", "freshness_p50_ms")+" / "+num(m, "e2e", "freshness_p99_ms"))
+	if runs, ok := get(m, "processor", "runs").([]any); ok && len(runs) > 0 {
+		last, _ := runs[len(runs)-1].(map[string]any)
+		row("processor drain, last run: count / expected (exact)", num(last, "count")+" / "+num(last, "expected_count")+" ("+num(last, "exact")+")")
+		row("processor drain, last run: seconds draining / from restart", num(last, "drain_seconds")+" / "+num(last, "seconds_from_restart"))
+		row("processor peak RSS MB, last run (target ≤ 300)", num(last, "peak_rss_mb"))
+		if cpu, ok := last["cpu_seconds_per_million_events"].(map[string]any); ok {
+			row("CPU seconds per million events, drain (by process)", kv(cpu))
+		}
+		if ph, ok := last["processor_phases"].(map[string]any); ok {
+			for name, v := range ph {
+				if p, ok := v.(map[string]any); ok {
+					row("time per phase, "+name+" (seconds, since restart)", phaseLine(p))
+				}
+			}
 		}
 	}
-	sort.Strings(names)
-	for _, n := range names {
+	if cpu, ok := get(m, "e2e", "cpu_seconds_per_million_events").(map[string]any); ok {
+		row("CPU seconds per million events, end to end (by process)", kv(cpu))
+	}
+	row("Redis bytes per remembered id (target ≤ 64)", num(m, "redis", "bytes_per_id"))
+	row("stored events at the query step", num(m, "query", "stored_events"))
+
+	s.WriteString("\n## Queries (sequential, while background events stream in)\n\n")
+	fmt.Fprintf(&s, "Background load: %s events/s acknowledged, p99 %s ms. Target: p95 ≤ 50 ms at 10M events.\n\n",
+		num(m, "query", "background_acked_events_per_second"), num(m, "query", "background_p99_ms"))
+	s.WriteString("| query | samples | p50 ms | p95 ms | p99 ms | errors |\n|---|---|---|---|---|---|\n")
+	if cases, ok := get(m, "query", "cases").([]any); ok {
+		for _, x := range cases {
+			c, _ := x.(map[string]any)
+			fmt.Fprintf(&s, "| %v | %s | %s | %s | %s | %s |\n", c["case"], num(c, "samples"), num(c, "p50_ms"), num(c, "p95_ms"), num(c, "p99_ms"), num(c, "errors"))
+		}
+	}
+
+	s.WriteString("\n## Cost (whole run)\n\n| process | CPU seconds | peak RSS MB |\n|---|---|---|\n")
+	cost, _ := m["cost"].(map[string]any)
+	var procs []string
+	for k := range cost {
+		if _, ok := cost[k].(map[string]any); ok {
+			procs = append(procs, k)
+		}
+	}
+	sort.Strings(procs)
+	for _, n := range procs {
 		fmt.Fprintf(&s, "| %s | %s | %s |\n", n, num(cost, n, "cpu_seconds"), num(cost, n, "peak_rss_mb"))
 	}
 	fmt.Fprintf(&s, "| total | %s | |\n", num(cost, "total_cpu_seconds"))
+	s.WriteString("\n`loadgen` is the benchmark process: the load generator, the in-process ceiling server, the prefill producer and the pollers.\n")
+
+	s.WriteString("\n## Steps and load average\n\n| s | step | load 1/5/15 |\n|---|---|---|\n")
+	if marks, ok := m["marks"].([]any); ok {
+		for _, x := range marks {
+			mk, _ := x.(map[string]any)
+			fmt.Fprintf(&s, "| %s | %v | %v |\n", num(mk, "t"), mk["name"], mk["loadavg"])
+		}
+	}
 	return s.String()
+}
+
+func orEmpty(v any) any {
+	if v == nil {
+		return ""
+	}
+	return v
+}
+
+// kv formats a map of numbers as "a 1.2, b 3.4" in key order.
+func kv(m map[string]any) string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+" "+fmtNum(m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// phaseLine lists the processor's phases by time spent, largest first.
+func phaseLine(p map[string]any) string {
+	type ph struct {
+		name string
+		secs float64
+	}
+	var phases []ph
+	for k, v := range p {
+		if name, ok := strings.CutSuffix(k, "_seconds"); ok && !strings.Contains(name, "batch") && !strings.Contains(name, "insert_") {
+			f, _ := v.(float64)
+			phases = append(phases, ph{name, f})
+		}
+	}
+	sort.Slice(phases, func(i, j int) bool { return phases[i].secs > phases[j].secs })
+	var parts []string
+	for _, x := range phases {
+		parts = append(parts, fmt.Sprintf("%s %.2f", x.name, x.secs))
+	}
+	return fmt.Sprintf("%s; batches %s (%s s), records/batch %s", strings.Join(parts, ", "), fmtNum(p["batch_seconds_count"]),
+		fmtNum(p["batch_seconds_sum"]), fmtRatio(p["batch_records_sum"], p["batch_records_count"]))
+}
+
+func fmtRatio(a, b any) string {
+	x, _ := a.(float64)
+	y, _ := b.(float64)
+	if y == 0 {
+		return "—"
+	}
+	return fmtNum(x / y)
 }
 
 // plot draws throughput (records received into Kafka and accounted for by

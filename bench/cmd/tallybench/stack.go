@@ -4,52 +4,103 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/tally-dev/tally/bench/internal/load"
 )
 
-// stats is the part of the query API's /v1/stats the benchmark reads.
+// stats is the part of the query API's /v1/stats the benchmark reads (the
+// whole pipeline's books, as an admin key acting for no tenant sees them).
 type stats struct {
-	Received     int64  `json:"received"`
-	Processed    uint64 `json:"processed"`
-	Duplicates   uint64 `json:"duplicates"`
-	Rejected     uint64 `json:"rejected"`
-	DeadLettered uint64 `json:"deadLettered"`
-	Pending      int64  `json:"pending"`
-	InFlight     uint64 `json:"inFlight"`
+	Received     int64   `json:"received"`
+	Processed    uint64  `json:"processed"`
+	Duplicates   uint64  `json:"duplicates"`
+	Conflicts    uint64  `json:"conflicts"`
+	Rejected     uint64  `json:"rejected"`
+	DeadLettered uint64  `json:"deadLettered"`
+	Forwarded    uint64  `json:"forwarded"`
+	Skipped      uint64  `json:"skipped"`
+	Pending      int64   `json:"pending"`
+	InFlight     int64   `json:"inFlight"`
+	Reconciled   bool    `json:"reconciled"`
+	Unbalanced   []int32 `json:"unbalanced"`
 }
 
 // accounted is every raw record the processor has finished with.
 func (s stats) accounted() int64 {
-	return int64(s.Processed + s.Duplicates + s.Rejected + s.DeadLettered)
+	return int64(s.Processed + s.Duplicates + s.Conflicts + s.Rejected + s.DeadLettered + s.Forwarded + s.Skipped)
 }
 
+// balanced is the books adding up with nothing left to read: received =
+// processed + duplicates + … + pending, and pending is zero.
+func (s stats) balanced() bool {
+	return s.Pending == 0 && s.accounted() == s.Received && s.Reconciled
+}
+
+// api reads the query API with the stack's keys: admin for /v1/stats (the
+// whole books), the default tenant's ingest+query key for aggregations.
 type api struct {
-	query  string
-	key    string // the stack's default.key ("" for none)
-	client *http.Client
+	query       string
+	client      *http.Client
+	adminKey    string
+	key         string
+	serverError *serverErrors
+}
+
+// serverErrors remembers every 5xx answer the benchmark saw: any one of
+// them fails the run, since Tally promises never to answer 5xx to a valid
+// request (a 503 under load is a finding, not noise).
+type serverErrors struct {
+	mu    sync.Mutex
+	n     int
+	first string
+}
+
+func (e *serverErrors) add(what string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.n == 0 {
+		e.first = what
+	}
+	e.n++
+}
+
+func (e *serverErrors) get() (int, string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n, e.first
 }
 
 func (a api) getJSON(ctx context.Context, path string, v any) error {
+	return a.getJSONKey(ctx, a.key, path, v)
+}
+
+func (a api) getJSONKey(ctx context.Context, key, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.query+path, nil)
 	if err != nil {
 		return err
 	}
-	if a.key != "" {
-		req.Header.Set("Authorization", "Bearer "+a.key)
-	}
+	load.SetKey(req, key)
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		err := fmt.Errorf("GET %s: status %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
+		if resp.StatusCode >= 500 {
+			a.serverError.add(err.Error())
+		}
+		return err
 	}
 	d := json.NewDecoder(resp.Body)
 	d.UseNumber()
@@ -58,7 +109,7 @@ func (a api) getJSON(ctx context.Context, path string, v any) error {
 
 func (a api) stats(ctx context.Context) (stats, error) {
 	var s stats
-	err := a.getJSON(ctx, "/v1/stats", &s)
+	err := a.getJSONKey(ctx, a.adminKey, "/v1/stats", &s)
 	return s, err
 }
 
@@ -94,17 +145,18 @@ func (a api) total(ctx context.Context, extra url.Values) (int64, *big.Rat, erro
 	return n, sum, nil
 }
 
-// waitDrained polls until every received record is accounted for and nothing
-// is pending, or the timeout passes. It returns the time it saw that.
+// waitDrained polls until the books balance (every received record
+// accounted for, nothing pending), or the timeout passes. It returns the
+// time it saw that.
 func (a api) waitDrained(ctx context.Context, timeout time.Duration) (stats, time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		s, err := a.stats(ctx)
-		if err == nil && s.Pending == 0 && s.accounted() >= s.Received {
+		if err == nil && s.balanced() {
 			return s, time.Now(), nil
 		}
 		if time.Now().After(deadline) {
-			return s, time.Now(), fmt.Errorf("not drained after %v (last stats %+v, err %v)", timeout, s, err)
+			return s, time.Now(), fmt.Errorf("books not balanced after %v (last stats %+v, last error: %s)", timeout, s, errText(err))
 		}
 		select {
 		case <-ctx.Done():

@@ -134,3 +134,62 @@ func TestAmountText(t *testing.T) {
 		}
 	}
 }
+
+// Every request carries the API key, and a server that insists on it sees
+// no request without it: the run's statuses are all 202.
+func TestRunSendsAPIKey(t *testing.T) {
+	s := &stub{seen: map[string]bool{}}
+	var mu sync.Mutex
+	var bad int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer k3y" {
+			mu.Lock()
+			bad++
+			mu.Unlock()
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	for _, c := range []Config{{Batch: 1, Rate: 1000}, {Batch: 20, Concurrency: 2}} {
+		c.Target, c.Duration, c.APIKey = srv.URL, 200*time.Millisecond, "k3y"
+		res, err := Run(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests == 0 || res.Status["202"] != int(res.Requests) {
+			t.Fatalf("batch %d: status %v for %d requests", c.Batch, res.Status, res.Requests)
+		}
+	}
+	e, _ := NewGenerator(GenOptions{Seed: 3}).Next()
+	if _, err := SendOne(context.Background(), srv.Client(), srv.URL+"/v1/events", "k3y", e, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SendOne(context.Background(), srv.Client(), srv.URL+"/v1/events", "", e, false); err == nil {
+		t.Fatal("SendOne without a key: the 401 was not an error")
+	}
+	if bad != 1 {
+		t.Fatalf("%d requests without the key, want only the one sent without it", bad)
+	}
+}
+
+// Closing Stop ends a run long before its Duration, in both loop modes.
+func TestRunStopsEarly(t *testing.T) {
+	s := &stub{seen: map[string]bool{}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, c := range []Config{{Batch: 1, Rate: 1000}, {Batch: 10, Concurrency: 2}} {
+		stop := make(chan struct{})
+		c.Target, c.Duration, c.Stop = srv.URL, time.Minute, stop
+		time.AfterFunc(200*time.Millisecond, func() { close(stop) })
+		t0 := time.Now()
+		res, err := Run(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > 10*time.Second || res.Requests == 0 {
+			t.Fatalf("batch %d: ran %v with %d requests after Stop at 200 ms", c.Batch, d, res.Requests)
+		}
+	}
+}

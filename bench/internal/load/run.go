@@ -30,9 +30,12 @@ type Config struct {
 	Gen         GenOptions
 	Timeout     time.Duration // per request
 	Client      *http.Client  // optional
-	// APIKey is sent as Authorization: Bearer (Tally's ingestor needs a key
-	// with the ingest scope); "" sends none.
+	// APIKey, when set, is sent as "Authorization: Bearer <key>" on every
+	// request (a server that does not check keys ignores it).
 	APIKey string
+	// Stop, when non-nil, ends the run early once closed: no new request
+	// is offered, those in flight finish. Duration still bounds the run.
+	Stop <-chan struct{}
 }
 
 // Result is what a run measured.
@@ -236,9 +239,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
-		if c.APIKey != "" {
-			req.Header.Set("Authorization", "Bearer "+c.APIKey)
-		}
+		SetKey(req, c.APIKey)
 		resp, err := client.Do(req)
 		now := time.Now()
 		w.lat = append(w.lat, float64(now.Sub(j.intended))/1e6)
@@ -272,6 +273,17 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		mu.Unlock()
 		return w
 	}
+	stopped := func() bool {
+		if c.Stop == nil {
+			return false
+		}
+		select {
+		case <-c.Stop:
+			return true
+		default:
+			return false
+		}
+	}
 	var wg sync.WaitGroup
 	mode := "max"
 	if c.Rate > 0 {
@@ -290,7 +302,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		interval := time.Duration(float64(time.Second) * float64(c.Batch) / c.Rate)
 		for i := int64(0); ; i++ {
 			intended := start.Add(time.Duration(i) * interval)
-			if !intended.Before(end) || ctx.Err() != nil {
+			if !intended.Before(end) || ctx.Err() != nil || stopped() {
 				break
 			}
 			if d := time.Until(intended); d > time.Millisecond {
@@ -303,7 +315,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		for range c.Concurrency {
 			w := newWorker()
 			wg.Go(func() {
-				for time.Now().Before(end) && ctx.Err() == nil {
+				for time.Now().Before(end) && ctx.Err() == nil && !stopped() {
 					j := makeJob(time.Time{})
 					j.intended = time.Now()
 					send(w, j)
@@ -409,17 +421,23 @@ func record(body []byte, events []Event, seed bool, truth *Truth) int {
 	return n
 }
 
-// SendOne posts one event with apiKey ("" for none) and returns its
-// acknowledged id.
-func SendOne(ctx context.Context, client *http.Client, url, apiKey string, e Event, seed bool) (ID, error) {
+// SetKey sets the request's API key ("Authorization: Bearer <key>"); an
+// empty key sets nothing.
+func SetKey(req *http.Request, key string) {
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+}
+
+// SendOne posts one event, with the API key when key is not empty, and
+// returns its acknowledged id.
+func SendOne(ctx context.Context, client *http.Client, url, key string, e Event, seed bool) (ID, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(e.AppendJSON(nil, seed)))
 	if err != nil {
 		return ID{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-	}
+	SetKey(req, key)
 	resp, err := client.Do(req)
 	if err != nil {
 		return ID{}, err
