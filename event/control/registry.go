@@ -337,5 +337,26 @@ func CreateTopic(ctx context.Context, adm *kadm.Client, topic string, replicatio
 			return fmt.Errorf("create %s: %w", topic, t.Err)
 		}
 	}
-	return nil
+	// A new topic answers UNKNOWN_TOPIC_OR_PARTITION until its partition
+	// has a leader; the first key written right after (the local stack's
+	// bootstrap) would fail on a loaded machine. Return once it can be used.
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			if t, ok := md.Topics[topic]; ok && t.Err == nil && len(t.Partitions) > 0 {
+				ready := true
+				for _, p := range t.Partitions {
+					ready = ready && p.Err == nil && p.Leader >= 0
+				}
+				if ready {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create %s: no leader yet: %w", topic, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
