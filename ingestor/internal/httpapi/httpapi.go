@@ -81,7 +81,12 @@ func New(cfg Config) (http.Handler, error) {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true // c.Request.Context() cancellation reaches Ingest
 	r.Use(h.requestID, h.observe, gin.CustomRecoveryWithWriter(nil, h.recovered))
+	// Every ingest route: /v1/events (Tally JSON, NDJSON, CloudEvents) and
+	// the Segment-compatible /v1/track and /v1/batch (formats.go), whose
+	// libraries send the write key as the HTTP basic user.
 	r.POST("/v1/events", h.ingestV1)
+	r.POST("/v1/track", h.segmentTrack)
+	r.POST("/v1/batch", h.segmentBatch)
 	r.POST("/api/events", h.ingestSeed)
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)

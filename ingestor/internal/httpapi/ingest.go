@@ -15,8 +15,37 @@ import (
 const maxIdempotencyKey = 256
 
 // parseIngest turns the request into an ingest.Request, or writes the error
-// response and returns false.
+// response and returns false. CloudEvents requests (by the HTTP protocol
+// binding) are read by parseCloudEvents.
 func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
+	req, ok := h.requestOptions(c)
+	if !ok {
+		return req, false
+	}
+	if isCloudEvents(c.Request.Header) {
+		return h.parseCloudEvents(c, req)
+	}
+	format, berr := body.ParseFormat(c.GetHeader("Content-Type"))
+	if berr != nil {
+		writeError(c, berr.Status, berr.Code, berr.Message)
+		return ingest.Request{}, false
+	}
+	data, ok := h.readBody(c)
+	if !ok {
+		return ingest.Request{}, false
+	}
+	elements, shape, berr := body.NewSplitter(h.cfg.Limits).Split(data, format)
+	if berr != nil {
+		writeError(c, berr.Status, berr.Code, berr.Message)
+		return ingest.Request{}, false
+	}
+	req.Elements, req.Shape = elements, shape
+	return req, true
+}
+
+// requestOptions reads what every ingest route takes besides the body: the
+// simulateFailure parameter and the Idempotency-Key header.
+func (h *handler) requestOptions(c *gin.Context) (ingest.Request, bool) {
 	simulate := false
 	if v := c.Query("simulateFailure"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -37,11 +66,16 @@ func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
 			"Idempotency-Key is longer than "+strconv.Itoa(maxIdempotencyKey)+" bytes")
 		return ingest.Request{}, false
 	}
-	format, berr := body.ParseFormat(c.GetHeader("Content-Type"))
-	if berr != nil {
-		writeError(c, berr.Status, berr.Code, berr.Message)
-		return ingest.Request{}, false
-	}
+	return ingest.Request{
+		RequestID:       c.GetString(ctxRequestID),
+		IdempotencyKey:  key,
+		SimulateFailure: simulate,
+		ReceivedAt:      h.cfg.Now(),
+	}, true
+}
+
+// readBody reads the (possibly gzipped) body within the limits.
+func (h *handler) readBody(c *gin.Context) ([]byte, bool) {
 	limits := h.cfg.Limits
 	// The wire cap: MaxBytesReader also tells net/http to close the
 	// connection instead of draining an oversized upload.
@@ -49,21 +83,9 @@ func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
 	data, berr := body.Read(r, c.GetHeader("Content-Encoding"), c.Request.ContentLength, limits.MaxBodyBytes)
 	if berr != nil {
 		writeError(c, berr.Status, berr.Code, berr.Message)
-		return ingest.Request{}, false
+		return nil, false
 	}
-	elements, shape, berr := body.NewSplitter(limits).Split(data, format)
-	if berr != nil {
-		writeError(c, berr.Status, berr.Code, berr.Message)
-		return ingest.Request{}, false
-	}
-	return ingest.Request{
-		Elements:        elements,
-		Shape:           shape,
-		RequestID:       c.GetString(ctxRequestID),
-		IdempotencyKey:  key,
-		SimulateFailure: simulate,
-		ReceivedAt:      h.cfg.Now(),
-	}, true
+	return data, true
 }
 
 // run ingests and maps failures; false means the response was written.
@@ -108,6 +130,10 @@ func (h *handler) ingestV1(c *gin.Context) {
 	if !ok {
 		return
 	}
+	c.JSON(http.StatusAccepted, newV1Response(out))
+}
+
+func newV1Response(out ingest.Outcome) v1Response {
 	resp := v1Response{Accepted: out.Accepted, Rejected: out.Rejected, Results: make([]v1Result, len(out.Results))}
 	for i, r := range out.Results {
 		res := v1Result{Index: r.Index, EventID: r.EventID, Status: r.Status}
@@ -118,7 +144,7 @@ func (h *handler) ingestV1(c *gin.Context) {
 		}
 		resp.Results[i] = res
 	}
-	c.JSON(http.StatusAccepted, resp)
+	return resp
 }
 
 type seedResponse struct {

@@ -71,6 +71,9 @@ type Request struct {
 	IdempotencyKey  string // from the Idempotency-Key header; may be empty
 	SimulateFailure bool
 	ReceivedAt      time.Time
+	// Layout is how every element is laid out (format, CloudEvents
+	// attributes, Segment sentAt); the zero value is Tally JSON.
+	Layout Layout
 }
 
 // Result is the preflight verdict for one event.
@@ -138,6 +141,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	rejectedByCode := map[string]int{}
 
 	clients := make([]string, len(req.Elements))
+	layoutHeaders := req.Layout.headers()
 	for i, el := range req.Elements {
 		key := req.IdempotencyKey
 		if key != "" && req.Shape == body.ShapeArray {
@@ -148,7 +152,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			res.Status = StatusRejected
 			res.Rejection = &normalize.Rejection{Code: el.Issue, Message: el.Message}
 		} else {
-			c, rej := s.cfg.Normalizer.Normalize(normalize.Input{Raw: el.Raw, ReceivedAt: receivedAt, IdempotencyKey: key})
+			c, rej := s.cfg.Normalizer.Normalize(req.Layout.input(el.Raw, receivedAt, key))
 			if rej != nil {
 				res.Status = StatusRejected
 				res.Rejection = rej
@@ -170,6 +174,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 		if req.SimulateFailure {
 			headers = append(headers, kgo.RecordHeader{Key: event.HeaderSimulateFailure, Value: trueValue})
 		}
+		headers = append(headers, layoutHeaders...)
 		rec := &records[i]
 		rec.Value = el.Raw
 		if res.EventID != "" {

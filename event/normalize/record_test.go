@@ -1,0 +1,104 @@
+package normalize
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/event"
+)
+
+// What the ingestor writes, the processor reads back as the same Input.
+func TestFormatHeadersRoundTrip(t *testing.T) {
+	for _, in := range []Input{
+		{Format: FormatTally},
+		{Format: FormatCloudEvent},
+		{Format: FormatCloudEventBinary, Attributes: map[string]string{
+			"specversion": "1.0", "id": "A-1", "source": "/shop/orders", "type": "order.paid",
+			"time": "2024-01-02T15:04:05Z", "datacontenttype": "application/json; charset=utf-8", "tenantid": "ü ✓",
+		}},
+		{Format: FormatCloudEventBinary, Attributes: map[string]string{"specversion": "1.0", "id": "1", "source": "s", "type": "t"}},
+		{Format: FormatSegment, SentAt: "2024-01-02T15:04:06.100Z"},
+		{Format: FormatSegment},
+	} {
+		hs := FormatHeaders(&in)
+		var got Input
+		if rej := RecordFormat(hs, &got); rej != nil {
+			t.Fatalf("%s: %v", in.Format, rej)
+		}
+		if got.Format != in.Format || got.SentAt != in.SentAt || !reflect.DeepEqual(got.Attributes, in.Attributes) {
+			t.Errorf("%s: headers %v read back as %+v", in.Format, hs, got)
+		}
+	}
+}
+
+// Kafka-native producers following the CloudEvents Kafka protocol binding
+// need no tally-* header; an explicit tally-format wins over the binding.
+func TestRecordFormat(t *testing.T) {
+	h := func(kv ...string) []kgo.RecordHeader {
+		var hs []kgo.RecordHeader
+		for i := 0; i < len(kv); i += 2 {
+			hs = append(hs, kgo.RecordHeader{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+		return hs
+	}
+	for _, c := range []struct {
+		name    string
+		headers []kgo.RecordHeader
+		format  Format
+		attrs   map[string]string
+		sentAt  string
+		code    string
+	}{
+		{name: "no headers", format: FormatTally},
+		{name: "plain json", headers: h("content-type", "application/json"), format: FormatTally},
+		{name: "structured", headers: h("content-type", "application/cloudevents+json; charset=UTF-8"), format: FormatCloudEvent},
+		{name: "batch content type", headers: h("content-type", "application/cloudevents-batch+json"), format: FormatCloudEvent},
+		{name: "binary", headers: h("ce_specversion", "1.0", "ce_id", "1", "ce_source", "s", "ce_type", "t", "content-type", "application/json"),
+			format: FormatCloudEventBinary,
+			attrs:  map[string]string{"specversion": "1.0", "id": "1", "source": "s", "type": "t", "datacontenttype": "application/json"}},
+		{name: "binary wins over content type", headers: h("content-type", "application/cloudevents+json", "ce_specversion", "1.0"),
+			format: FormatCloudEventBinary, attrs: map[string]string{"specversion": "1.0", "datacontenttype": "application/cloudevents+json"}},
+		{name: "tally-format wins", headers: h(event.HeaderFormat, "tally", "ce_specversion", "1.0"), format: FormatTally},
+		{name: "segment", headers: h(event.HeaderFormat, "segment", event.HeaderSentAt, "2024-01-02T00:00:00Z"), format: FormatSegment,
+			sentAt: "2024-01-02T00:00:00Z"},
+		{name: "sent-at only for segment", headers: h(event.HeaderSentAt, "2024-01-02T00:00:00Z"), format: FormatTally},
+		{name: "binary named without ce headers", headers: h(event.HeaderFormat, "cloudevents-binary"), format: FormatCloudEventBinary},
+		{name: "unknown format", headers: h(event.HeaderFormat, "avro"), code: CodeUnsupportedEvent},
+		{name: "format not utf-8", headers: h(event.HeaderFormat, "\xff"), code: CodeUnsupportedEvent},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := Input{Format: FormatSegment, SentAt: "stale", Attributes: map[string]string{"stale": "x"}}
+			rej := RecordFormat(c.headers, &in)
+			if c.code != "" {
+				if rej == nil || rej.Code != c.code {
+					t.Fatalf("got %v, want %s", rej, c.code)
+				}
+				return
+			}
+			if rej != nil {
+				t.Fatal(rej)
+			}
+			if in.Format != c.format || in.SentAt != c.sentAt || !reflect.DeepEqual(in.Attributes, c.attrs) {
+				t.Fatalf("got %s %q %v, want %s %q %v", in.Format, in.SentAt, in.Attributes, c.format, c.sentAt, c.attrs)
+			}
+		})
+	}
+}
+
+// A binary-mode event without data (an empty body) counts with the amount
+// default, whatever its content type says.
+func TestCloudEventBinaryNoData(t *testing.T) {
+	e := newEngine(t)
+	for _, ct := range []string{"", "application/json"} {
+		attrs := map[string]string{"specversion": "1.0", "id": "1", "source": "s", "type": "t"}
+		if ct != "" {
+			attrs["datacontenttype"] = ct
+		}
+		ev, rej := e.Normalize(Input{Format: FormatCloudEventBinary, Attributes: attrs, ReceivedAt: received})
+		if rej != nil || ev.Amount != (event.Amount{Units: 1}) || ev.EventID != wantID('K', "s", "1") {
+			t.Fatalf("content type %q: %+v %v", ct, ev, rej)
+		}
+	}
+}
