@@ -1,10 +1,12 @@
 package normalize
 
 import (
+	"maps"
 	"reflect"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"pgregory.net/rapid"
 
 	"github.com/tally-dev/tally/event"
 )
@@ -101,4 +103,46 @@ func TestCloudEventBinaryNoData(t *testing.T) {
 			t.Fatalf("content type %q: %+v %v", ct, ev, rej)
 		}
 	}
+}
+
+// Any layout the ingestor can write reads back the same, and so gives the
+// processor the same Input: attribute names as CloudEventHTTPAttributes
+// admits them, any UTF-8 values (headers are not percent-encoded on
+// Kafka), any sentAt.
+func TestPropertyFormatHeadersRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		in := Input{Format: Format(rapid.IntRange(0, int(FormatSegment)).Draw(t, "format"))}
+		switch in.Format {
+		case FormatCloudEventBinary:
+			in.Attributes = rapid.MapOf(rapid.StringMatching(`[a-z0-9]{1,20}`), rapid.String()).Draw(t, "attributes")
+			in.Attributes["specversion"] = rapid.SampledFrom([]string{"1.0", "0.3", ""}).Draw(t, "specversion")
+		case FormatSegment:
+			in.SentAt = rapid.String().Draw(t, "sentAt")
+		}
+		var got Input
+		if rej := RecordFormat(FormatHeaders(&in), &got); rej != nil {
+			t.Fatal(rej)
+		}
+		if got.Format != in.Format || got.SentAt != in.SentAt || !maps.Equal(got.Attributes, in.Attributes) {
+			t.Fatalf("wrote %+v, read %+v", in, got)
+		}
+	})
+}
+
+// Whatever headers a Kafka-native producer sends, reading them never
+// panics, and the format is either one the engine knows or a rejection.
+func FuzzRecordFormat(f *testing.F) {
+	f.Add("tally-format", "segment", "tally-sent-at", "x")
+	f.Add("ce_specversion", "1.0", "content-type", "application/json")
+	f.Add("content-type", "application/cloudevents+json; charset=utf-8", "ce_", "")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		var in Input
+		rej := RecordFormat([]kgo.RecordHeader{{Key: k1, Value: []byte(v1)}, {Key: k2, Value: []byte(v2)}}, &in)
+		if rej == nil && in.Format > FormatSegment {
+			t.Fatalf("format %d", in.Format)
+		}
+		if rej != nil && rej.Code != CodeUnsupportedEvent {
+			t.Fatalf("rejection %v", rej)
+		}
+	})
 }
