@@ -1,9 +1,12 @@
 package normalize
 
 import (
+	"bytes"
 	"maps"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"pgregory.net/rapid"
@@ -145,4 +148,28 @@ func FuzzRecordFormat(f *testing.F) {
 			t.Fatalf("rejection %v", rej)
 		}
 	})
+}
+
+// The dry run reads binary-mode data with the given attributes, and
+// Segment lines with the given batch sentAt, as the pipeline would.
+func TestRunCLIFormatOptions(t *testing.T) {
+	var out bytes.Buffer
+	attrs := map[string]string{"specversion": "1.0", "id": "A1", "source": "/shop", "type": "paid", "datacontenttype": "application/json"}
+	if err := RunCLI(DefaultConfig(), strings.NewReader(`{"amount":"12.50"}`+"\n"), &out,
+		CLIOptions{Format: FormatCloudEventBinary, Attributes: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"eventId":"` + wantID('K', "/shop", "A1") + `"`; !strings.Contains(out.String(), want) || !strings.Contains(out.String(), `"amount":12.5`) {
+		t.Fatalf("binary: %s", out.String())
+	}
+	out.Reset()
+	// sentAt one minute after the client time: received − 1 minute.
+	clock := func() time.Time { return received }
+	if err := runCLI(DefaultConfig(), strings.NewReader(`{"userId":"u","event":"e","messageId":"m","timestamp":"2024-01-01T00:00:00Z"}`+"\n"),
+		&out, clock, CLIOptions{Format: FormatSegment, SentAt: "2024-01-01T00:01:00Z"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := received.Add(-time.Minute).Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z"); !strings.Contains(out.String(), want) {
+		t.Fatalf("segment: %s, want timestamp %s", out.String(), want)
+	}
 }
