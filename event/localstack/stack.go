@@ -520,9 +520,10 @@ func (s *Stack) Clean(ctx context.Context) error {
 
 // Env is the services' environment for this stack, as KEY=VALUE in sorted
 // order: the addresses of Kafka, Redis and ClickHouse, topics, group,
-// partitions and replication factor. On a cluster every broker is listed;
-// ClickHouse is clickhouse-1 (the cluster name is in
-// TALLY_CLICKHOUSE_CLUSTER for a migrate that creates replicated tables).
+// partitions and replication factor. On a cluster every broker and every
+// ClickHouse replica is listed (the cluster name is in
+// TALLY_CLICKHOUSE_CLUSTER: migrate creates replicated tables ON CLUSTER and
+// the processors write with a quorum).
 func (s *Stack) Env() []string {
 	c := s.cfg
 	var brokers []string
@@ -530,11 +531,16 @@ func (s *Stack) Env() []string {
 		brokers = append(brokers, c.node(Kafka, i).Addr())
 	}
 	redis, _ := c.Node(string(Redis))
-	ch, _ := c.Node(nodeName(ClickHouse, 1))
+	// On a cluster the services know every replica: a connection goes to
+	// the first that answers.
+	var chs []string
+	for i := 1; i <= c.count(ClickHouse); i++ {
+		chs = append(chs, c.node(ClickHouse, i).Addr())
+	}
 	env := []string{
 		"TALLY_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"TALLY_REDIS_ADDR=" + redis.Addr(),
-		"TALLY_CLICKHOUSE_ADDR=" + ch.Addr(),
+		"TALLY_CLICKHOUSE_ADDR=" + strings.Join(chs, ","),
 		"TALLY_CLICKHOUSE_DATABASE=" + c.Database,
 		"TALLY_RAW_TOPIC=" + c.RawTopic,
 		"TALLY_DLQ_TOPIC=" + c.DLQTopic,

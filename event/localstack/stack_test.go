@@ -168,7 +168,7 @@ func TestEnv(t *testing.T) {
 	}
 	cluster := newTestStack(t, Cluster).Env()
 	for _, kv := range []string{"TALLY_KAFKA_BROKERS=127.0.0.1:39092,127.0.0.1:39192,127.0.0.1:39292",
-		"TALLY_CLICKHOUSE_ADDR=127.0.0.1:39000", "TALLY_REPLICATION_FACTOR=3", "TALLY_CLICKHOUSE_CLUSTER=tally"} {
+		"TALLY_CLICKHOUSE_ADDR=127.0.0.1:39000,127.0.0.1:39100", "TALLY_REPLICATION_FACTOR=3", "TALLY_CLICKHOUSE_CLUSTER=tally"} {
 		if !slices.Contains(cluster, kv) {
 			t.Errorf("cluster env lacks %s: %v", kv, cluster)
 		}

@@ -99,22 +99,60 @@ var (
 // Cols joins a column list for an INSERT or SELECT.
 func Cols(cols []string) string { return strings.Join(cols, ", ") }
 
+// Options say where the DDL runs.
+type Options struct {
+	// Cluster, when set, names the ClickHouse cluster (remote_servers) on
+	// whose every server the database and tables are created (ON CLUSTER
+	// DDL). Tables then use the Replicated engines, with one ZooKeeper path
+	// per shard and table, so the replicas of a shard hold the same rows.
+	// Every copy of an event id is written by the processor that owns its
+	// client's partition, so replicas of one shard keep first-wins exact;
+	// docs/scaling.md says why more than one shard needs a sharding key.
+	Cluster string
+}
+
+// OnCluster is the ON CLUSTER clause for DDL ("" on a single server).
+func (o Options) OnCluster() string {
+	if o.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + o.Cluster
+}
+
+// Engine is the engine of table db.table: ReplacingMergeTree(version), or
+// on a cluster its Replicated form, whose ZooKeeper path names the shard
+// (the {shard} macro) and whose replica name is the server's {replica}.
+// An empty version replaces by insertion order.
+func (o Options) Engine(db, table, version string) string {
+	if o.Cluster == "" {
+		if version == "" {
+			return "ReplacingMergeTree"
+		}
+		return "ReplacingMergeTree(" + version + ")"
+	}
+	args := fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s', '{replica}'", db, table)
+	if version != "" {
+		args += ", " + version
+	}
+	return "ReplicatedReplacingMergeTree(" + args + ")"
+}
+
+// table is the CREATE TABLE statement of db.name.
+func (o Options) table(db, name, columns, version, tail string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (\n%s\n) ENGINE = %s\n%s", db, name, o.OnCluster(), columns, o.Engine(db, name, version), tail)
+}
+
 // Statements returns the DDL for database db, in the order to apply it.
-func Statements(db string) []string {
-	q := func(format string) string { return fmt.Sprintf(format, db) }
+func Statements(db string, o Options) []string {
 	return []string{
-		q("CREATE DATABASE IF NOT EXISTS %s"),
-		q(`CREATE TABLE IF NOT EXISTS %s.schema_version (
-	version UInt32,
-	applied_ms Int64
-) ENGINE = ReplacingMergeTree(applied_ms)
-ORDER BY version`),
+		"CREATE DATABASE IF NOT EXISTS " + db + o.OnCluster(),
+		o.table(db, "schema_version", `	version UInt32,
+	applied_ms Int64`, "applied_ms", `ORDER BY version`),
 		// The winners, ordered for time-range reads (the read model's exact
 		// edges, the event listing): every rewrite of a winner after a crash
 		// has the same sort key and collapses. A winner's timestamp is fixed
 		// by its first copy, so all its rows share the month partition.
-		q(`CREATE TABLE IF NOT EXISTS %s.events (
-	tenant String,
+		o.table(db, "events", `	tenant String,
 	event_id String,
 	client_id String,
 	metric String,
@@ -130,16 +168,13 @@ ORDER BY version`),
 	partition Int32,
 	offset Int64,
 	raw String,
-	inserted_ms Int64
-) ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(ts)
+	inserted_ms Int64`, "", `PARTITION BY toYYYYMM(ts)
 ORDER BY (tenant, toStartOfMinute(ts), client_id, metric, event_id)`),
 		// The same winners by id: durable lookups while Redis is down, and
 		// event lookups by id. The owner slot (event.Slot of the client;
 		// slots, unlike partitions, never move) says which winners a
 		// partition heals into Redis after a flush — a rare full read.
-		q(`CREATE TABLE IF NOT EXISTS %s.event_ids (
-	slot Int32,
+		o.table(db, "event_ids", `	slot Int32,
 	tenant String,
 	event_id String,
 	ts_ms Int64,
@@ -148,14 +183,11 @@ ORDER BY (tenant, toStartOfMinute(ts), client_id, metric, event_id)`),
 	topic String,
 	partition Int32,
 	offset Int64,
-	inserted_ms Int64
-) ENGINE = ReplacingMergeTree
-ORDER BY (tenant, event_id)`),
+	inserted_ms Int64`, "", `ORDER BY (tenant, event_id)`),
 		// Copies that lost to a winner: duplicates (same content) and
 		// conflicts (same id, other content; they keep their fields and raw
 		// payload for the lineage view). Ordered by id for lineage.
-		q(`CREATE TABLE IF NOT EXISTS %s.duplicates (
-	tenant String,
+		o.table(db, "duplicates", `	tenant String,
 	event_id String,
 	kind String,
 	stream String,
@@ -171,11 +203,8 @@ ORDER BY (tenant, event_id)`),
 	ts_defaulted UInt8,
 	raw String,
 	received_ms Int64,
-	detected_ms Int64
-) ENGINE = ReplacingMergeTree
-ORDER BY (tenant, event_id, stream, partition, offset)`),
-		q(`CREATE TABLE IF NOT EXISTS %s.rejected_events (
-	tenant String,
+	detected_ms Int64`, "", `ORDER BY (tenant, event_id, stream, partition, offset)`),
+		o.table(db, "rejected_events", `	tenant String,
 	code String,
 	field String,
 	message String,
@@ -186,11 +215,8 @@ ORDER BY (tenant, event_id, stream, partition, offset)`),
 	topic String,
 	partition Int32,
 	offset Int64,
-	inserted_ms Int64
-) ENGINE = ReplacingMergeTree
-ORDER BY (stream, partition, offset)`),
-		q(`CREATE TABLE IF NOT EXISTS %s.dead_letters (
-	tenant String,
+	inserted_ms Int64`, "", `ORDER BY (stream, partition, offset)`),
+		o.table(db, "dead_letters", `	tenant String,
 	reason String,
 	raw String,
 	received_ms Int64,
@@ -198,13 +224,10 @@ ORDER BY (stream, partition, offset)`),
 	topic String,
 	partition Int32,
 	offset Int64,
-	inserted_ms Int64
-) ENGINE = ReplacingMergeTree
-ORDER BY (stream, partition, offset)`),
+	inserted_ms Int64`, "", `ORDER BY (stream, partition, offset)`),
 		// Strays: records found outside their owner partition and produced
 		// again to it (docs/design/read-model.md, R1).
-		q(`CREATE TABLE IF NOT EXISTS %s.forwarded (
-	tenant String,
+		o.table(db, "forwarded", `	tenant String,
 	event_id String,
 	client_id String,
 	received_ms Int64,
@@ -214,13 +237,15 @@ ORDER BY (stream, partition, offset)`),
 	offset Int64,
 	to_partition Int32,
 	to_offset Int64,
-	inserted_ms Int64
-) ENGINE = ReplacingMergeTree
-ORDER BY (stream, partition, offset)`),
+	inserted_ms Int64`, "", `ORDER BY (stream, partition, offset)`),
 		// The read model. No PARTITION BY: a batch's rows are one block and
 		// one part, so readers see all of a batch's counters or none.
-		q(`CREATE TABLE IF NOT EXISTS %s.state (
-	tenant String,
+		o.StateTable(db, State),
+	}
+}
+
+// stateColumnsDDL and stateTail define the state table and its copies.
+const stateColumnsDDL = `	tenant String,
 	kind UInt8,
 	level UInt8,
 	bucket UInt32,
@@ -234,8 +259,13 @@ ORDER BY (stream, partition, offset)`),
 	min Decimal(38, 9),
 	max Decimal(38, 9),
 	min_ts Int64,
-	max_ts Int64
-) ENGINE = ReplacingMergeTree(version)
-ORDER BY (tenant, kind, level, bucket, client_id, metric, stream, part)`),
-	}
+	max_ts Int64`
+
+const stateTail = `ORDER BY (tenant, kind, level, bucket, client_id, metric, stream, part)`
+
+// StateTable is the CREATE TABLE statement of a state table named name in
+// db: the read model itself, or a copy that processor rebuild fills and then
+// swaps in.
+func (o Options) StateTable(db, name string) string {
+	return o.table(db, name, stateColumnsDDL, "version", stateTail)
 }

@@ -299,6 +299,8 @@ Call with the root context.
 {{- if $v.clickhouse.cluster.enabled }}
 - name: TALLY_CLICKHOUSE_CLUSTER
   value: {{ $v.clickhouse.cluster.name | quote }}
+- name: TALLY_CLICKHOUSE_INSERT_QUORUM
+  value: {{ $v.clickhouse.cluster.insertQuorum | int | quote }}
 {{- end }}
 # Always on: no value turns authentication off.
 - name: TALLY_AUTH

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tally-dev/tally/event"
@@ -39,6 +41,8 @@ import (
 	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/normalize"
+	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/event/telemetry"
 	"github.com/tally-dev/tally/processor/internal/admin"
 	"github.com/tally-dev/tally/processor/internal/config"
 	"github.com/tally-dev/tally/processor/internal/consumer"
@@ -69,7 +73,7 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, nil)))
 
 	switch cmd {
 	case "normalize":
@@ -163,13 +167,57 @@ func normalizeConfig(path string) (*normalize.Config, error) {
 	return normalize.LoadConfig(path)
 }
 
+// storeOptions are the ClickHouse connection settings, without a quorum
+// (migrations, rebuilds and reads).
+func storeOptions(cfg config.Config) eventstore.Options {
+	return eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password}
+}
+
+// openWriter opens the pipeline's store. On a cluster its inserts wait for a
+// quorum of the shard's replicas (TALLY_CLICKHOUSE_INSERT_QUORUM, by default
+// a majority, read from the cluster's description — waiting for ClickHouse
+// to answer when it is still starting).
+func openWriter(ctx context.Context, cfg config.Config, logger *slog.Logger) (*eventstore.Store, error) {
+	opts := storeOptions(cfg)
+	if cfg.ClickHouse.Cluster == "" {
+		return eventstore.Open(opts)
+	}
+	opts.InsertQuorum, opts.InsertQuorumTimeout = cfg.ClickHouse.InsertQuorum, cfg.ClickHouse.InsertQuorumTimeout
+	if opts.InsertQuorum == 0 {
+		plain, err := eventstore.Open(opts)
+		if err != nil {
+			return nil, err
+		}
+		defer plain.Close()
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		for {
+			n, err := migrate.Replicas(wctx, plain.Conn(), cfg.ClickHouse.Cluster)
+			if err == nil {
+				opts.InsertQuorum = n/2 + 1
+				break
+			}
+			if wctx.Err() != nil {
+				return nil, fmt.Errorf("insert quorum: %w", err)
+			}
+			logger.Warn("waiting for ClickHouse to describe the cluster", "cluster", cfg.ClickHouse.Cluster, "err", err)
+			select {
+			case <-wctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}
+	logger.Info("writes wait for a quorum of replicas", "cluster", cfg.ClickHouse.Cluster, "insertQuorum", opts.InsertQuorum)
+	return eventstore.Open(opts)
+}
+
 // migrate applies the ClickHouse schema and creates the topics, waiting up to
 // a minute for both to come up (the stack starts them just before).
 func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	store, err := eventstore.Open(storeOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -219,6 +267,9 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	if version == 1 && cfg.ClickHouse.Cluster != "" {
+		return fmt.Errorf("database %s has the first wave's schema on one server: upgrade it with TALLY_CLICKHOUSE_CLUSTER unset first", db)
+	}
 	if version == 1 {
 		up, err := upgradeSource(ctx, adm, cfg)
 		if err != nil {
@@ -230,7 +281,7 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 			return err
 		}
 	}
-	if err := migrate.Apply(ctx, conn, db, logger); err != nil {
+	if err := migrate.Apply(ctx, conn, db, schema.Options{Cluster: cfg.ClickHouse.Cluster}, logger); err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
 	logger.Info("migrated", "database", db, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
@@ -406,8 +457,7 @@ func runKeys(ctx context.Context, cfg config.Config, args []string, out io.Write
 // it fails (exit 1) on any difference. With apply it swaps the rebuilt
 // model in instead.
 func runRebuild(ctx context.Context, cfg config.Config, apply bool, out io.Writer) error {
-	store, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	store, err := eventstore.Open(storeOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -427,7 +477,7 @@ func runRebuild(ctx context.Context, cfg config.Config, apply bool, out io.Write
 		return err
 	}
 	if apply {
-		old, err := rebuild.Apply(ctx, conn, db, rebuilt, store.WriteStateTo)
+		old, err := rebuild.Apply(ctx, conn, db, schema.Options{Cluster: cfg.ClickHouse.Cluster}, rebuilt, store.WriteStateTo)
 		if err != nil {
 			return err
 		}
@@ -479,8 +529,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("normalization config: %w", err)
 	}
 
-	chStore, err := eventstore.Open(eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	chStore, err := openWriter(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -490,7 +539,24 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	producer, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic),
+	// franz-go's client metrics (connections, requests, bytes, buffered
+	// records) for the consumer, the dead-letter producer and the forwarder,
+	// told apart by client_id.
+	kafkaMetrics := kprom.NewMetrics("tally_processor_kafka", kprom.Registry(reg), kprom.WithClientLabel())
+	kopts = append(slices.Clip(kopts), kgo.WithHooks(kafkaMetrics))
+	// Traces, when OTEL_* configures an exporter: consume spans continue each
+	// record's producer span, and each batch links them (docs/operations.md).
+	tracing := telemetry.Enabled(os.Getenv)
+	shutdownTracing, err := telemetry.Setup(ctx, "processor")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.Background()) }()
+	if tracing {
+		kopts = append(kopts, telemetry.KafkaHooks())
+	}
+	clientID := func(role string) kgo.Opt { return kgo.ClientID("tally-" + cfg.Instance + role) }
+	producer, err := kgo.NewClient(append(slices.Clip(kopts), clientID("-dlq"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic),
 		// Room for a dead-lettered record of MaxRecordBytes plus headers.
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
 	if err != nil {
@@ -499,7 +565,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	defer producer.Close()
 	adm := kadm.NewClient(producer)
 	// Strays go to the partition the pipeline names (their owner).
-	forwarder, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	forwarder, err := kgo.NewClient(append(slices.Clip(kopts), clientID("-forward"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
 	if err != nil {
 		return err
@@ -565,9 +631,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		AttemptTimeout: cfg.BatchTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
 	})
 
+	var proc consumer.Processor = pipe
+	if tracing {
+		proc = consumer.Traced(pipe)
+	}
 	cons, err := consumer.New(consumer.Options{
 		Client: kopts, Group: cfg.ConsumerGroup, Topic: cfg.Kafka.RawTopic, BatchSize: cfg.BatchSize,
-		Linger: cfg.BatchLinger, ShutdownTimeout: cfg.ShutdownTimeout, Processor: pipe, Logger: logger, InstanceID: cfg.Instance,
+		Linger: cfg.BatchLinger, ShutdownTimeout: cfg.ShutdownTimeout, Processor: proc, Logger: logger, InstanceID: cfg.Instance,
 		GroupInstanceID: cfg.GroupInstanceID,
 	})
 	if err != nil {

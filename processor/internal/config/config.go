@@ -87,8 +87,14 @@ type ClickHouse struct {
 	Database string   `env:"TALLY_CLICKHOUSE_DATABASE" envDefault:"tally"`
 	User     string   `env:"TALLY_CLICKHOUSE_USER" envDefault:"default"`
 	Password string   `env:"TALLY_CLICKHOUSE_PASSWORD"`
-	// Cluster, when set, makes migrate create replicated tables ON CLUSTER.
+	// Cluster, when set, makes migrate create replicated tables ON CLUSTER
+	// and the processor write with an insert quorum.
 	Cluster string `env:"TALLY_CLICKHOUSE_CLUSTER"`
+	// InsertQuorum is how many replicas must hold a write before it counts
+	// (cluster only); 0 means a majority of the shard's replicas.
+	InsertQuorum int `env:"TALLY_CLICKHOUSE_INSERT_QUORUM" envDefault:"0"`
+	// InsertQuorumTimeout bounds the wait for the quorum.
+	InsertQuorumTimeout time.Duration `env:"TALLY_CLICKHOUSE_INSERT_QUORUM_TIMEOUT" envDefault:"30s"`
 }
 
 // MinInSyncReplicas is the topics' min.insync.replicas: a majority of the

@@ -67,7 +67,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if err := migrate.Apply(ctx, store.Conn(), w.db, slog.New(slog.DiscardHandler)); err != nil {
+	if err := migrate.Apply(ctx, store.Conn(), w.db, schema.Options{}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	w.store = store
@@ -511,7 +511,7 @@ func TestRebuildMatchesTheLiveReadModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rebuild.Apply(context.Background(), conn, w.db, rebuilt, w.store.WriteStateTo); err != nil {
+	if _, err := rebuild.Apply(context.Background(), conn, w.db, schema.Options{}, rebuilt, w.store.WriteStateTo); err != nil {
 		t.Fatal(err)
 	}
 	if d := compare(); len(d) != 0 {

@@ -42,6 +42,34 @@ type Options struct {
 	Database string
 	User     string
 	Password string
+	// InsertQuorum, when above 1, makes every insert wait until that many
+	// replicas of the shard hold it (insert_quorum) before it succeeds, and
+	// every read see all quorum-written data (select_sequential_consistency):
+	// the processor commits offsets only after a write, so a write a
+	// majority of replicas holds survives the loss of any one server. A
+	// replica that cannot be reached fails inserts after
+	// InsertQuorumTimeout; the pipeline retries them (a retried block is
+	// deduplicated by the replicated table, and rewrites collapse anyway).
+	InsertQuorum        int
+	InsertQuorumTimeout time.Duration
+}
+
+// Settings are the ClickHouse settings a connection with these options sends
+// on every query. Values are int: the driver encodes nothing else for
+// servers as old as 18.16.
+func (o Options) Settings() clickhouse.Settings {
+	if o.InsertQuorum <= 1 {
+		return nil
+	}
+	timeout := o.InsertQuorumTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return clickhouse.Settings{
+		"insert_quorum":                 o.InsertQuorum,
+		"insert_quorum_timeout":         int(timeout.Milliseconds()),
+		"select_sequential_consistency": 1,
+	}
 }
 
 // Open connects to ClickHouse over the native protocol. It does not ping.
@@ -54,6 +82,7 @@ func Open(opts Options) (*Store, error) {
 		DialTimeout:     5 * time.Second,
 		MaxOpenConns:    8,
 		ConnMaxLifetime: time.Hour,
+		Settings:        opts.Settings(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse: %w", err)
@@ -386,6 +415,8 @@ func (e appendError) Unwrap() error { return e.error }
 
 // permanentCodes are ClickHouse error codes that the same rows will meet on
 // every retry: values the server cannot parse, convert or hold.
+// Quorum failures (286: the previous quorum insert is not finished, 319:
+// the quorum was not reached in time) are transient: the write is retried.
 var permanentCodes = map[int32]bool{
 	6: true, 27: true, 38: true, 41: true, 53: true, 69: true, 70: true, 72: true, 131: true, 407: true,
 }

@@ -33,7 +33,7 @@ func newStore(t *testing.T) *eventstore.Store {
 		_ = s.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
 		s.Close()
 	})
-	if err := migrate.Apply(ctx, s.Conn(), db, slog.New(slog.DiscardHandler)); err != nil {
+	if err := migrate.Apply(ctx, s.Conn(), db, schema.Options{}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	return s

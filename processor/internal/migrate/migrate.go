@@ -46,8 +46,15 @@ func Version(ctx context.Context, conn driver.Conn, db string) (int, error) {
 }
 
 // Apply creates every table of the current schema (idempotent) and records
-// the version. It refuses a database of an older version: Upgrade first.
-func Apply(ctx context.Context, conn driver.Conn, db string, logger *slog.Logger) error {
+// the version. It refuses a database of an older version: Upgrade first. On
+// a cluster (o.Cluster) the DDL runs ON CLUSTER with replicated tables; the
+// cluster must exist and have one shard (docs/scaling.md).
+func Apply(ctx context.Context, conn driver.Conn, db string, o schema.Options, logger *slog.Logger) error {
+	if o.Cluster != "" {
+		if _, err := Replicas(ctx, conn, o.Cluster); err != nil {
+			return err
+		}
+	}
 	v, err := Version(ctx, conn, db)
 	if err != nil {
 		return err
@@ -58,7 +65,7 @@ func Apply(ctx context.Context, conn driver.Conn, db string, logger *slog.Logger
 	if v > schema.Version {
 		return fmt.Errorf("database %s has schema version %d, newer than this processor's %d", db, v, schema.Version)
 	}
-	for _, stmt := range schema.Statements(db) {
+	for _, stmt := range schema.Statements(db, o) {
 		if err := conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("apply schema: %w", err)
 		}
@@ -67,7 +74,7 @@ func Apply(ctx context.Context, conn driver.Conn, db string, logger *slog.Logger
 		if err := recordVersion(ctx, conn, db, schema.Version); err != nil {
 			return err
 		}
-		logger.Info("schema created", "database", db, "version", schema.Version)
+		logger.Info("schema created", "database", db, "version", schema.Version, "cluster", o.Cluster)
 	}
 	return nil
 }
@@ -87,4 +94,24 @@ func recordVersion(ctx context.Context, conn driver.Conn, db string, v int) erro
 		return fmt.Errorf("record schema version: %w", err)
 	}
 	return nil
+}
+
+// Replicas is the number of replicas of the single shard of cluster (as
+// remote_servers on the connected server describes it). A cluster this
+// server does not know, or one of several shards, is an error: every copy of
+// an event id must meet its winner on one shard, and Tally does not yet route
+// writes by shard (docs/scaling.md, "More than one shard").
+func Replicas(ctx context.Context, conn driver.Conn, cluster string) (int, error) {
+	var shards, replicas uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(shard_num), count() FROM system.clusters WHERE cluster = ?", cluster).
+		Scan(&shards, &replicas); err != nil {
+		return 0, fmt.Errorf("read cluster %s: %w", cluster, err)
+	}
+	switch {
+	case replicas == 0:
+		return 0, fmt.Errorf("ClickHouse does not know cluster %q (TALLY_CLICKHOUSE_CLUSTER): check remote_servers", cluster)
+	case shards > 1:
+		return 0, fmt.Errorf("cluster %q has %d shards; Tally writes to one shard of replicas (docs/scaling.md)", cluster, shards)
+	}
+	return int(replicas), nil
 }

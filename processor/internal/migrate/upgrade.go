@@ -58,7 +58,7 @@ func Upgrade1to2(ctx context.Context, conn driver.Conn, db string, u Upgrade, lo
 			return fmt.Errorf("upgrade: rename the first wave's tables: %w", err)
 		}
 	}
-	for _, stmt := range schema.Statements(db) {
+	for _, stmt := range schema.Statements(db, schema.Options{}) {
 		if err := conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("upgrade: apply schema: %w", err)
 		}

@@ -283,13 +283,14 @@ func Compare(live, rebuilt map[pipeline.StateKey]pipeline.StateRow) []Difference
 }
 
 // Apply writes rows into a fresh state table and swaps it in with one
-// RENAME. The processors must be stopped.
-func Apply(ctx context.Context, conn driver.Conn, db string, rows map[pipeline.StateKey]pipeline.StateRow, write func(ctx context.Context, table string, rows []pipeline.StateRow) error) (string, error) {
-	next := schema.State + "_rebuilt"
-	if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+db+"."+next); err != nil {
-		return "", fmt.Errorf("drop %s: %w", next, err)
-	}
-	if err := conn.Exec(ctx, "CREATE TABLE "+db+"."+next+" AS "+db+"."+schema.State); err != nil {
+// RENAME (on every server of o.Cluster, when set). The processors must be
+// stopped.
+func Apply(ctx context.Context, conn driver.Conn, db string, o schema.Options, rows map[pipeline.StateKey]pipeline.StateRow, write func(ctx context.Context, table string, rows []pipeline.StateRow) error) (string, error) {
+	// A new name each time: a replicated table's ZooKeeper path is named
+	// after it, and a dropped one's path may linger.
+	now := time.Now().Unix()
+	next := fmt.Sprintf("%s_rebuilt_%d", schema.State, now)
+	if err := conn.Exec(ctx, o.StateTable(db, next)); err != nil {
 		return "", fmt.Errorf("create %s: %w", next, err)
 	}
 	list := make([]pipeline.StateRow, 0, len(rows))
@@ -299,8 +300,8 @@ func Apply(ctx context.Context, conn driver.Conn, db string, rows map[pipeline.S
 	if err := write(ctx, next, list); err != nil {
 		return "", err
 	}
-	old := fmt.Sprintf("%s_replaced_%d", schema.State, time.Now().Unix())
-	if err := conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s", db, schema.State, old, next)); err != nil {
+	old := fmt.Sprintf("%s_replaced_%d", schema.State, now)
+	if err := conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", db, schema.State, old, next, o.OnCluster())); err != nil {
 		return "", fmt.Errorf("swap in the rebuilt state: %w", err)
 	}
 	return old, nil

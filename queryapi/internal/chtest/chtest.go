@@ -50,7 +50,7 @@ func DB(t testing.TB) (driver.Conn, string) {
 	_, _ = rand.Read(b)
 	db := "tally_test_" + hex.EncodeToString(b)
 	ctx := context.Background()
-	for _, stmt := range schema.Statements(db) {
+	for _, stmt := range schema.Statements(db, schema.Options{}) {
 		if err := conn.Exec(ctx, stmt); err != nil {
 			t.Fatalf("apply schema: %v", err)
 		}

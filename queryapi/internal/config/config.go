@@ -21,10 +21,12 @@ import (
 type Config struct {
 	HTTPAddr string `env:"TALLY_HTTP_ADDR" envDefault:"127.0.0.1:8081"`
 
-	ClickHouseAddr     string `env:"TALLY_CLICKHOUSE_ADDR" envDefault:"127.0.0.1:9000"`
-	ClickHouseDatabase string `env:"TALLY_CLICKHOUSE_DATABASE" envDefault:"tally"`
-	ClickHouseUser     string `env:"TALLY_CLICKHOUSE_USER" envDefault:"default"`
-	ClickHousePassword string `env:"TALLY_CLICKHOUSE_PASSWORD"`
+	// ClickHouseAddr lists the servers to read from (on a cluster, the
+	// replicas of the shard: a query goes to the first that answers).
+	ClickHouseAddr     []string `env:"TALLY_CLICKHOUSE_ADDR" envDefault:"127.0.0.1:9000" envSeparator:","`
+	ClickHouseDatabase string   `env:"TALLY_CLICKHOUSE_DATABASE" envDefault:"tally"`
+	ClickHouseUser     string   `env:"TALLY_CLICKHOUSE_USER" envDefault:"default"`
+	ClickHousePassword string   `env:"TALLY_CLICKHOUSE_PASSWORD"`
 
 	KafkaBrokers []string `env:"TALLY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	// Optional Kafka security, read for lag and received counts.
@@ -83,7 +85,12 @@ func (c Config) Validate() error {
 		}
 	}
 	checkHostPort("TALLY_HTTP_ADDR", c.HTTPAddr)
-	checkHostPort("TALLY_CLICKHOUSE_ADDR", c.ClickHouseAddr)
+	if len(c.ClickHouseAddr) == 0 {
+		errs = append(errs, errors.New("TALLY_CLICKHOUSE_ADDR is empty"))
+	}
+	for _, a := range c.ClickHouseAddr {
+		checkHostPort("TALLY_CLICKHOUSE_ADDR", a)
+	}
 	if !isIdentifier(c.ClickHouseDatabase) {
 		// The database name is the one thing interpolated into SQL (ClickHouse
 		// cannot bind identifiers), so it must be a plain identifier.
