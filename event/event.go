@@ -32,6 +32,23 @@ const (
 	// partition: "<topic>/<partition>/<offset>" of the stray it came from.
 	HeaderForwardedFrom = "tally-forwarded-from"
 
+	// HeaderFormat names how the value is laid out, as normalize.Format
+	// spells it: "tally", "cloudevents" (structured mode), "cloudevents-binary"
+	// (context attributes in ce_* headers, the value is the data) or "segment"
+	// (one Segment track call). Without it the CloudEvents Kafka protocol
+	// binding decides (a ce_specversion header is binary mode, a content-type
+	// of application/cloudevents+json structured mode), else "tally".
+	HeaderFormat = "tally-format"
+	// HeaderSentAt is the sentAt of the Segment batch a message came in,
+	// for messages without their own (clock-skew correction).
+	HeaderSentAt = "tally-sent-at"
+	// HeaderContentType and HeaderCloudEventPrefix are the CloudEvents Kafka
+	// protocol binding's own headers: content-type is the structured-mode
+	// media type or, in binary mode, datacontenttype; ce_<attribute> holds
+	// each context attribute of a binary-mode event, unencoded UTF-8.
+	HeaderContentType      = "content-type"
+	HeaderCloudEventPrefix = "ce_"
+
 	// Dead-letter headers: where the record came from and why it could not be stored.
 	HeaderDLQReason = "tally-dlq-reason"
 	// HeaderDLQTruncated holds the original value size of a dead letter

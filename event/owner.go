@@ -84,15 +84,15 @@ func (c Canonical) Fingerprint() uint64 {
 const MaxCopiedHeaderBytes = 32 << 10
 
 // BoundHeaders returns hs if its keys and values total at most max bytes,
-// else only the tally-* and ce_* headers among them (the ones normalization
-// reads) if those fit, else none.
+// else only the tally-*, ce_* and content-type headers among them (the ones
+// normalization reads) if those fit, else none.
 func BoundHeaders(hs []kgo.RecordHeader, max int) []kgo.RecordHeader {
 	if headerBytes(hs) <= max {
 		return append([]kgo.RecordHeader(nil), hs...)
 	}
 	var own []kgo.RecordHeader
 	for _, h := range hs {
-		if strings.HasPrefix(h.Key, "tally-") || strings.HasPrefix(h.Key, "ce_") {
+		if strings.HasPrefix(h.Key, "tally-") || strings.HasPrefix(h.Key, HeaderCloudEventPrefix) || h.Key == HeaderContentType {
 			own = append(own, h)
 		}
 	}

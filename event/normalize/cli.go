@@ -29,6 +29,11 @@ type CLIOptions struct {
 	Explain bool
 	// Format is the layout of every input line (default: Tally JSON).
 	Format Format
+	// Attributes are the context attributes of every line with
+	// FormatCloudEventBinary (each line is then the event's data).
+	Attributes map[string]string
+	// SentAt is the Segment batch sentAt for every line with FormatSegment.
+	SentAt string
 }
 
 // RunCLI dry-runs a config over NDJSON: one raw event per input line, one
@@ -76,7 +81,7 @@ func runCLI(cfg *Config, in io.Reader, out io.Writer, now func() time.Time, opts
 			}
 			continue
 		default:
-			in := Input{Raw: line, ReceivedAt: now(), Format: opts.Format}
+			in := Input{Raw: line, ReceivedAt: now(), Format: opts.Format, Attributes: opts.Attributes, SentAt: opts.SentAt}
 			var ev event.Canonical
 			var rej *Rejection
 			var ex *Explanation

@@ -370,7 +370,9 @@ func (e *Engine) normalize(in *Input, ex *Explanation) (event.Canonical, *Reject
 	d := &st.doc
 	d.reset(in.Raw, e.maxDepth)
 	var root int32 = -1
-	if in.Format != FormatCloudEventBinary || isJSONContentType(in.Attributes["datacontenttype"]) {
+	// A binary-mode CloudEvent without data has an empty body (or record
+	// value): it has no amount to read, which is not invalid JSON.
+	if in.Format != FormatCloudEventBinary || len(in.Raw) > 0 && isJSONContentType(in.Attributes["datacontenttype"]) {
 		if root = d.parse(); root < 0 {
 			return event.Canonical{}, reject(d.code, noField, d.msg, "")
 		}

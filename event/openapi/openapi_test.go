@@ -20,7 +20,7 @@ func TestSpecDescribesEveryRoute(t *testing.T) {
 		t.Errorf("openapi = %q, want 3.0.3", doc.OpenAPI)
 	}
 	routes := []struct{ method, path string }{
-		{"post", "/v1/events"}, {"post", "/api/events"},
+		{"post", "/v1/events"}, {"post", "/v1/track"}, {"post", "/v1/batch"}, {"post", "/api/events"},
 		{"get", "/v1/aggregations"}, {"get", "/v1/events"}, {"get", "/v1/events/{id}"},
 		{"get", "/v1/stats"}, {"get", "/v1/stream"},
 		{"get", "/api/events"}, {"get", "/api/aggregation"}, {"get", "/api/aggregations"}, {"get", "/api/health"},

@@ -100,9 +100,14 @@ func New(cfg Config) (http.Handler, error) {
 	r.ContextWithFallback = true // c.Request.Context() cancellation reaches Ingest
 	r.Use(cfg.Middleware...)
 	r.Use(h.requestID, h.observe, gin.CustomRecoveryWithWriter(nil, h.recovered))
-	// Every ingest route needs a key with the ingest scope.
+	// Every ingest route needs a key with the ingest scope: /v1/events
+	// (Tally JSON, NDJSON, CloudEvents) and the Segment-compatible /v1/track
+	// and /v1/batch (formats.go), whose libraries send the write key as the
+	// HTTP basic user.
 	ingestKey := h.authn(control.ScopeIngest)
 	r.POST("/v1/events", ingestKey, h.ingestV1)
+	r.POST("/v1/track", ingestKey, h.segmentTrack)
+	r.POST("/v1/batch", ingestKey, h.segmentBatch)
 	r.POST("/api/events", ingestKey, h.ingestSeed)
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)

@@ -16,8 +16,37 @@ import (
 const maxIdempotencyKey = 256
 
 // parseIngest turns the request into an ingest.Request, or writes the error
-// response and returns false.
+// response and returns false. CloudEvents requests (by the HTTP protocol
+// binding) are read by parseCloudEvents.
 func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
+	req, ok := h.requestOptions(c)
+	if !ok {
+		return req, false
+	}
+	if isCloudEvents(c.Request.Header) {
+		return h.parseCloudEvents(c, req)
+	}
+	format, berr := body.ParseFormat(c.GetHeader("Content-Type"))
+	if berr != nil {
+		writeError(c, berr.Status, berr.Code, berr.Message)
+		return ingest.Request{}, false
+	}
+	data, ok := h.readBody(c)
+	if !ok {
+		return ingest.Request{}, false
+	}
+	elements, shape, berr := body.NewSplitter(h.cfg.Limits).Split(data, format)
+	if berr != nil {
+		writeError(c, berr.Status, berr.Code, berr.Message)
+		return ingest.Request{}, false
+	}
+	req.Elements, req.Shape = elements, shape
+	return req, true
+}
+
+// requestOptions reads what every ingest route takes besides the body: the
+// simulateFailure parameter and the Idempotency-Key header.
+func (h *handler) requestOptions(c *gin.Context) (ingest.Request, bool) {
 	simulate := false
 	if v := c.Query("simulateFailure"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -38,11 +67,16 @@ func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
 			"Idempotency-Key is longer than "+strconv.Itoa(maxIdempotencyKey)+" bytes")
 		return ingest.Request{}, false
 	}
-	format, berr := body.ParseFormat(c.GetHeader("Content-Type"))
-	if berr != nil {
-		writeError(c, berr.Status, berr.Code, berr.Message)
-		return ingest.Request{}, false
-	}
+	return ingest.Request{
+		RequestID:       c.GetString(ctxRequestID),
+		IdempotencyKey:  key,
+		SimulateFailure: simulate,
+		ReceivedAt:      h.cfg.Now(),
+	}, true
+}
+
+// readBody reads the (possibly gzipped) body within the limits.
+func (h *handler) readBody(c *gin.Context) ([]byte, bool) {
 	limits := h.cfg.Limits
 	// The wire cap: MaxBytesReader also tells net/http to close the
 	// connection instead of draining an oversized upload.
@@ -50,21 +84,9 @@ func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
 	data, berr := body.Read(r, c.GetHeader("Content-Encoding"), c.Request.ContentLength, limits.MaxBodyBytes)
 	if berr != nil {
 		writeError(c, berr.Status, berr.Code, berr.Message)
-		return ingest.Request{}, false
+		return nil, false
 	}
-	elements, shape, berr := body.NewSplitter(limits).Split(data, format)
-	if berr != nil {
-		writeError(c, berr.Status, berr.Code, berr.Message)
-		return ingest.Request{}, false
-	}
-	return ingest.Request{
-		Elements:        elements,
-		Shape:           shape,
-		RequestID:       c.GetString(ctxRequestID),
-		IdempotencyKey:  key,
-		SimulateFailure: simulate,
-		ReceivedAt:      h.cfg.Now(),
-	}, true
+	return data, true
 }
 
 // admitRequest applies the authenticated caller's tenant, rate limit and
@@ -152,6 +174,16 @@ func (h *handler) ingestV1(c *gin.Context) {
 		return
 	}
 	out, fail := h.run(c, req)
+	resp := newV1Response(out)
+	if fail != nil {
+		resp.Error = &fail.err
+		c.JSON(fail.status, resp)
+		return
+	}
+	c.JSON(http.StatusAccepted, resp)
+}
+
+func newV1Response(out ingest.Outcome) v1Response {
 	resp := v1Response{Accepted: out.Accepted, Rejected: out.Rejected, Failed: out.Failed, Results: make([]v1Result, len(out.Results))}
 	for i := range out.Results {
 		r := &out.Results[i]
@@ -169,12 +201,7 @@ func (h *handler) ingestV1(c *gin.Context) {
 		}
 		resp.Results[i] = res
 	}
-	if fail != nil {
-		resp.Error = &fail.err
-		c.JSON(fail.status, resp)
-		return
-	}
-	c.JSON(http.StatusAccepted, resp)
+	return resp
 }
 
 func coarse(idSource string) bool {

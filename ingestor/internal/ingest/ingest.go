@@ -120,6 +120,9 @@ type Request struct {
 	// default tenant). It is part of every event id, and the records carry
 	// it signed (Config.SignTenant) so the processor trusts it.
 	Tenant string
+	// Layout is how every element is laid out (format, CloudEvents
+	// attributes, Segment sentAt); the zero value is Tally JSON.
+	Layout Layout
 }
 
 // Result is the verdict for one event.
@@ -199,13 +202,15 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	receivedText := []byte(receivedAt.Format(receivedAtLayout))
 	requestID := []byte(req.RequestID)
 
+	layoutHeaders := req.Layout.headers()
 	for i, el := range req.Elements {
 		// A single object's key is the event's key (it wins over a payload
 		// key); an array element's is only a fallback for an element
 		// without a key of its own.
 		// The key travels in the header of the same meaning, so the
 		// processor builds the same Input.
-		in := normalize.Input{Raw: el.Raw, ReceivedAt: receivedAt, Tenant: req.Tenant}
+		in := req.Layout.input(el.Raw, receivedAt, "")
+		in.Tenant = req.Tenant
 		var keyHeader, key string
 		switch {
 		case req.IdempotencyKey == "":
@@ -245,6 +250,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			headers = append(headers, kgo.RecordHeader{Key: event.HeaderTenant, Value: []byte(req.Tenant)},
 				kgo.RecordHeader{Key: event.HeaderTenantSignature, Value: s.cfg.SignTenant(req.Tenant, el.Raw)})
 		}
+		headers = append(headers, layoutHeaders...)
 		rec := &records[i]
 		rec.Value = el.Raw
 		if res.EventID != "" {

@@ -85,7 +85,18 @@ func run(args []string) error {
 		fs := flag.NewFlagSet("normalize", flag.ContinueOnError)
 		path := fs.String("config", os.Getenv("TALLY_NORMALIZE_CONFIG"), "normalization config YAML (default: the embedded default)")
 		explain := fs.Bool("explain", false, "also print which rule produced each canonical field and how the event id was formed")
-		formatName := fs.String("format", "tally", "layout of each line: tally, cloudevents or segment")
+		formatName := fs.String("format", "tally", "layout of each line: tally, cloudevents, cloudevents-binary (each line is the data) or segment")
+		attrs := map[string]string{}
+		fs.Func("ce", "with --format cloudevents-binary: a context attribute name=value (repeat: --ce specversion=1.0 --ce id=1 ...)",
+			func(v string) error {
+				name, value, ok := strings.Cut(v, "=")
+				if !ok || name == "" {
+					return fmt.Errorf("--ce %q: want name=value", v)
+				}
+				attrs[strings.ToLower(name)] = value
+				return nil
+			})
+		sentAt := fs.String("sent-at", "", "with --format segment: the batch's sentAt (the messages' own win)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -97,7 +108,8 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		return normalize.RunCLI(cfg, os.Stdin, os.Stdout, normalize.CLIOptions{Explain: *explain, Format: format})
+		return normalize.RunCLI(cfg, os.Stdin, os.Stdout, normalize.CLIOptions{Explain: *explain, Format: format,
+			Attributes: attrs, SentAt: *sentAt})
 	case "migrate":
 		cfg, err := config.Load()
 		if err != nil {

@@ -7,7 +7,10 @@
 //     below it are already counted; see 4): control records and offset gaps
 //     are skipped offsets; unreadable records are dead letters; records
 //     that break a rule are rejections; events outside their owner
-//     partition (murmur2 of the client id) are strays;
+//     partition (murmur2 of the client id) are strays. Each record is
+//     normalized in the layout its headers name (normalize.RecordFormat:
+//     tally-format as the ingestor writes it, else the CloudEvents Kafka
+//     binding), so it gets the id the ingestor's preflight gave it;
 //  2. decide, in offset order, which events are winners — the first stored
 //     copy of their id — and which are duplicates or conflicts, asking the
 //     seen-set (Redis) only below its watermark, healing it first when it

@@ -207,8 +207,14 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 			pl.deadLetter(pp, r, src, tenant, reason, r.Value[:min(len(r.Value), oversizeAuditBytes)])
 			continue
 		}
+		// How the value is laid out (tally-format, or the CloudEvents Kafka
+		// binding): the same Input the ingestor's preflight built.
+		in := normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey,
+			FallbackIdempotencyKey: h.fallbackKey, Tenant: tenant}
+		frej := normalize.RecordFormat(r.Headers, &in)
 		switch {
-		case len(r.Value) == 0:
+		case len(r.Value) == 0 && (frej != nil || in.Format != normalize.FormatCloudEventBinary):
+			// (A binary-mode CloudEvent without data is an event.)
 			pl.deadLetter(pp, r, src, tenant, "empty_record: the record has no value", nil)
 			continue
 		case len(r.Value) > p.o.MaxRecordBytes:
@@ -216,8 +222,10 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 				strconv.Itoa(p.o.MaxRecordBytes), r.Value[:min(len(r.Value), oversizeAuditBytes)])
 			continue
 		}
-		ev, rej := p.o.Normalizer.Normalize(normalize.Input{Raw: r.Value, ReceivedAt: src.Received, IdempotencyKey: h.idempotencyKey,
-			FallbackIdempotencyKey: h.fallbackKey, Tenant: tenant})
+		ev, rej := event.Canonical{}, frej
+		if rej == nil {
+			ev, rej = p.o.Normalizer.Normalize(in)
+		}
 		if rej != nil {
 			if unparseable(rej.Code) {
 				pl.deadLetter(pp, r, src, tenant, rej.Code+": "+rej.Message, r.Value)

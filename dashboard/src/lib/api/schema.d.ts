@@ -18,8 +18,8 @@ export interface paths {
         get: operations["listEvents"];
         put?: never;
         /**
-         * Ingest events (object, array or NDJSON).
-         * @description Answers 202 only after Kafka acknowledged every record of the request (acks=all). Each event is normalized as a preflight: the result carries its event id, the key the id was formed from and what the id hashes (`idSource`), or an immediate rejection reason. Kafka cannot take back an acknowledged record, so when some records were not acknowledged the answer is 503 (or 413) with the per-event results: `accepted` and `rejected` events are in the log, `failed` ones are not known to be; resend the failed ones with their `idempotencyKey`, or the whole request unchanged (both deduplicate). `duplicate` is a hint present only when known; the processor decides authoritatively. See docs/contracts.md, Event ids, keys and resends.
+         * Ingest events (object, array or NDJSON of Tally JSON; CloudEvents in structured, batched or binary mode).
+         * @description Answers 202 only after Kafka acknowledged every record of the request (acks=all). Each event is normalized as a preflight: the result carries its event id, the key the id was formed from and what the id hashes (`idSource`), or an immediate rejection reason. Kafka cannot take back an acknowledged record, so when some records were not acknowledged the answer is 503 (or 413) with the per-event results: `accepted` and `rejected` events are in the log, `failed` ones are not known to be; resend the failed ones with their `idempotencyKey`, or the whole request unchanged (both deduplicate). `duplicate` is a hint present only when known; the processor decides authoritatively. See docs/contracts.md, Event ids, keys and resends. CloudEvents 1.0 arrive by the HTTP protocol binding: `application/cloudevents+json` is one structured event, `application/cloudevents-batch+json` an array of them, and a request with a `ce-specversion` header is binary mode (context attributes in percent-encoded `ce-*` headers, the body is the event's data in any media type, possibly empty). The mapping onto canonical fields is in docs/producers.md.
          *
          *     Needs an API key with the `ingest` scope; the events belong to the key's tenant. Rate limits and daily quotas count events (docs/api.md, "Rate limits and quotas").
          */
@@ -310,6 +310,46 @@ export interface paths {
         get: operations["openapiDocument"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/track": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest one Segment track call.
+         * @description One track call object (an array is 400 `invalid_body`). Segment-compatible: Segment's libraries send here unchanged, with a Tally key as the write key (HTTP basic user). Answers 200 only after Kafka acknowledged every message.
+         */
+        post: operations["segmentTrack"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest a Segment batch.
+         * @description `{"batch":[…],"sentAt":…}`; each message is one event. Segment-compatible: Segment's libraries send here unchanged, with a Tally key as the write key (HTTP basic user). Answers 200 only after Kafka acknowledged every message.
+         */
+        post: operations["segmentBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -924,6 +964,62 @@ export interface components {
             /** @description True when more metric ids match the prefix than were returned. */
             truncated: boolean;
         };
+        /** @description A CloudEvents 1.0 event in structured mode. Mapping: source → clientId, type → metric, data.amount → amount (default 1), time → timestamp, id → idempotency key (configurable: `cloudEvents` in the normalization config). */
+        CloudEvent: {
+            /** @enum {string} */
+            specversion: "1.0";
+            id: string;
+            source: string;
+            type: string;
+            /** @description RFC 3339 (any form the normalizer reads). */
+            time?: string;
+            subject?: string;
+            datacontenttype?: string;
+            /** @description Any JSON value; its `amount` member is the amount by default. */
+            data?: unknown;
+            /** @description Not read: the amount default applies. */
+            data_base64?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A Segment track call. Mapping: userId, else anonymousId (null counts as absent) → clientId; event → metric; properties.value → amount (default 1); messageId → idempotency key; originalTimestamp, else timestamp → timestamp, corrected for clock skew with sentAt when a messageId is present. Calls whose type is not `track` are rejected per event (`unsupported_event`). */
+        SegmentMessage: {
+            /** @description `track`, or absent on /v1/track. */
+            type?: string;
+            event?: string;
+            userId?: string | null;
+            anonymousId?: string | null;
+            messageId?: string;
+            properties?: {
+                [key: string]: unknown;
+            };
+            timestamp?: string;
+            originalTimestamp?: string;
+            sentAt?: string;
+            context?: {
+                [key: string]: unknown;
+            };
+            integrations?: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        SegmentBatch: {
+            batch: components["schemas"]["SegmentMessage"][];
+            /** @description When the library sent the batch; used for messages without their own sentAt. */
+            sentAt?: string;
+            context?: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Segment's answer (`success: true`, which its libraries expect) plus the per-event results of IngestResponse. */
+        SegmentResponse: components["schemas"]["IngestResponse"] & {
+            /** @enum {boolean} */
+            success: true;
+        };
     };
     responses: {
         /** @description Malformed request (bad JSON, bad parameter). */
@@ -1084,15 +1180,27 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description Request body compression. */
                 "Content-Encoding"?: "gzip" | "identity";
+                /** @description Binary-mode CloudEvents: must be `1.0`; its presence makes the request binary mode (unless Content-Type is a CloudEvents structured or batch type). Other `ce-<name>` headers are extension attributes; values are percent-encoded UTF-8, else 400 `invalid_cloudevent_header`. */
+                "ce-specversion"?: string;
+                /** @description Binary-mode CloudEvents: the event id (the idempotency key). Other `ce-<name>` headers are extension attributes; values are percent-encoded UTF-8, else 400 `invalid_cloudevent_header`. */
+                "ce-id"?: string;
+                /** @description Binary-mode CloudEvents: the source (the client id by default). Other `ce-<name>` headers are extension attributes; values are percent-encoded UTF-8, else 400 `invalid_cloudevent_header`. */
+                "ce-source"?: string;
+                /** @description Binary-mode CloudEvents: the type (the metric). Other `ce-<name>` headers are extension attributes; values are percent-encoded UTF-8, else 400 `invalid_cloudevent_header`. */
+                "ce-type"?: string;
+                /** @description Binary-mode CloudEvents: the event time (the timestamp). Other `ce-<name>` headers are extension attributes; values are percent-encoded UTF-8, else 400 `invalid_cloudevent_header`. */
+                "ce-time"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        /** @description One JSON object, a JSON array of objects, or NDJSON (one object per line). Any of them may be gzip-compressed (`Content-Encoding: gzip`). */
+        /** @description One JSON object, a JSON array of objects, or NDJSON (one object per line); or CloudEvents (structured, batched, or binary mode with any data media type). Any of them may be gzip-compressed (`Content-Encoding: gzip`). */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RawEvent"] | components["schemas"]["RawEvent"][];
                 "application/x-ndjson": string;
+                "application/cloudevents+json": components["schemas"]["CloudEvent"];
+                "application/cloudevents-batch+json": components["schemas"]["CloudEvent"][];
             };
         };
         responses: {
@@ -1649,6 +1757,78 @@ export interface operations {
                     };
                 };
             };
+        };
+    };
+    segmentTrack: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Client idempotency key. For an array or NDJSON body the key of element *i* is `<key>:<i>`. The event id is then derived from client id + key. */
+                "Idempotency-Key"?: string;
+                /** @description Request body compression. */
+                "Content-Encoding"?: "gzip" | "identity";
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SegmentMessage"];
+            };
+        };
+        responses: {
+            /** @description Every message is durable in Kafka (rejected ones too, for audit); the results say which are counted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SegmentResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["IngestForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    segmentBatch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Client idempotency key. For an array or NDJSON body the key of element *i* is `<key>:<i>`. The event id is then derived from client id + key. */
+                "Idempotency-Key"?: string;
+                /** @description Request body compression. */
+                "Content-Encoding"?: "gzip" | "identity";
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SegmentBatch"];
+            };
+        };
+        responses: {
+            /** @description Every message is durable in Kafka (rejected ones too, for audit); the results say which are counted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SegmentResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["IngestForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }
