@@ -288,12 +288,15 @@ func start(t *testing.T, dir string, timeout time.Duration, ready func(context.C
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		// The exit status after SIGTERM says nothing about the test.
+		var werr error
 		select {
-		case <-exited:
+		case werr = <-exited:
 		case <-time.After(15 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			werr = <-exited
 		}
+		t.Logf("%s stopped: %v", argv[0], werr)
 	})
 
 	deadline := time.Now().Add(timeout)
