@@ -6,7 +6,7 @@ GO_MODULES := event ingestor processor queryapi
 TEST_STACK := STACK_DIR=$(CURDIR)/.stack-test PORT_BASE=20000 TALLY_CONSUMER_GROUP=tally-processor
 
 .PHONY: up down clean dev status logs build test test-unit test-integration test-e2e test-dashboard \
-        lint lint-go lint-dashboard lint-deploy chaos bench fmt tidy
+        lint lint-go lint-dashboard lint-deploy chaos chaos-cluster bench fmt tidy
 
 up: ## start the whole local stack (idempotent)
 	@scripts/stack.sh up
@@ -45,7 +45,7 @@ lint-go:
 	@scripts/lint-go.sh
 
 lint-dashboard:
-	@if [ -f dashboard/package.json ]; then cd dashboard && ([ -d node_modules ] || npm ci --no-audit --no-fund) && npm run lint; fi
+	@if [ -f dashboard/package.json ]; then cd dashboard && ([ -d node_modules ] || npm ci --no-audit --no-fund) && npm run lint && npm run check:api; fi
 
 lint-deploy:
 	@scripts/lint-deploy.sh
@@ -58,6 +58,9 @@ tidy:
 
 chaos: ## the long fault-tolerance profile
 	@CHAOS_PROFILE=long scripts/test-integration.sh chaos
+
+chaos-cluster: ## the chaos suite on the cluster topology (three brokers, two ClickHouse replicas)
+	@TOPOLOGY=cluster TEST_STACK_DIR=$(CURDIR)/.stack-chaos-cluster TEST_PORT_BASE=12000 scripts/test-integration.sh chaos
 
 bench: ## benchmarks on the local stack (BENCH_PROFILE=quick|full)
 	@scripts/bench.sh

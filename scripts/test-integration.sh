@@ -9,12 +9,15 @@
 #
 #   scripts/test-integration.sh          integration + e2e + chaos (short)
 #   scripts/test-integration.sh chaos    only the chaos suite (CHAOS_PROFILE=short|long)
+#
+# TEST_STACK_DIR and TEST_PORT_BASE move the stack; TOPOLOGY=cluster runs it
+# as a cluster (the chaos suite then adds its cluster cases: make chaos-cluster).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 what="${1:-all}"
 
-export STACK_DIR="$ROOT/.stack-test"
+export STACK_DIR="${TEST_STACK_DIR:-$ROOT/.stack-test}"
 export PORT_BASE="${TEST_PORT_BASE:-20000}"
 export PROCESSORS="${TEST_PROCESSORS:-3}"
 export TALLY_FAULT_INJECTION=true

@@ -49,6 +49,11 @@ func run() error {
 		return err
 	}
 	logger := newLogger(cfg.LogLevel)
+	// The ingestor's own routes of the OpenAPI document.
+	spec, err := openapi.For("ingestor")
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -126,7 +131,7 @@ func run() error {
 			MaxDepth:      cfg.Limits.MaxDepth,
 		},
 		FaultInjection: cfg.FaultInjection,
-		OpenAPISpec:    openapi.Spec,
+		OpenAPISpec:    spec,
 		RetryAfter:     time.Second,
 	})
 	if err != nil {

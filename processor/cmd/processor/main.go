@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tally-dev/tally/event"
@@ -40,6 +42,7 @@ import (
 	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/event/telemetry"
 	"github.com/tally-dev/tally/processor/internal/admin"
 	"github.com/tally-dev/tally/processor/internal/config"
 	"github.com/tally-dev/tally/processor/internal/consumer"
@@ -70,7 +73,7 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, nil)))
 
 	switch cmd {
 	case "normalize":
@@ -535,7 +538,24 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	producer, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic),
+	// franz-go's client metrics (connections, requests, bytes, buffered
+	// records) for the consumer, the dead-letter producer and the forwarder,
+	// told apart by client_id.
+	kafkaMetrics := kprom.NewMetrics("tally_processor_kafka", kprom.Registry(reg), kprom.WithClientLabel())
+	kopts = append(slices.Clip(kopts), kgo.WithHooks(kafkaMetrics))
+	// Traces, when OTEL_* configures an exporter: consume spans continue each
+	// record's producer span, and each batch links them (docs/operations.md).
+	tracing := telemetry.Enabled(os.Getenv)
+	shutdownTracing, err := telemetry.Setup(ctx, "processor")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.Background()) }()
+	if tracing {
+		kopts = append(kopts, telemetry.KafkaHooks())
+	}
+	clientID := func(role string) kgo.Opt { return kgo.ClientID("tally-" + cfg.Instance + role) }
+	producer, err := kgo.NewClient(append(slices.Clip(kopts), clientID("-dlq"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic),
 		// Room for a dead-lettered record of MaxRecordBytes plus headers.
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
 	if err != nil {
@@ -544,7 +564,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	defer producer.Close()
 	adm := kadm.NewClient(producer)
 	// Strays go to the partition the pipeline names (their owner).
-	forwarder, err := kgo.NewClient(append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	forwarder, err := kgo.NewClient(append(slices.Clip(kopts), clientID("-forward"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)+64<<10))...)
 	if err != nil {
 		return err
@@ -613,9 +633,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		AttemptTimeout: cfg.BatchTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
 	})
 
+	var proc consumer.Processor = pipe
+	if tracing {
+		proc = consumer.Traced(pipe)
+	}
 	cons, err := consumer.New(consumer.Options{
 		Client: kopts, Group: cfg.ConsumerGroup, Topic: cfg.Kafka.RawTopic, BatchSize: cfg.BatchSize,
-		Linger: cfg.BatchLinger, ShutdownTimeout: cfg.ShutdownTimeout, Processor: pipe, Logger: logger, InstanceID: cfg.Instance,
+		Linger: cfg.BatchLinger, ShutdownTimeout: cfg.ShutdownTimeout, Processor: proc, Logger: logger, InstanceID: cfg.Instance,
 		GroupInstanceID: cfg.GroupInstanceID,
 	})
 	if err != nil {

@@ -22,12 +22,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
 	"github.com/tally-dev/tally/event/auth"
 	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/kafkaconn"
 	"github.com/tally-dev/tally/event/openapi"
+	"github.com/tally-dev/tally/event/telemetry"
 	"github.com/tally-dev/tally/queryapi/internal/aggregate"
+	"github.com/tally-dev/tally/queryapi/internal/chtrace"
 	"github.com/tally-dev/tally/queryapi/internal/config"
 	"github.com/tally-dev/tally/queryapi/internal/eventlog"
 	"github.com/tally-dev/tally/queryapi/internal/httpapi"
@@ -35,7 +38,7 @@ import (
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, nil)))
 	if err := run(logger); err != nil {
 		logger.Error("queryapi stopped", "err", err)
 		os.Exit(1)
@@ -44,6 +47,11 @@ func main() {
 
 func run(logger *slog.Logger) error {
 	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	// The query API's own routes of the OpenAPI document.
+	spec, err := openapi.For("queryapi")
 	if err != nil {
 		return err
 	}
@@ -78,6 +86,18 @@ func run(logger *slog.Logger) error {
 		return fmt.Errorf("open clickhouse: %w", err)
 	}
 	defer conn.Close()
+	// Traces, when OTEL_* configures an exporter: a span per request
+	// (continuing the caller's traceparent) with a child per ClickHouse call.
+	shutdownTracing, err := telemetry.Setup(ctx, "queryapi")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.Background()) }()
+	var middleware []gin.HandlerFunc
+	if telemetry.Enabled(os.Getenv) {
+		conn = chtrace.Wrap(conn)
+		middleware = append(middleware, otelgin.Middleware("tally-queryapi"))
+	}
 
 	kopts, err := kafkaconn.Options(kafkaconn.Settings{Brokers: cfg.KafkaBrokers, TLS: cfg.KafkaTLS,
 		SASLMechanism: cfg.KafkaSASLMechanism, SASLUser: cfg.KafkaSASLUser, SASLPassword: cfg.KafkaSASLPassword})
@@ -134,7 +154,8 @@ func run(logger *slog.Logger) error {
 		Logger:         logger,
 		Registry:       reg,
 		Gatherer:       reg,
-		Spec:           openapi.Spec,
+		Spec:           spec,
+		Middleware:     middleware,
 		QueryTimeout:   cfg.QueryTimeout,
 		StreamInterval: time.Second,
 		Now:            time.Now,

@@ -86,6 +86,9 @@ type Deps struct {
 	// CORSOrigins are the browser origins allowed to call the API (none by
 	// default: the dashboard is served from the same origin).
 	CORSOrigins []string
+	// Middleware runs first on every request (main adds tracing when trace
+	// export is configured).
+	Middleware []gin.HandlerFunc
 }
 
 // Server holds the handlers.
@@ -129,6 +132,7 @@ func (s *Server) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	r.Use(s.d.Middleware...)
 	// observe wraps recovery so a panic is still counted and logged as a 500.
 	r.Use(s.observe(), s.recovery())
 	if len(s.d.CORSOrigins) > 0 {

@@ -1,0 +1,131 @@
+//go:build chaos
+
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tally-dev/tally/event/localstack"
+)
+
+// clusterCases break what only the cluster topology has (TOPOLOGY=cluster:
+// three brokers with replication factor 3 and min.insync.replicas 2, two
+// ClickHouse replicas with ZooKeeper, writes with an insert quorum of 2).
+// TestChaos runs them after the other cases when the stack is a cluster;
+// on the single topology there is nothing for them to break.
+func clusterCases() []chaosCase {
+	return []chaosCase{
+		{name: "cluster: kill -9 the broker leading most partitions, restart", fault: func(t *testing.T, s *stack, p profile) {
+			sleepRandom(p.duration / 3)
+			name := s.busiestLeader(t)
+			s.kill9(t, name)
+			time.Sleep(p.outage / 2)
+			s.up(t)
+		}},
+		{name: "cluster: kill -9 a clickhouse replica during inserts, it catches up", fault: func(t *testing.T, s *stack, p profile) {
+			sleepRandom(p.duration / 3)
+			s.kill9(t, "clickhouse-2")
+			time.Sleep(p.outage)
+			s.up(t)
+		}, after: func(t *testing.T, s *stack) { s.replicasAgree(t) }},
+		{name: "cluster: kill -9 zookeeper, restart", fault: func(t *testing.T, s *stack, p profile) {
+			sleepRandom(p.duration / 3)
+			s.kill9(t, "zookeeper")
+			time.Sleep(p.outage / 2)
+			s.up(t)
+		}, after: func(t *testing.T, s *stack) { s.replicasAgree(t) }},
+		// A frozen broker (SIGSTOP) past the controller's session timeout
+		// (9 s) is cut off from its peers and clients as a network partition
+		// would cut it, without needing root for network namespaces.
+		{name: "cluster: freeze one broker past its session timeout", fault: func(t *testing.T, s *stack, p profile) {
+			sleepRandom(p.duration / 3)
+			s.signal(t, "kafka-2", syscall.SIGSTOP)
+			time.Sleep(15 * time.Second)
+			s.signal(t, "kafka-2", syscall.SIGCONT)
+		}},
+	}
+}
+
+// cluster reports whether the stack is the cluster topology.
+func (s *stack) cluster() bool { return s.st.Config().Topology == localstack.Cluster }
+
+// busiestLeader names the broker node that leads most of the raw topic's
+// partitions.
+func (s *stack) busiestLeader(t *testing.T) string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(s.kafka, ",")...))
+	if err != nil {
+		t.Errorf("kafka client: %v", err)
+		return "kafka-1"
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	topic := s.st.Config().RawTopic
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		t.Errorf("metadata: %v", err)
+		return "kafka-1"
+	}
+	led := map[int32]int{}
+	for _, p := range md.Topics[topic].Partitions {
+		led[p.Leader]++
+	}
+	best, n := int32(1), -1
+	for id, c := range led {
+		if c > n {
+			best, n = id, c
+		}
+	}
+	t.Logf("broker %d leads %d of %d partitions", best, n, len(md.Topics[topic].Partitions))
+	return fmt.Sprintf("kafka-%d", best)
+}
+
+// replicasAgree waits until both ClickHouse replicas hold the same winners
+// and read-model rows: the replica that was down (or cut from ZooKeeper)
+// caught up.
+func (s *stack) replicasAgree(t *testing.T) {
+	t.Helper()
+	db := s.st.Config().Database
+	var conns []clickhouse.Conn
+	for _, name := range []string{"clickhouse-1", "clickhouse-2"} {
+		n, err := s.st.Node(name)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c, err := clickhouse.Open(&clickhouse.Options{Addr: []string{n.Addr()}})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	q := fmt.Sprintf("SELECT (SELECT count() FROM %[1]s.events) * 1000000 + (SELECT count() FROM %[1]s.state)", db)
+	for {
+		var a, b uint64
+		errA := conns[0].QueryRow(ctx, q).Scan(&a)
+		errB := conns[1].QueryRow(ctx, q).Scan(&b)
+		if errA == nil && errB == nil && a == b {
+			t.Logf("replicas agree: %d events, %d state rows", a/1000000, a%1000000)
+			return
+		}
+		if ctx.Err() != nil {
+			t.Errorf("the clickhouse replicas did not converge: %d vs %d (%v, %v)", a, b, errA, errB)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
