@@ -199,6 +199,15 @@ Fail rendering when values contradict each other. Included by every workload tem
 {{- if and .Values.clickhouse.cluster.enabled (not .Values.clickhouse.cluster.name) }}
 {{- fail "clickhouse.cluster.name is required when clickhouse.cluster.enabled is true" }}
 {{- end }}
+{{- range $dep := list "redis" "clickhouse" }}
+{{- $t := (index $.Values $dep).tls }}
+{{- if and $t.existingSecret (not $t.enabled) }}
+{{- fail (printf "%s.tls.existingSecret is set but %s.tls.enabled is false" $dep $dep) }}
+{{- end }}
+{{- if and $t.clientCertificate (not $t.existingSecret) }}
+{{- fail (printf "%s.tls.clientCertificate needs %s.tls.existingSecret (a Secret with ca.crt, tls.crt and tls.key)" $dep $dep) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.kafka.sasl.enabled (not .Values.kafka.sasl.username) }}
 {{- fail "kafka.sasl.username is required when kafka.sasl.enabled is true" }}
 {{- end }}
@@ -368,5 +377,72 @@ replicated and 1 when not.
 {{- 2 }}
 {{- else }}
 {{- 1 }}
+{{- end }}
+{{- end }}
+
+{{/*
+TLS to Redis and ClickHouse. Call each with (dict "ctx" $ "deps" (list "redis" "clickhouse")),
+naming the dependencies the container connects to. tally.tlsEnv sets TALLY_<DEP>_TLS_*; the
+files come from <dep>.tls.existingSecret, mounted by tally.tlsVolumes and tally.tlsMounts.
+*/}}
+{{- define "tally.tlsEnv" -}}
+{{- $ctx := .ctx }}
+{{- range $dep := .deps }}
+{{- $t := (index $ctx.Values $dep).tls }}
+{{- if $t.enabled }}
+{{- $prefix := printf "TALLY_%s_TLS" (upper $dep) }}
+{{- $dir := printf "/etc/tally/tls/%s" $dep }}
+- name: {{ $prefix }}
+  value: "true"
+{{- if $t.existingSecret }}
+- name: {{ $prefix }}_CA_FILE
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+{{- if $t.clientCertificate }}
+- name: {{ $prefix }}_CERT_FILE
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: {{ $prefix }}_KEY_FILE
+  value: {{ printf "%s/tls.key" $dir | quote }}
+{{- end }}
+{{- end }}
+{{- with $t.serverName }}
+- name: {{ $prefix }}_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tally.tlsVolumes" -}}
+{{- $ctx := .ctx }}
+{{- range $dep := .deps }}
+{{- $t := (index $ctx.Values $dep).tls }}
+{{- if and $t.enabled $t.existingSecret }}
+- name: {{ $dep }}-tls
+  secret:
+    secretName: {{ $t.existingSecret }}
+    # Readable by the container's user whatever podSecurityContext says (the files are root's).
+    defaultMode: 0444
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- if $t.clientCertificate }}
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tally.tlsMounts" -}}
+{{- $ctx := .ctx }}
+{{- range $dep := .deps }}
+{{- $t := (index $ctx.Values $dep).tls }}
+{{- if and $t.enabled $t.existingSecret }}
+- name: {{ $dep }}-tls
+  mountPath: {{ printf "/etc/tally/tls/%s" $dep }}
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- end }}

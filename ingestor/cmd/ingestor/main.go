@@ -154,14 +154,11 @@ func run() error {
 	var seenChecker ingest.Claimer
 	var limiterRedis redis.UniversalClient
 	if cfg.RedisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{
-			Addr:         cfg.RedisAddr,
-			Password:     cfg.RedisPassword,
-			DialTimeout:  cfg.RedisTimeout * 4,
-			ReadTimeout:  cfg.RedisTimeout,
-			WriteTimeout: cfg.RedisTimeout,
-			MaxRetries:   -1, // a hint is not worth a retry's latency
-		})
+		ropts, err := redisOptions(cfg)
+		if err != nil {
+			return err
+		}
+		rdb := redis.NewClient(ropts)
 		defer rdb.Close()
 		seenChecker = seen.NewRedis(rdb, cfg.RedisTimeout)
 		limiterRedis = rdb
@@ -287,4 +284,23 @@ func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // validated by config
 	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l})))
+}
+
+// redisOptions are the settings of the ingestor's Redis client (address,
+// password, TLS, timeouts), shared by the duplicate hint and the rate
+// limiter: both answer within TALLY_REDIS_TIMEOUT or fall back.
+func redisOptions(cfg *config.Config) (*redis.Options, error) {
+	tlsConfig, err := cfg.RedisTLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("redis %w", err)
+	}
+	return &redis.Options{
+		Addr:         cfg.RedisAddr,
+		Password:     cfg.RedisPassword,
+		TLSConfig:    tlsConfig,
+		DialTimeout:  cfg.RedisTimeout * 4,
+		ReadTimeout:  cfg.RedisTimeout,
+		WriteTimeout: cfg.RedisTimeout,
+		MaxRetries:   -1, // a hint is not worth a retry's latency
+	}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/tlsconf"
 )
 
 // DefaultRedisAddr is used when TALLY_REDIS_ADDR is unset. Setting the
@@ -48,6 +49,10 @@ type Config struct {
 	WriteTimeout       time.Duration `env:"TALLY_HTTP_WRITE_TIMEOUT" envDefault:"30s"`
 	IdleTimeout        time.Duration `env:"TALLY_HTTP_IDLE_TIMEOUT" envDefault:"120s"`
 	ShutdownTimeout    time.Duration `env:"TALLY_SHUTDOWN_TIMEOUT" envDefault:"20s"`
+
+	// RedisTLS: TALLY_REDIS_TLS and TALLY_REDIS_TLS_{CA,CERT,KEY}_FILE,
+	// TALLY_REDIS_TLS_SERVER_NAME.
+	RedisTLS tlsconf.Settings `envPrefix:"TALLY_REDIS_"`
 }
 
 // KafkaAuth holds optional SASL and TLS settings for the broker connection.
@@ -132,6 +137,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("TALLY_KAFKA_SASL_MECHANISM %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.Kafka.SASLMechanism)
+	}
+	if err := c.RedisTLS.Validate("TALLY_REDIS"); err != nil {
+		errs = append(errs, err)
 	}
 	l := c.Limits
 	if l.MaxBodyBytes <= 0 {

@@ -176,7 +176,18 @@ func normalizeConfig(path string) (*normalize.Config, error) {
 // (migrations, rebuilds and reads).
 func storeOptions(cfg config.Config) eventstore.Options {
 	return eventstore.Options{Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password}
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password, TLS: cfg.ClickHouse.TLS}
+}
+
+// redisOptions are the seen-set's connection settings (address, password,
+// TLS), for every Redis client of the processor.
+func redisOptions(cfg config.Config) (*redis.Options, error) {
+	tlsConfig, err := cfg.RedisTLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("redis %w", err)
+	}
+	return &redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, TLSConfig: tlsConfig,
+		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxRetries: 1}, nil
 }
 
 // openWriter opens the pipeline's store. On a cluster its inserts wait for a
@@ -594,8 +605,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	var seenSet pipeline.SeenSet
 	var guarded *seen.Guarded
 	if cfg.RedisAddr != "" {
-		rc := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DialTimeout: time.Second, ReadTimeout: 2 * time.Second,
-			WriteTimeout: 2 * time.Second, MaxRetries: 1})
+		ropts, err := redisOptions(cfg)
+		if err != nil {
+			return err
+		}
+		rc := redis.NewClient(ropts)
 		defer rc.Close()
 		guarded = seen.NewGuarded(seen.NewRedis(rc), logger)
 		guarded.Check(ctx)

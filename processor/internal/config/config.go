@@ -12,6 +12,7 @@ import (
 
 	"github.com/tally-dev/tally/event/auth"
 	"github.com/tally-dev/tally/event/kafkaconn"
+	"github.com/tally-dev/tally/event/tlsconf"
 )
 
 // Config is the processor's whole configuration.
@@ -38,6 +39,9 @@ type Config struct {
 
 	RedisAddr     string `env:"TALLY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
 	RedisPassword string `env:"TALLY_REDIS_PASSWORD"`
+	// RedisTLS: TALLY_REDIS_TLS and TALLY_REDIS_TLS_{CA,CERT,KEY}_FILE,
+	// TALLY_REDIS_TLS_SERVER_NAME.
+	RedisTLS tlsconf.Settings `envPrefix:"TALLY_REDIS_"`
 
 	NormalizeConfig string `env:"TALLY_NORMALIZE_CONFIG"`
 	FaultInjection  bool   `env:"TALLY_FAULT_INJECTION" envDefault:"false"`
@@ -95,6 +99,10 @@ type ClickHouse struct {
 	InsertQuorum int `env:"TALLY_CLICKHOUSE_INSERT_QUORUM" envDefault:"0"`
 	// InsertQuorumTimeout bounds the wait for the quorum.
 	InsertQuorumTimeout time.Duration `env:"TALLY_CLICKHOUSE_INSERT_QUORUM_TIMEOUT" envDefault:"30s"`
+	// TLS: TALLY_CLICKHOUSE_TLS and TALLY_CLICKHOUSE_TLS_{CA,CERT,KEY}_FILE,
+	// TALLY_CLICKHOUSE_TLS_SERVER_NAME. The address is then the server's
+	// secure native port (tcp_port_secure, 9440 by convention).
+	TLS tlsconf.Settings `envPrefix:"TALLY_CLICKHOUSE_"`
 }
 
 // MinInSyncReplicas is the topics' min.insync.replicas: a majority of the
@@ -129,6 +137,12 @@ func (c Config) Validate() error {
 	check(c.ReplicationFactor > 0, "TALLY_REPLICATION_FACTOR must be positive, got %d", c.ReplicationFactor)
 	check(len(c.ClickHouse.Addr) > 0 && c.ClickHouse.Addr[0] != "", "TALLY_CLICKHOUSE_ADDR is required")
 	check(validIdent(c.ClickHouse.Database), "TALLY_CLICKHOUSE_DATABASE %q: use letters, digits and underscores", c.ClickHouse.Database)
+	if err := c.ClickHouse.TLS.Validate("TALLY_CLICKHOUSE"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.RedisTLS.Validate("TALLY_REDIS"); err != nil {
+		errs = append(errs, err)
+	}
 	check(c.BatchSize > 0 && c.BatchSize <= 1_000_000, "TALLY_BATCH_SIZE must be in 1..1000000, got %d", c.BatchSize)
 	check(c.BatchLinger >= 0, "TALLY_BATCH_LINGER must not be negative")
 	check(c.BatchTimeout > 0, "TALLY_BATCH_TIMEOUT must be positive")

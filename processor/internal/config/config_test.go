@@ -83,3 +83,36 @@ func TestMinInSyncReplicasIsAMajority(t *testing.T) {
 		}
 	}
 }
+
+// TLS to Redis and ClickHouse is read from TALLY_REDIS_TLS_* and
+// TALLY_CLICKHOUSE_TLS_*, and an unreadable file stops the processor at
+// startup with the variable's name.
+func TestTLSSettings(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("TALLY_AUTH", "disabled")
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	t.Setenv("TALLY_REDIS_TLS", "true")
+	t.Setenv("TALLY_REDIS_TLS_SERVER_NAME", "redis.internal")
+	t.Setenv("TALLY_CLICKHOUSE_TLS", "true")
+	t.Setenv("TALLY_CLICKHOUSE_TLS_CA_FILE", ca)
+	t.Setenv("TALLY_CLICKHOUSE_TLS_CERT_FILE", "/nonexistent/tls.crt")
+	_, err := Load()
+	if err == nil {
+		t.Fatal("missing TLS files accepted")
+	}
+	for _, want := range []string{"TALLY_CLICKHOUSE_TLS_CA_FILE", "no such file", "TALLY_CLICKHOUSE_TLS_CERT_FILE and TALLY_CLICKHOUSE_TLS_KEY_FILE go together"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	t.Setenv("TALLY_CLICKHOUSE_TLS", "false")
+	t.Setenv("TALLY_CLICKHOUSE_TLS_CA_FILE", "")
+	t.Setenv("TALLY_CLICKHOUSE_TLS_CERT_FILE", "")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.RedisTLS.Enabled || c.RedisTLS.ServerName != "redis.internal" || c.ClickHouse.TLS.Enabled {
+		t.Fatalf("TLS settings: redis %+v, clickhouse %+v", c.RedisTLS, c.ClickHouse.TLS)
+	}
+}

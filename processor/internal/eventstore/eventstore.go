@@ -27,6 +27,7 @@ import (
 
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/event/tlsconf"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	// deduplicated by the replicated table, and rewrites collapse anyway).
 	InsertQuorum        int
 	InsertQuorumTimeout time.Duration
+	// TLS, when enabled, encrypts every connection (Addr is then the
+	// servers' secure native port, tcp_port_secure).
+	TLS tlsconf.Settings
 }
 
 // Settings are the ClickHouse settings a connection with these options sends
@@ -74,8 +78,13 @@ func (o Options) Settings() clickhouse.Settings {
 
 // Open connects to ClickHouse over the native protocol. It does not ping.
 func Open(opts Options) (*Store, error) {
+	tlsConfig, err := opts.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %w", err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr: opts.Addr,
+		TLS:  tlsConfig,
 		Auth: clickhouse.Auth{Database: "default", Username: opts.User, Password: opts.Password},
 		// Large batches compress well; LZ4 costs little CPU.
 		Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},

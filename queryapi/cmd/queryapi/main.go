@@ -65,9 +65,14 @@ func run(logger *slog.Logger) error {
 
 	// Connecting is lazy: the service starts (and answers /healthz, and 503
 	// on reads) even while ClickHouse is still coming up.
+	chTLS, err := cfg.ClickHouseTLS.Config()
+	if err != nil {
+		return fmt.Errorf("clickhouse %w", err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol: clickhouse.Native, // 18.16 fails over HTTP
 		Addr:     cfg.ClickHouseAddr,
+		TLS:      chTLS,
 		Auth: clickhouse.Auth{
 			Database: cfg.ClickHouseDatabase,
 			Username: cfg.ClickHouseUser,

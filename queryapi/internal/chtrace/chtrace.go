@@ -78,7 +78,7 @@ type tracedRows struct {
 func (r tracedRows) Close() error {
 	err := r.Rows.Close()
 	if err == nil {
-		err = r.Rows.Err()
+		err = r.Err()
 	}
 	end(r.span, err)
 	return err

@@ -15,6 +15,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/tally-dev/tally/event/auth"
+	"github.com/tally-dev/tally/event/tlsconf"
 )
 
 // Config is everything the query API needs to run.
@@ -27,6 +28,10 @@ type Config struct {
 	ClickHouseDatabase string   `env:"TALLY_CLICKHOUSE_DATABASE" envDefault:"tally"`
 	ClickHouseUser     string   `env:"TALLY_CLICKHOUSE_USER" envDefault:"default"`
 	ClickHousePassword string   `env:"TALLY_CLICKHOUSE_PASSWORD"`
+	// ClickHouseTLS: TALLY_CLICKHOUSE_TLS and TALLY_CLICKHOUSE_TLS_{CA,CERT,
+	// KEY}_FILE, TALLY_CLICKHOUSE_TLS_SERVER_NAME; the address is then the
+	// secure native port (tcp_port_secure, 9440 by convention).
+	ClickHouseTLS tlsconf.Settings `envPrefix:"TALLY_CLICKHOUSE_"`
 
 	KafkaBrokers []string `env:"TALLY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	// Optional Kafka security, read for lag and received counts.
@@ -95,6 +100,9 @@ func (c Config) Validate() error {
 		// The database name is the one thing interpolated into SQL (ClickHouse
 		// cannot bind identifiers), so it must be a plain identifier.
 		errs = append(errs, fmt.Errorf("TALLY_CLICKHOUSE_DATABASE=%q: want letters, digits and underscores", c.ClickHouseDatabase))
+	}
+	if err := c.ClickHouseTLS.Validate("TALLY_CLICKHOUSE"); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.KafkaBrokers) == 0 {
 		errs = append(errs, errors.New("TALLY_KAFKA_BROKERS is empty"))

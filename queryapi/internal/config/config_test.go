@@ -62,3 +62,29 @@ func TestValidateRejects(t *testing.T) {
 		})
 	}
 }
+
+// TLS to ClickHouse comes from TALLY_CLICKHOUSE_TLS_*; a bad file stops the
+// query API at startup, naming the variable.
+func TestClickHouseTLS(t *testing.T) {
+	cfg, err := LoadFrom(map[string]string{"TALLY_CLICKHOUSE_TLS": "true", "TALLY_CLICKHOUSE_TLS_SERVER_NAME": "ch.internal",
+		"TALLY_CLICKHOUSE_ADDR": "ch-0:9440,ch-1:9440"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.ClickHouseTLS.Enabled || cfg.ClickHouseTLS.ServerName != "ch.internal" || len(cfg.ClickHouseAddr) != 2 {
+		t.Fatalf("TLS settings not read: %+v", cfg)
+	}
+	for env, want := range map[string]string{
+		"TALLY_CLICKHOUSE_TLS_CA_FILE":   "TALLY_CLICKHOUSE_TLS_CA_FILE: read CA file",
+		"TALLY_CLICKHOUSE_TLS_CERT_FILE": "TALLY_CLICKHOUSE_TLS_CERT_FILE and TALLY_CLICKHOUSE_TLS_KEY_FILE go together",
+	} {
+		_, err := LoadFrom(map[string]string{"TALLY_CLICKHOUSE_TLS": "true", env: "/nonexistent/file"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want mention of %q", env, err, want)
+		}
+	}
+	if _, err := LoadFrom(map[string]string{"TALLY_CLICKHOUSE_TLS_CA_FILE": "/etc/ssl/ca.crt"}); err == nil ||
+		!strings.Contains(err.Error(), "TALLY_CLICKHOUSE_TLS is not true") {
+		t.Errorf("a CA file without TLS: err = %v", err)
+	}
+}
