@@ -56,8 +56,8 @@ fmt:
 tidy:
 	@for m in $(GO_MODULES); do (cd $$m && go mod tidy) || exit 1; done
 
-chaos: ## the long fault-tolerance profile
-	@CHAOS_PROFILE=long scripts/test-integration.sh chaos
+chaos: ## the long fault-tolerance profile; writes docs/reliability.md
+	@CHAOS_PROFILE=long CHAOS_REPORT=$(CURDIR)/docs/reliability.md scripts/test-integration.sh chaos
 
 bench: ## benchmarks on the local stack (BENCH_PROFILE=quick|full)
 	@scripts/bench.sh

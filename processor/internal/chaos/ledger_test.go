@@ -577,6 +577,9 @@ func report(t *testing.T, rows []outcome, path string) {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%-34s %6d %6d %9d %6d %6d %5d %5d %7d %8s %6v %s\n", r.Fault, r.Sent, r.Acked, r.Processed,
 			r.Duplicates, r.Rejected, r.DeadLettered, r.Lost, r.DoubleCounted, r.Recover.Round(100*time.Millisecond), r.Reconciled, r.Note)
+		if r.Detail != "" {
+			fmt.Fprintf(&b, "    %s\n", r.Detail)
+		}
 	}
 	t.Log("\n" + b.String())
 	if err := writeFile(path, b.Bytes()); err != nil {

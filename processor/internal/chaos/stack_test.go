@@ -173,8 +173,18 @@ func (s *stack) up(t *testing.T) {
 // environment (a negative control).
 func (s *stack) start(t *testing.T, name string, env ...string) {
 	t.Helper()
-	if err := s.st.Start(t.Context(), name, localstack.WithEnv(env...)); err != nil {
-		t.Errorf("start %s: %v", name, err)
+	for attempt := 1; ; attempt++ {
+		err := s.st.Start(t.Context(), name, localstack.WithEnv(env...))
+		// A port the killed process held is sometimes still bound for a
+		// moment after its group is gone; try again rather than fail.
+		if err != nil && attempt < 5 && errors.Is(err, localstack.ErrExited) && strings.Contains(err.Error(), "address already in use") {
+			time.Sleep(time.Second)
+			continue
+		}
+		if err != nil {
+			t.Errorf("start %s: %v", name, err)
+		}
+		return
 	}
 }
 
