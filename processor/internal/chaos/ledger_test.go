@@ -12,7 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-		"strconv"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
