@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,6 +260,21 @@ func (l *ledger) expectNative(events []string) {
 		l.copies++
 		l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
 	}
+}
+
+// otherStatuses lists the HTTP statuses other than 202 the case's ingest
+// requests got, e.g. "503×12".
+func (l *ledger) otherStatuses() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for code, n := range l.status {
+		if code != http.StatusAccepted {
+			out = append(out, fmt.Sprintf("%d×%d", code, n))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 func (l *ledger) truth() (n int, sum int64) {

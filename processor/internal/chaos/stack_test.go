@@ -57,6 +57,7 @@ type stack struct {
 	recovery time.Duration // measured by the case itself (the load test)
 	mu       sync.Mutex
 	notes    []string
+	logFrom  map[string]int64 // where each processor's log stood when the case began
 }
 
 // startCase resets the per-case state.
@@ -64,6 +65,12 @@ func (s *stack) startCase(l *ledger) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ledger, s.poison, s.disk, s.recovery, s.notes = l, nil, nil, 0, nil
+	s.logFrom = map[string]int64{}
+	for _, name := range processors {
+		if info, err := os.Stat(s.st.Config().LogPath(name)); err == nil {
+			s.logFrom[name] = info.Size()
+		}
+	}
 }
 
 // note adds facts about how the fault went to the case's report row.
