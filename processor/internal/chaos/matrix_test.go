@@ -494,13 +494,16 @@ func replayKilled(t *testing.T, s *stack, l *ledger, from, n int) string {
 	watch:
 		for {
 			select {
-			case <-done:
+			case err := <-done:
+				if err != nil {
+					t.Errorf("dlq replay: %v", err)
+				}
 				break watch // finished before any copy showed: try again
 			case <-time.After(5 * time.Millisecond):
 				// Well past the odd forwarded stray: the replay's copies.
 				if d := rawEnd() - before; d >= 200 {
 					_ = cmd.Process.Kill()
-					<-done
+					_ = <-done // killed: the error says so
 					kills++
 					copied = d
 					break watch
