@@ -482,6 +482,7 @@ func replayKilled(t *testing.T, s *stack, l *ledger, from, n int) string {
 		return cmd
 	}
 	kills, copied := 0, int64(0)
+	var exit error
 	for attempt := 0; attempt < 3 && kills == 0; attempt++ {
 		before := rawEnd()
 		cmd := replay()
@@ -503,7 +504,7 @@ func replayKilled(t *testing.T, s *stack, l *ledger, from, n int) string {
 				// Well past the odd forwarded stray: the replay's copies.
 				if d := rawEnd() - before; d >= 200 {
 					_ = cmd.Process.Kill()
-					_ = <-done // killed: the error says so
+					exit = <-done // "signal: killed"
 					kills++
 					copied = d
 					break watch
@@ -521,8 +522,8 @@ func replayKilled(t *testing.T, s *stack, l *ledger, from, n int) string {
 	if kills == 0 {
 		t.Errorf("dlq replay always finished before it could be killed")
 	}
-	return fmt.Sprintf("%d dead letters; replay killed -9 once %d copies were on the raw topic (offsets not committed), then run to the end: %s",
-		n, copied, strings.TrimSpace(lastLine(out)))
+	return fmt.Sprintf("%d dead letters; replay killed -9 (%v) once %d copies were on the raw topic (offsets not committed), then run to the end: %s",
+		n, exit, copied, strings.TrimSpace(lastLine(out)))
 }
 
 func lastLine(b []byte) string {
