@@ -418,7 +418,7 @@ func (c *memoryCgroup) remove() error { return os.Remove(c.dir) }
 // memory cgroup, so the kernel kills it once it has allocated the limit.
 func oomKill(t *testing.T, s *stack, p profile, name string) string {
 	t.Helper()
-	cg, err := newMemoryCgroup(48 << 20)
+	cg, err := newMemoryCgroup(24 << 20)
 	if err != nil {
 		t.Errorf("memory cgroup: %v", err)
 		return ""
@@ -439,13 +439,13 @@ func oomKill(t *testing.T, s *stack, p profile, name string) string {
 		t.Errorf("move %s into the memory cgroup: %v", name, err)
 		return ""
 	}
-	waitDead(t, s, name, p.duration+time.Minute)
+	waitDead(t, s, name, p.duration+2*time.Minute)
 	kills := cg.oomKills()
 	if kills == 0 {
 		t.Errorf("%s died, but not by the kernel's OOM killer", name)
 	}
 	s.up(t)
-	return fmt.Sprintf("%s (GOGC=off) killed by the kernel at a 48 MiB memory cgroup (oom_kill %d)", name, kills)
+	return fmt.Sprintf("%s (GOGC=off) killed by the kernel at a 24 MiB memory cgroup (oom_kill %d)", name, kills)
 }
 
 // --- dead-letter replay ---
