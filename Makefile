@@ -56,8 +56,8 @@ fmt:
 tidy:
 	@for m in $(GO_MODULES); do (cd $$m && go mod tidy) || exit 1; done
 
-chaos: ## the long fault-tolerance profile
-	@CHAOS_PROFILE=long scripts/test-integration.sh chaos
+chaos: ## the long fault-tolerance profile; writes docs/reliability.md
+	@CHAOS_PROFILE=long CHAOS_REPORT=$(CURDIR)/docs/reliability.md scripts/test-integration.sh chaos
 
 chaos-cluster: ## the chaos suite on the cluster topology (three brokers, two ClickHouse replicas)
 	@TOPOLOGY=cluster TEST_STACK_DIR=$(CURDIR)/.stack-chaos-cluster TEST_PORT_BASE=12000 scripts/test-integration.sh chaos

@@ -68,4 +68,4 @@ if [ "$what" = all ]; then
 fi
 
 echo "== chaos (${CHAOS_PROFILE:-short} profile)"
-(cd processor && CHAOS_PROFILE="${CHAOS_PROFILE:-short}" go test -count=1 -tags chaos -timeout 40m -v ./internal/chaos/ 2>&1 | grep -v '^=== \(RUN\|PAUSE\|CONT\)')
+(cd processor && CHAOS_PROFILE="${CHAOS_PROFILE:-short}" go test -count=1 -tags chaos -timeout 100m -v ./internal/chaos/ 2>&1 | grep -v '^=== \(RUN\|PAUSE\|CONT\)')

@@ -620,7 +620,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if seenSet != nil {
 			seenSet = &faults.Seen{SeenSet: seenSet, Board: board, Failpoint: cfg.Failpoint, Crash: crash}
 		}
-		if seenSet, err = faults.NegativeControl(cfg.NegativeControl, seenSet); err != nil {
+		if store, seenSet, err = faults.NegativeControl(cfg.NegativeControl, store, seenSet); err != nil {
 			return err
 		}
 	}

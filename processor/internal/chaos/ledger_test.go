@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
+	"os"
+	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,13 +20,14 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/normalize"
 )
 
 // ledger is the ground truth of one case: every logical event a producer
-// was told is durable (a 202 from the ingestor, or a Kafka ack to kcat).
+// was told is durable (a 202 from the ingestor, or a Kafka ack to a native producer).
 type ledger struct {
 	client string
 	// clients are the case's client ids, one owned by each partition of
@@ -37,6 +40,9 @@ type ledger struct {
 	copies  int             // physical copies acknowledged
 	status  map[int]int     // HTTP statuses seen
 	eng     *normalize.Engine
+
+	unitOnce sync.Once
+	unit     int64 // units of amount 1
 }
 
 // fact is one acknowledged logical event; amount -1 until expect fills it.
@@ -87,7 +93,7 @@ func (l *ledger) post(ctx context.Context, url string, events []string) error {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/events", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := do(req)
+		resp, err := doIngest(req)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -150,15 +156,99 @@ func (l *ledger) expect(t *testing.T, events []string) {
 	}
 }
 
-// kcat produces events straight into the raw topic as a Kafka-native
-// producer; kcat exits 0 only once the broker acknowledged them.
-func (l *ledger) kcat(t *testing.T, brokers, topic string, events []string) {
+// native produces events straight into the raw topic as a Kafka-native
+// producer (franz-go, acks=all, no key: records land wherever the sticky
+// partitioner puts them, so most are strays the processors forward). An
+// event is in the ledger only once the broker acknowledged it.
+func (l *ledger) native(t *testing.T, s *stack, events []string) {
 	t.Helper()
-	cmd := exec.Command("kcat", "-b", brokers, "-t", topic, "-P", "-X", "acks=all")
-	cmd.Stdin = strings.NewReader(strings.Join(events, "\n") + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kcat: %v: %s", err, out)
+	recs := make([]*kgo.Record, len(events))
+	for i, e := range events {
+		recs[i] = &kgo.Record{Topic: s.rawTopic, Value: []byte(e)}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res := s.kcl.ProduceSync(ctx, recs...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent += len(events)
+	for i, r := range res {
+		if r.Err != nil {
+			t.Errorf("produce to %s: %v", s.rawTopic, r.Err)
+			continue
+		}
+		ev, rej := l.eng.Normalize(normalize.Input{Raw: []byte(events[i]), ReceivedAt: time.Now()})
+		if rej != nil {
+			continue
+		}
+		l.copies++
+		l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
+	}
+}
+
+// fact is what event i says, without normalizing it (the load generator
+// sends too many events to normalize each in the test): amount 1's units,
+// scaled.
+func (l *ledger) fact(i int) fact {
+	l.unitOnce.Do(func() {
+		ev, _ := l.eng.Normalize(normalize.Input{Raw: []byte(l.event(0)), ReceivedAt: time.Now()})
+		l.unit = ev.Amount.Units
+	})
+	return fact{amount: l.unit * int64(i+1), tsMs: base.Add(time.Duration(i) * time.Second).UnixMilli(), metric: fmt.Sprintf("m%d", i%3)}
+}
+
+// postKnown posts events whose facts the caller knows, retrying like post,
+// and records each accepted one by its index in the answer.
+func (l *ledger) postKnown(ctx context.Context, url string, events []string, facts []fact) error {
+	body := "[" + strings.Join(events, ",") + "]"
+	l.mu.Lock()
+	l.sent += len(events)
+	l.mu.Unlock()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/events", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := doIngest(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			l.mu.Lock()
+			l.status[resp.StatusCode]++
+			l.mu.Unlock()
+			if resp.StatusCode == http.StatusAccepted {
+				var r struct {
+					Results []struct {
+						EventID string `json:"eventId"`
+						Status  string `json:"status"`
+					} `json:"results"`
+				}
+				if err := json.Unmarshal(b, &r); err != nil {
+					return fmt.Errorf("decode 202 body: %w", err)
+				}
+				l.mu.Lock()
+				for i, res := range r.Results {
+					if res.Status == "accepted" && i < len(facts) {
+						l.copies++
+						l.acked[res.EventID] = facts[i]
+					}
+				}
+				l.mu.Unlock()
+				return nil
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				return fmt.Errorf("POST /v1/events: %d %s", resp.StatusCode, b)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up retrying: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// expectNative adds events a Kafka-native path delivered (acknowledged by
+// the broker) to the ledger.
+func (l *ledger) expectNative(events []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sent += len(events)
@@ -170,6 +260,21 @@ func (l *ledger) kcat(t *testing.T, brokers, topic string, events []string) {
 		l.copies++
 		l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
 	}
+}
+
+// otherStatuses lists the HTTP statuses other than 202 the case's ingest
+// requests got, e.g. "503×12".
+func (l *ledger) otherStatuses() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for code, n := range l.status {
+		if code != http.StatusAccepted {
+			out = append(out, fmt.Sprintf("%d×%d", code, n))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 func (l *ledger) truth() (n int, sum int64) {
@@ -209,6 +314,9 @@ type outcome struct {
 	Recover                                      time.Duration
 	Reconciled                                   bool
 	Note                                         string
+	Distinct                                     int    // distinct events acknowledged
+	Detail                                       string // how the fault went
+	Expect                                       string // "" or what a negative control must show
 }
 
 type checker struct {
@@ -385,7 +493,9 @@ func (c *checker) ranged(ctx context.Context, l *ledger) string {
 		return ""
 	}
 	from := base.Add(time.Duration(n/4)*time.Second + 500*time.Millisecond)
-	to := base.Add(time.Duration(3*n/4)*time.Second + 250*time.Millisecond)
+	// At most two hours (the load test's events span days: a per-minute
+	// series over all of them is more buckets than the API serves).
+	to := base.Add(time.Duration(min(3*n/4, n/4+7200))*time.Second + 250*time.Millisecond)
 	for _, w := range []time.Duration{0, time.Minute} {
 		target := fmt.Sprintf("%s/v1/aggregations?groupBy=metric&%s&from=%s&to=%s", c.s.queryapi, l.clientParams(),
 			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
@@ -433,6 +543,50 @@ func (c *checker) ranged(ctx context.Context, l *ledger) string {
 	return ""
 }
 
+// reportMarkdown writes docs/reliability.md: the machine, the profile and
+// one row per case.
+func reportMarkdown(t *testing.T, rows []outcome, path string, p profile, started time.Time) {
+	t.Helper()
+	var b bytes.Buffer
+	prof := "short"
+	if p.long {
+		prof = "long"
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	fmt.Fprintf(&b, "# Reliability: the fault matrix, measured\n\n")
+	fmt.Fprintf(&b, "Generated by `make chaos` (processor/internal/chaos, profile %s) on %s; the run took %s.\n", prof,
+		started.UTC().Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second))
+	fmt.Fprintf(&b, "Machine: %d CPU cores shared with other work (load average at the end: %s), Linux %s, %s, one Kafka broker, one ClickHouse 18.16 server, Redis, the ingestor, three processors and the query API on loopback.\n\n",
+		runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), strings.TrimSpace(string(kernel)), runtime.Version())
+	b.WriteString("Every case sends its own events (over HTTP, each request twice and some again later, plus a Kafka-native " +
+		"producer writing to the raw topic), breaks something while they flow, brings it back, and then compares what the " +
+		"query API answers — all time, an unaligned range and per-minute buckets by metric — and the stored event ids with a " +
+		"ledger of everything acknowledged. *Acknowledged* counts copies the ingestor answered 202 for or the broker acked " +
+		"(distinct events in brackets); *lost* are acknowledged events that are not stored; *double-counted* is how far the " +
+		"count exceeds the distinct events; *reconciled* is `/v1/stats` (received = every outcome + pending); *recovery* is " +
+		"the time from the workload's end (or, for the recovery goal, from ClickHouse being back) until the pipeline drained " +
+		"and the counts settled. Negative controls run a deliberately broken processor: the checker must report the damage.\n\n")
+	b.WriteString("| case | acknowledged | lost | double-counted | reconciled | recovery s | result | how the fault went |\n")
+	b.WriteString("|---|---:|---:|---:|:---:|---:|---|---|\n")
+	for _, r := range rows {
+		result := "clean"
+		switch {
+		case r.Expect == "lost" && r.Lost > 0, r.Expect == "double" && r.DoubleCounted > 0:
+			result = "caught (" + r.Expect + ")"
+		case r.Expect != "":
+			result = "**not caught**"
+		case r.Lost != 0 || r.DoubleCounted != 0 || !r.Reconciled || r.Note != "":
+			result = "**failed** " + r.Note
+		}
+		fmt.Fprintf(&b, "| %s | %d (%d) | %d | %d | %v | %.1f | %s | %s |\n", r.Fault, r.Acked, r.Distinct, r.Lost,
+			r.DoubleCounted, r.Reconciled, r.Recover.Seconds(), result, strings.ReplaceAll(r.Detail, "|", "/"))
+	}
+	if err := writeFile(path, b.Bytes()); err != nil {
+		t.Errorf("write %s: %v", path, err)
+	}
+}
+
 func report(t *testing.T, rows []outcome, path string) {
 	t.Helper()
 	var b bytes.Buffer
@@ -441,6 +595,9 @@ func report(t *testing.T, rows []outcome, path string) {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%-34s %6d %6d %9d %6d %6d %5d %5d %7d %8s %6v %s\n", r.Fault, r.Sent, r.Acked, r.Processed,
 			r.Duplicates, r.Rejected, r.DeadLettered, r.Lost, r.DoubleCounted, r.Recover.Round(100*time.Millisecond), r.Reconciled, r.Note)
+		if r.Detail != "" {
+			fmt.Fprintf(&b, "    %s\n", r.Detail)
+		}
 	}
 	t.Log("\n" + b.String())
 	if err := writeFile(path, b.Bytes()); err != nil {

@@ -21,9 +21,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tally-dev/tally/event/localstack"
 )
@@ -38,6 +42,62 @@ type stack struct {
 	kafka     string
 	ch        string
 	redis     string
+	brokers   []string
+	rawTopic  string
+	dlqTopic  string
+	kcl       *kgo.Client // the Kafka-native producer
+	rdb       *redis.Client
+	chp       *proxy   // in front of ClickHouse, made by chProxy
+	kps       []*proxy // in front of each broker, made by kafkaProxies
+
+	// The running case's state, for the cases' functions.
+	ledger   *ledger
+	poison   *poisoned
+	disk     *smallDisk
+	recovery time.Duration // measured by the case itself (the load test)
+	mu       sync.Mutex
+	notes    []string
+	logFrom  map[string]int64 // where each processor's log stood when the case began
+}
+
+// startCase resets the per-case state.
+func (s *stack) startCase(l *ledger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ledger, s.poison, s.disk, s.recovery, s.notes = l, nil, nil, 0, nil
+	s.logFrom = map[string]int64{}
+	for _, name := range processors {
+		if info, err := os.Stat(s.st.Config().LogPath(name)); err == nil {
+			s.logFrom[name] = info.Size()
+		}
+	}
+}
+
+// note adds facts about how the fault went to the case's report row.
+func (s *stack) note(facts ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range facts {
+		if f != "" {
+			s.notes = append(s.notes, f)
+		}
+	}
+}
+
+func (s *stack) details() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.notes...)
+}
+
+// kafkaProxies returns the suite's proxies in front of the brokers.
+func (s *stack) kafkaProxies(t *testing.T) []*proxy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kps == nil {
+		s.kps = kafkaProxies(t, s.brokers)
+	}
+	return s.kps
 }
 
 func newStack(t *testing.T) *stack {
@@ -54,6 +114,12 @@ func newStack(t *testing.T) *stack {
 	// fault switchboard).
 	if b, err := os.ReadFile(cfg.KeyPath("admin")); err == nil {
 		apiKey = strings.TrimSpace(string(b))
+	}
+	// Ingest requests carry the tenant's ingest+query key, like a producer
+	// (the admin key where a stack has none).
+	ingestKey = apiKey
+	if b, err := os.ReadFile(cfg.KeyPath("default")); err == nil {
+		ingestKey = strings.TrimSpace(string(b))
 	}
 	// What the suite restarts runs as the suite needs it, whatever the
 	// stack was started with.
@@ -75,13 +141,26 @@ func newStack(t *testing.T) *stack {
 			brokers = append(brokers, n.Addr())
 		}
 	}
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerBatchMaxBytes(16<<20),
+		kgo.RecordDeliveryTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kcl.Close)
+	rdb := redis.NewClient(&redis.Options{Addr: node("redis").Addr()})
+	t.Cleanup(func() { rdb.Close() })
 	return &stack{
 		st: st, root: cfg.Root, dir: dir,
 		ingestor: node("ingestor").URL(),
 		queryapi: node("queryapi").URL(),
 		kafka:    strings.Join(brokers, ","),
+		brokers:  brokers,
 		ch:       node("clickhouse-1").Addr(),
 		redis:    node("redis").Addr(),
+		rawTopic: cfg.RawTopic,
+		dlqTopic: cfg.DLQTopic,
+		kcl:      kcl,
+		rdb:      rdb,
 	}
 }
 
@@ -101,8 +180,18 @@ func (s *stack) up(t *testing.T) {
 // environment (a negative control).
 func (s *stack) start(t *testing.T, name string, env ...string) {
 	t.Helper()
-	if err := s.st.Start(t.Context(), name, localstack.WithEnv(env...)); err != nil {
-		t.Errorf("start %s: %v", name, err)
+	for attempt := 1; ; attempt++ {
+		err := s.st.Start(t.Context(), name, localstack.WithEnv(env...))
+		// A port the killed process held is sometimes still bound for a
+		// moment after its group is gone; try again rather than fail.
+		if err != nil && attempt < 5 && errors.Is(err, localstack.ErrExited) && strings.Contains(err.Error(), "address already in use") {
+			time.Sleep(time.Second)
+			continue
+		}
+		if err != nil {
+			t.Errorf("start %s: %v", name, err)
+		}
+		return
 	}
 }
 
@@ -182,8 +271,16 @@ func (s *stack) setFault(t *testing.T, processors int, body string) {
 }
 
 // apiKey is the key every request of the suite carries ("" on a stack
-// without authentication).
-var apiKey string
+// without authentication); ingestKey is the one ingest requests carry.
+var apiKey, ingestKey string
+
+// doIngest sends an ingest request with the ingest key.
+func doIngest(req *http.Request) (*http.Response, error) {
+	if ingestKey != "" {
+		req.Header.Set("X-API-Key", ingestKey)
+	}
+	return http.DefaultClient.Do(req)
+}
 
 // do sends req with the suite's key.
 func do(req *http.Request) (*http.Response, error) {

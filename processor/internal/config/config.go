@@ -64,7 +64,7 @@ type Config struct {
 	// honoured with FaultInjection): after-insert, mid-insert, after-mark.
 	Failpoint string `env:"TALLY_FAILPOINT"`
 	// NegativeControl deliberately breaks an invariant so the chaos suite can
-	// prove it notices: mark-before-write or no-dedup. Never set in production.
+	// prove it notices: mark-before-write, ack-before-write or no-dedup. Never set in production.
 	NegativeControl string `env:"TALLY_NEGATIVE_CONTROL"`
 }
 
@@ -155,9 +155,9 @@ func (c Config) Validate() error {
 	}
 	check(c.Failpoint == "" || c.FaultInjection, "TALLY_FAILPOINT needs TALLY_FAULT_INJECTION=true")
 	switch c.NegativeControl {
-	case "", "mark-before-write", "no-dedup":
+	case "", "mark-before-write", "ack-before-write", "no-dedup":
 	default:
-		errs = append(errs, fmt.Errorf("TALLY_NEGATIVE_CONTROL %q: want mark-before-write or no-dedup", c.NegativeControl))
+		errs = append(errs, fmt.Errorf("TALLY_NEGATIVE_CONTROL %q: want mark-before-write, ack-before-write or no-dedup", c.NegativeControl))
 	}
 	check(c.NegativeControl == "" || c.FaultInjection, "TALLY_NEGATIVE_CONTROL needs TALLY_FAULT_INJECTION=true")
 	if err := c.Auth.Validate(true); err != nil {
