@@ -172,6 +172,9 @@ func (s *Server) dimension(dim aggregate.Dimension, name string) gin.HandlerFunc
 			s.fail(c, err)
 			return
 		}
+		if values == nil {
+			values = []string{} // the document promises an array, never null
+		}
 		c.JSON(http.StatusOK, gin.H{name: values, "truncated": truncated})
 	}
 }
