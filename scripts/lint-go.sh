@@ -36,7 +36,7 @@ if [ -f tools/go.mod ]; then
 	lint="$(cd tools && GOWORK=off go tool -n golangci-lint)"
 	for m in "${modules[@]}"; do
 		echo "== golangci-lint: $m"
-		(cd "$m" && "$lint" run --config "$cfg" ./...) || status=1
+		(cd "$m" && "$lint" run --allow-serial-runners --config "$cfg" ./...) || status=1
 	done
 fi
 exit $status
