@@ -47,10 +47,12 @@ func Handler(o Options) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !o.Ready() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready"})
+			// The Health shape every service answers /readyz with.
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable",
+				"checks": map[string]string{"pipeline": "not ready: partitions not assigned yet or writes failing"}})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {

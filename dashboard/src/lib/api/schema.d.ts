@@ -895,8 +895,8 @@ export interface components {
         ClickHouseFault: {
             /** @enum {string} */
             mode: "ok" | "fail" | "slow";
-            /** @description Added latency per write in `slow` mode. */
-            slowMs: number;
+            /** @description Added latency per write; present in `slow` mode only. */
+            slowMs?: number;
             /**
              * Format: date-time
              * @description When the fault clears by itself; null = until cleared.
@@ -1617,6 +1617,7 @@ export interface operations {
                     "application/json": components["schemas"]["FaultState"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
         };
     };
@@ -1643,6 +1644,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
         };
     };
@@ -1664,6 +1666,7 @@ export interface operations {
                     "application/json": components["schemas"]["FaultState"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
         };
     };
