@@ -252,7 +252,7 @@ func (p *Pipeline) retry(ctx context.Context, attempts *int, what string, f func
 			return ctx.Err()
 		}
 		if errors.Is(err, errStale) {
-			p.o.Logger.Info("read model moved under a plan; planning again")
+			p.o.Logger.InfoContext(ctx, "read model moved under a plan; planning again")
 			continue
 		}
 		if errors.Is(err, errPoison) {
@@ -262,7 +262,7 @@ func (p *Pipeline) retry(ctx context.Context, attempts *int, what string, f func
 		p.lastErr.Store(err.Error())
 		p.o.Metrics.Retries.Inc()
 		p.retries.Add(1)
-		p.o.Logger.Warn(what+" failed; retrying", "err", err, "attempt", *attempts, "backoff", delay)
+		p.o.Logger.WarnContext(ctx, what+" failed; retrying", "err", err, "attempt", *attempts, "backoff", delay)
 		sleep := time.Duration(rand.Int64N(int64(delay))) + delay/2
 		select {
 		case <-ctx.Done():
@@ -283,7 +283,7 @@ func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 		var bad RecordErrors
 		if errors.As(err, &bad) {
 			for i, e := range bad {
-				p.markPoison(pl.strays[i].Source, "forward_failed: "+e.Error())
+				p.markPoison(ctx, pl.strays[i].Source, "forward_failed: "+e.Error())
 			}
 			return errPoison
 		}
@@ -323,11 +323,11 @@ func (p *Pipeline) write(ctx context.Context, pl *plan) error {
 	return nil
 }
 
-func (p *Pipeline) markPoison(src Source, reason string) {
+func (p *Pipeline) markPoison(ctx context.Context, src Source, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.poison[poisonKey{src.Topic, src.Partition, src.Offset}] = reason
-	p.o.Logger.Warn("a record fails permanently; dead-lettering it", "topic", src.Topic, "partition", src.Partition,
+	p.o.Logger.WarnContext(ctx, "a record fails permanently; dead-lettering it", "topic", src.Topic, "partition", src.Partition,
 		"offset", src.Offset, "reason", reason)
 }
 
@@ -344,7 +344,7 @@ func (p *Pipeline) poisoned(r *kgo.Record) (string, bool) {
 // transient error on the way is returned as is (the write is retried).
 func (p *Pipeline) findPoison(ctx context.Context, winners []Winner, cause error) error {
 	if len(winners) == 1 {
-		p.markPoison(winners[0].Source, "store_rejected: "+cause.Error())
+		p.markPoison(ctx, winners[0].Source, "store_rejected: "+cause.Error())
 		return errPoison
 	}
 	found := false
@@ -423,6 +423,6 @@ func (p *Pipeline) mark(ctx context.Context, pl *plan) {
 	defer p.o.Metrics.since("mark", time.Now())
 	if err := p.o.Seen.Mark(mctx, pl.marks); err != nil {
 		p.o.Metrics.RedisFailOpen.Inc()
-		p.o.Logger.Warn("marking winners in redis failed; the next batch heals it", "err", err)
+		p.o.Logger.WarnContext(ctx, "marking winners in redis failed; the next batch heals it", "err", err)
 	}
 }

@@ -273,7 +273,7 @@ func (p *Pipeline) lookup(ctx context.Context, parts []*partPlan) ([]map[string]
 	if p.o.Seen != nil {
 		answers, err := p.o.Seen.Lookup(ctx, probes)
 		if err != nil {
-			p.seenFailed("redis lookup failed; deciding from ClickHouse", err)
+			p.seenFailed(ctx, "redis lookup failed; deciding from ClickHouse", err)
 		} else {
 			for j, a := range answers {
 				i := probed[j]
@@ -281,7 +281,7 @@ func (p *Pipeline) lookup(ctx context.Context, parts []*partPlan) ([]map[string]
 				if a.Watermark < pp.from {
 					a, err = p.heal(ctx, pp, a.Watermark, probes[j])
 					if err != nil {
-						p.seenFailed("healing redis failed; deciding from ClickHouse", err)
+						p.seenFailed(ctx, "healing redis failed; deciding from ClickHouse", err)
 						continue
 					}
 				}
@@ -321,7 +321,7 @@ func (p *Pipeline) heal(ctx context.Context, pp *partPlan, wm int64, probe Probe
 	if wm < 0 {
 		stream, from = "", 0
 	}
-	p.o.Logger.Info("healing redis from clickhouse", "stream", ps.stream, "partition", ps.part, "watermark", wm,
+	p.o.Logger.InfoContext(ctx, "healing redis from clickhouse", "stream", ps.stream, "partition", ps.part, "watermark", wm,
 		"position", pp.from, "full", wm < 0)
 	p.o.Metrics.Heals.Inc()
 	err := p.o.Seen.Heal(ctx, ps.stream, ps.owners, ps.part, pp.from, func(each func(string, Origin) error) error {
@@ -340,9 +340,9 @@ func (p *Pipeline) heal(ctx context.Context, pp *partPlan, wm int64, probe Probe
 	return answers[0], nil
 }
 
-func (p *Pipeline) seenFailed(msg string, err error) {
+func (p *Pipeline) seenFailed(ctx context.Context, msg string, err error) {
 	p.o.Metrics.RedisFailOpen.Inc()
-	p.o.Logger.Warn(msg, "err", err)
+	p.o.Logger.WarnContext(ctx, msg, "err", err)
 }
 
 func candidateIDs(cands []candidate) []string {
