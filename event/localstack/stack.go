@@ -631,10 +631,11 @@ func (s *Stack) command(ctx context.Context, n Node, extraEnv []string) (command
 		cmd.argv = append(c.kafkaJVM(), "kafka.Kafka", path)
 	case Ingestor, QueryAPI:
 		cmd.argv = []string{filepath.Join(c.binDir(), string(n.Kind))}
-		cmd.env = slices.Concat(s.environ("TALLY_HTTP_ADDR="+n.Addr()), extraEnv)
+		cmd.env = slices.Concat(s.environ("TALLY_HTTP_ADDR="+n.Addr()), memoryBudget(), extraEnv)
 	case Processor:
 		cmd.argv = []string{filepath.Join(c.binDir(), "processor"), "run"}
-		cmd.env = slices.Concat(s.environ("TALLY_HTTP_ADDR="+n.Addr(), "TALLY_INSTANCE="+n.Name, "TALLY_GROUP_INSTANCE_ID="+n.Name), extraEnv)
+		cmd.env = slices.Concat(s.environ("TALLY_HTTP_ADDR="+n.Addr(), "TALLY_INSTANCE="+n.Name, "TALLY_GROUP_INSTANCE_ID="+n.Name),
+			memoryBudget(), extraEnv)
 	case Dashboard:
 		if err := s.buildDashboard(ctx); err != nil {
 			return cmd, err
@@ -648,6 +649,17 @@ func (s *Stack) command(ctx context.Context, n Node, extraEnv []string) (command
 			"TALLY_PROCESSOR_ADMIN_URL="+admin.URL(), "TALLY_DASHBOARD_KEY="+s.key("dashboard")), extraEnv)
 	}
 	return cmd, nil
+}
+
+// memoryBudget is the soft memory limit of a Tally service on the local
+// stack, where no container limit exists for automemlimit to read: the
+// services' budget is 300 MB of resident memory (MISSION.md), and the Go
+// heap is kept below it. A GOMEMLIMIT in the caller's environment wins.
+func memoryBudget() []string {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		return nil
+	}
+	return []string{"GOMEMLIMIT=240MiB"}
 }
 
 // kafkaJVM is the java command line of a broker, up to the main class.

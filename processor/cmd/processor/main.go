@@ -647,7 +647,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Normalizer: engine, Store: store, Seen: seenSet, Forwarder: forward.New(forwarder, tenants.Signer()), Tenants: tenants,
 		DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic, cfg.MaxRecordBytes), Topology: topology.New(adm),
 		Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
-		AttemptTimeout: cfg.BatchTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
+		AttemptTimeout: cfg.BatchTimeout, HealTimeout: cfg.HealTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
 	})
 
 	var proc consumer.Processor = pipe

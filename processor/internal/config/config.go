@@ -52,6 +52,10 @@ type Config struct {
 	BatchLinger time.Duration `env:"TALLY_BATCH_LINGER" envDefault:"50ms"`
 	// BatchTimeout bounds one write attempt; retries continue after it.
 	BatchTimeout time.Duration `env:"TALLY_BATCH_TIMEOUT" envDefault:"30s"`
+	// HealTimeout bounds one refill of the Redis seen-set from ClickHouse
+	// after Redis lost it (about 10 s per million remembered ids of a
+	// partition); it is not cut short by BatchTimeout.
+	HealTimeout time.Duration `env:"TALLY_HEAL_TIMEOUT" envDefault:"15m"`
 	// MaxRecordBytes: records above it cannot be stored and are dead-lettered.
 	MaxRecordBytes int `env:"TALLY_MAX_RECORD_BYTES" envDefault:"1048576"`
 	// RetryMax bounds the backoff between write attempts.
@@ -146,6 +150,7 @@ func (c Config) Validate() error {
 	check(c.BatchSize > 0 && c.BatchSize <= 1_000_000, "TALLY_BATCH_SIZE must be in 1..1000000, got %d", c.BatchSize)
 	check(c.BatchLinger >= 0, "TALLY_BATCH_LINGER must not be negative")
 	check(c.BatchTimeout > 0, "TALLY_BATCH_TIMEOUT must be positive")
+	check(c.HealTimeout > 0, "TALLY_HEAL_TIMEOUT must be positive")
 	check(c.MaxRecordBytes > 0, "TALLY_MAX_RECORD_BYTES must be positive")
 	check(c.RetryInitial > 0 && c.RetryMax >= c.RetryInitial, "TALLY_RETRY_INITIAL must be positive and at most TALLY_RETRY_MAX")
 	switch c.Failpoint {

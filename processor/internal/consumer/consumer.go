@@ -83,8 +83,13 @@ func New(o Options) (*Consumer, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(max(o.Linger, 10*time.Millisecond)),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
+		// Bounded memory: the client buffers one fetch per broker, and a
+		// fetch's compressed bytes grow 5-10x once decompressed into
+		// records (JSON compresses well). 8 MiB still holds far more
+		// than a batch; more only costs memory (issue #14: 64 MiB kept
+		// ~650 MB of fetched records alive while draining a backlog).
+		kgo.FetchMaxBytes(8<<20),
+		kgo.FetchMaxPartitionBytes(2<<20),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(15*time.Second),
 		kgo.RebalanceTimeout(60*time.Second),

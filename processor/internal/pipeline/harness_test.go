@@ -343,6 +343,11 @@ type rig struct {
 	tenants pipeline.Tenants
 	// cacheRows bounds the pipeline's cache of read-model rows (0: default).
 	cacheRows int
+	// attempt overrides the pipeline's AttemptTimeout (0: default).
+	attempt time.Duration
+	// wrap, when set, wraps the store the processors see (a slow or
+	// failing dependency).
+	wrap func(pipeline.Store) pipeline.Store
 }
 
 func newRig(t tb, partitions int32) *rig { // partitions must divide event.Slots
@@ -369,8 +374,13 @@ func (r *rig) processor() *pipeline.Pipeline {
 	if r.seenOff {
 		s = nil
 	}
-	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: r.store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
-		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
+	var store pipeline.Store = r.store
+	if r.wrap != nil {
+		store = r.wrap(store)
+	}
+	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
+		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, AttemptTimeout: r.attempt,
+		RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
 }
 
 // send produces an event to the partition its client owns (as the ingestor does).

@@ -37,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -64,8 +63,12 @@ type Options struct {
 	// MaxRecordBytes: larger records are dead-lettered unread.
 	MaxRecordBytes int
 	AttemptTimeout time.Duration
-	RetryInitial   time.Duration
-	RetryMax       time.Duration
+	// HealTimeout bounds one refill of the seen-set from the store
+	// (seconds per million remembered ids); it is not cut short by
+	// AttemptTimeout.
+	HealTimeout  time.Duration
+	RetryInitial time.Duration
+	RetryMax     time.Duration
 	// StateCacheRows bounds the read-model rows kept in memory; past it the
 	// cache is dropped and rows are read back from the store.
 	StateCacheRows int
@@ -122,6 +125,9 @@ func New(o Options) *Pipeline {
 	if o.RetryMax < o.RetryInitial {
 		o.RetryMax = 5 * time.Second
 	}
+	if o.HealTimeout <= 0 {
+		o.HealTimeout = 15 * time.Minute
+	}
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = 30 * time.Second
 	}
@@ -129,7 +135,7 @@ func New(o Options) *Pipeline {
 		o.MaxRecordBytes = 1 << 20
 	}
 	if o.StateCacheRows <= 0 {
-		o.StateCacheRows = 200_000
+		o.StateCacheRows = 100_000
 	}
 	p := &Pipeline{o: o, parts: make(map[partKey]*partState), poison: make(map[poisonKey]string)}
 	p.healthy.Store(true)
@@ -187,9 +193,12 @@ func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, 
 	var pl *plan
 	attempts := 0
 	for {
-		err := p.retry(ctx, &attempts, "plan batch", func(ctx context.Context) error {
+		// Heals get the batch's context, not the attempt's: a full heal of
+		// a large partition can take longer than an attempt, and cutting it
+		// off would start it over in every attempt, for ever.
+		err := p.retry(ctx, &attempts, "plan batch", func(actx context.Context) error {
 			var err error
-			pl, err = p.plan(ctx, records)
+			pl, err = p.plan(actx, ctx, records)
 			return err
 		})
 		if err != nil {
@@ -373,19 +382,21 @@ func (p *Pipeline) findPoison(ctx context.Context, winners []Winner, cause error
 func (p *Pipeline) commitPlan(pl *plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	total := 0
 	for _, pp := range pl.parts {
 		ps := pp.ps
 		if cur, ok := p.parts[partKey{ps.topic, ps.part}]; !ok || cur != ps {
 			continue // forgotten while the batch was written
 		}
 		ps.position = pp.to
-		total += len(ps.rows)
 	}
 	for _, r := range pl.state {
 		if pp := pl.owner[r.Key]; pp != nil {
 			pp.ps.rows[r.Key] = r
 		}
+	}
+	total := 0
+	for _, ps := range p.parts {
+		total += len(ps.rows)
 	}
 	if total > p.o.StateCacheRows {
 		p.evict()
@@ -400,14 +411,20 @@ func (p *Pipeline) commitPlan(pl *plan) {
 func (p *Pipeline) evict() {
 	total := 0
 	for _, ps := range p.parts {
-		maps.DeleteFunc(ps.rows, func(k StateKey, _ StateRow) bool {
-			return k.Kind == schema.KindRollup && (k.Level == schema.LevelMinute || k.Level == schema.Level10Min)
-		})
-		total += len(ps.rows)
+		// A new map, not a delete: Go maps keep their largest size, so
+		// deleting would free no memory.
+		kept := make(map[StateKey]StateRow, len(ps.rows)/4)
+		for k, r := range ps.rows {
+			if k.Kind != schema.KindRollup || (k.Level != schema.LevelMinute && k.Level != schema.Level10Min) {
+				kept[k] = r
+			}
+		}
+		ps.rows = kept
+		total += len(kept)
 	}
 	if total > p.o.StateCacheRows {
 		for _, ps := range p.parts {
-			clear(ps.rows)
+			ps.rows = make(map[StateKey]StateRow)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/processor/internal/pipeline"
 )
 
 func rollup(r *rig, level uint8, client, metric string, at time.Time) (uint64, string) {
@@ -98,6 +99,59 @@ func TestTimestamplessResendWithRedisDownIsDecidedFromTheStore(t *testing.T) {
 	r.check()
 	if got := counter(r, schema.OutcomeDuplicate); got != 1 {
 		t.Fatalf("duplicates = %d, want 1", got)
+	}
+}
+
+// slowStore is a store whose reads take time and honour their deadline, as
+// ClickHouse's do: reading a partition's winners for a heal takes longer
+// than one attempt.
+type slowStore struct {
+	pipeline.Store
+	heal time.Duration
+}
+
+func (s slowStore) Winners(ctx context.Context, slots []int32, stream string, from int64, each func(string, pipeline.Origin) error) error {
+	select {
+	case <-time.After(s.heal):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Store.Winners(ctx, slots, stream, from, each)
+}
+
+func (s slowStore) Lookup(ctx context.Context, ids []pipeline.TenantID) (map[pipeline.TenantID]pipeline.Origin, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Store.Lookup(ctx, ids)
+}
+
+// A heal that takes longer than one attempt still finishes: it is not cut
+// off by the attempt's deadline and started over in the next attempt (which
+// wedged a processor after Redis restarted empty under 10M events).
+func TestAHealLongerThanAnAttemptFinishes(t *testing.T) {
+	r := newRig(t, 4)
+	for i := range 20 {
+		r.send(ev(fmt.Sprintf("client_%d", i), "purchase", "1", "2026-03-01T00:00:00Z"))
+	}
+	r.drain(r.processor(), 100)
+	r.mr.FlushAll() // Redis restarted empty: the next batch heals
+	r.attempt = 50 * time.Millisecond
+	r.wrap = func(s pipeline.Store) pipeline.Store { return slowStore{Store: s, heal: 150 * time.Millisecond} }
+	for i := range 20 {
+		r.send(ev(fmt.Sprintf("client_%d", i), "purchase", "1", "2026-03-01T00:00:00Z")) // resends
+	}
+	p := r.processor()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	recs := r.log.poll([]int32{0, 1, 2, 3}, 100)
+	if _, err := p.Process(ctx, recs); err != nil {
+		t.Fatalf("the batch never got past its heal: %v", err)
+	}
+	r.log.commit(recs)
+	r.check()
+	if got := counter(r, schema.OutcomeDuplicate); got != 20 {
+		t.Fatalf("duplicates = %d, want 20", got)
 	}
 }
 

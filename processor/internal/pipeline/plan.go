@@ -80,7 +80,7 @@ func (pl *plan) deadLetter(pp *partPlan, r *kgo.Record, src Source, tenant, reas
 
 // plan classifies records and computes every row the batch writes. It has
 // no side effects beyond healing the seen-set, so it may be retried.
-func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) (*plan, error) {
+func (p *Pipeline) plan(ctx, batchCtx context.Context, records []*kgo.Record) (*plan, error) {
 	pl := &plan{deltas: make(map[StateKey]*delta), owner: make(map[StateKey]*partPlan)}
 	for _, g := range groupByPartition(records) {
 		ps, err := p.partition(ctx, g.topic, g.part)
@@ -96,7 +96,7 @@ func (p *Pipeline) plan(ctx context.Context, records []*kgo.Record) (*plan, erro
 		}
 	}
 	start := time.Now()
-	known, err := p.lookup(ctx, pl.parts)
+	known, err := p.lookup(ctx, batchCtx, pl.parts)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 // lookup finds the known winners of every candidate id, per partition:
 // from the seen-set where its watermark covers the partition (healing it
 // first if it lost data), else from the store.
-func (p *Pipeline) lookup(ctx context.Context, parts []*partPlan) ([]map[string]Origin, error) {
+func (p *Pipeline) lookup(ctx, batchCtx context.Context, parts []*partPlan) ([]map[string]Origin, error) {
 	known := make([]map[string]Origin, len(parts))
 	var probes []Probe
 	var probed []int
@@ -279,7 +279,7 @@ func (p *Pipeline) lookup(ctx context.Context, parts []*partPlan) ([]map[string]
 				i := probed[j]
 				pp := parts[i]
 				if a.Watermark < pp.from {
-					a, err = p.heal(ctx, pp, a.Watermark, probes[j])
+					a, err = p.heal(batchCtx, pp, a.Watermark, probes[j])
 					if err != nil {
 						p.seenFailed(ctx, "healing redis failed; deciding from ClickHouse", err)
 						continue
@@ -316,6 +316,8 @@ func (p *Pipeline) lookup(ctx context.Context, parts []*partPlan) ([]map[string]
 // slots the partition owns, of any stream, is added back; otherwise only
 // this stream's winners past wm.
 func (p *Pipeline) heal(ctx context.Context, pp *partPlan, wm int64, probe Probe) (Answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.o.HealTimeout)
+	defer cancel()
 	ps := pp.ps
 	stream, from := ps.stream, wm
 	if wm < 0 {
