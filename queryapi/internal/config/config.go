@@ -47,6 +47,11 @@ type Config struct {
 	// and as the server-side max_execution_time, so one expensive request
 	// cannot hold a connection (or a ClickHouse core) indefinitely.
 	QueryTimeout time.Duration `env:"TALLY_QUERY_TIMEOUT" envDefault:"10s"`
+	// MaxQueries is how many ClickHouse reads run at once; more requests
+	// wait in line within their deadline (a burst is queued, not refused).
+	// ClickHouse runs each read on several cores, so a few per core is
+	// plenty.
+	MaxQueries int `env:"TALLY_CLICKHOUSE_MAX_QUERIES" envDefault:"16"`
 	// ShutdownTimeout is how long in-flight requests get to finish on SIGTERM.
 	ShutdownTimeout time.Duration `env:"TALLY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
 
@@ -121,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.QueryTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("TALLY_QUERY_TIMEOUT=%s: want at least 100ms", c.QueryTimeout))
+	}
+	if c.MaxQueries < 1 || c.MaxQueries > 1000 {
+		errs = append(errs, fmt.Errorf("TALLY_CLICKHOUSE_MAX_QUERIES=%d: want 1..1000", c.MaxQueries))
 	}
 	if err := c.Auth.Validate(false); err != nil {
 		errs = append(errs, err)
