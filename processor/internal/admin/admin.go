@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -97,6 +99,26 @@ func Handler(o Options) http.Handler {
 		default:
 			w.Header().Set("Allow", "GET, PUT, DELETE")
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET, PUT or DELETE")
+		}
+	})
+	// Go's profiles (CPU, heap, goroutines, …), for an admin key only: they
+	// show where a batch's time goes without guessing (docs/operations.md).
+	mux.HandleFunc("GET /debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if _, f := o.Auth.Check(r.Header, control.ScopeAdmin, ""); f != nil {
+			writeError(w, f.Status, f.Code, f.Message)
+			return
+		}
+		switch name := strings.TrimPrefix(r.URL.Path, "/debug/pprof/"); name {
+		case "profile":
+			pprof.Profile(w, r)
+		case "trace":
+			pprof.Trace(w, r)
+		case "symbol":
+			pprof.Symbol(w, r)
+		case "cmdline":
+			pprof.Cmdline(w, r)
+		default:
+			pprof.Index(w, r)
 		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {

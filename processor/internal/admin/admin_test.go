@@ -61,3 +61,32 @@ func TestFaultSwitchboardNeedsAnAdminKey(t *testing.T) {
 		}
 	}
 }
+
+// Profiles show the process's internals: admin keys only.
+func TestProfilesNeedAnAdminKey(t *testing.T) {
+	h := Handler(Options{Gatherer: prometheus.NewRegistry(), Ready: func() bool { return true }, Status: func() Status { return Status{} },
+		Auth: &auth.Checker{Auth: keys{
+			"adm": {ID: "a", Tenant: "default", Scopes: []string{control.ScopeAdmin}},
+			"ing": {ID: "i", Tenant: "default", Scopes: []string{control.ScopeIngest, control.ScopeQuery}},
+		}}})
+	for _, tc := range []struct {
+		path, key string
+		want      int
+	}{
+		{"/debug/pprof/", "", 401}, {"/debug/pprof/heap", "ing", 403},
+		{"/debug/pprof/", "adm", 200}, {"/debug/pprof/goroutine?debug=1", "adm", 200},
+	} {
+		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		if tc.key != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.key)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s with %q: %d, want %d", tc.path, tc.key, rec.Code, tc.want)
+		}
+		if tc.want == 200 && !strings.Contains(rec.Body.String(), "goroutine") {
+			t.Errorf("%s: body does not look like a profile: %.200s", tc.path, rec.Body.String())
+		}
+	}
+}
