@@ -47,7 +47,8 @@ type Config struct {
 	FaultInjection  bool   `env:"TALLY_FAULT_INJECTION" envDefault:"false"`
 
 	// BatchSize caps the records handled per poll; BatchLinger is how long a
-	// fetch may wait for more data before a smaller batch is processed.
+	// fetch may wait for 1 MiB of records before a smaller batch is
+	// processed (fewer, larger inserts; 0 processes whatever is there).
 	BatchSize   int           `env:"TALLY_BATCH_SIZE" envDefault:"20000"`
 	BatchLinger time.Duration `env:"TALLY_BATCH_LINGER" envDefault:"50ms"`
 	// BatchTimeout bounds one write attempt; retries continue after it.
