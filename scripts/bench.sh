@@ -5,6 +5,7 @@
 #   scripts/bench.sh                        the full profile (default; alias scale): 10M stored events
 #   BENCH_MICRO=1 scripts/bench.sh          also run the Go micro-benchmarks
 #   BENCH_SCALE_EVENTS=3000000 scripts/bench.sh   the full profile at a smaller scale
+#   BENCH_STEPS=processor,query scripts/bench.sh   only those steps (for working on one; the report says so)
 #   (also BENCH_PREFILL_EVENTS: events per drain run; BENCH_RUNS: runs per step;
 #   BENCH_CEILING_RECORDS: records per Kafka ceiling and sink run)
 #
@@ -73,7 +74,7 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD -- . ':!docs/benchmarks' 2>/dev/null; then commit="$commit+uncommitted changes"; fi
 # The command that reproduces this run, overrides included.
 repro="BENCH_PROFILE=$PROFILE"
-for v in BENCH_SCALE_EVENTS BENCH_PREFILL_EVENTS BENCH_RUNS BENCH_CEILING_RECORDS; do
+for v in BENCH_STEPS BENCH_SCALE_EVENTS BENCH_PREFILL_EVENTS BENCH_RUNS BENCH_CEILING_RECORDS; do
 	if [ -n "${!v:-}" ]; then repro="$repro $v=${!v}"; fi
 done
 repro="$repro make bench"
@@ -86,7 +87,7 @@ rc=0
 	-redis "$TALLY_REDIS_ADDR" \
 	-stack-dir "$STACK_DIR" -out "$OUT" -docs "$DOCS" \
 	-scale-events "${BENCH_SCALE_EVENTS:--1}" -prefill-events "${BENCH_PREFILL_EVENTS:--1}" -runs "${BENCH_RUNS:--1}" \
-	-ceiling-records "${BENCH_CEILING_RECORDS:--1}" \
+	-ceiling-records "${BENCH_CEILING_RECORDS:--1}" -steps "${BENCH_STEPS:-}" \
 	-command "$repro" -commit "$commit" || rc=$?
 
 if [ "${BENCH_MICRO:-0}" = 1 ]; then

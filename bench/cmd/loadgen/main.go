@@ -42,6 +42,7 @@ func run() error {
 	flag.StringVar(&idsOut, "ids-out", "", "write the distinct acknowledged event ids, one per line, to this file")
 	flag.Int64Var(&slot, "slot", time.Now().UnixNano()%1000, "0..999: distinguishes this run's events from other runs' in one database")
 	flag.Uint64Var(&seed, "seed", uint64(time.Now().UnixNano()), "random seed")
+	flag.BoolVar(&c.Gen.Live, "live", true, "live events: timestamped now, kept distinct by an idempotency key (false: history, one second of event time apart)")
 	flag.Parse()
 	switch mode {
 	case "single":
@@ -50,7 +51,7 @@ func run() error {
 	default:
 		return fmt.Errorf("--mode must be single or batch, got %q", mode)
 	}
-	c.Gen = load.GenOptions{Seed: seed, Slot: slot}
+	c.Gen = load.GenOptions{Seed: seed, Slot: slot, Live: c.Gen.Live}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

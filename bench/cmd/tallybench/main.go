@@ -193,6 +193,7 @@ func run() error {
 	prefillEvents := flag.Int("prefill-events", -1, "override the profile's events per drain run")
 	runs := flag.Int("runs", -1, "override the profile's runs per step")
 	ceilingRecords := flag.Int("ceiling-records", -1, "override the profile's records per Kafka ceiling and sink run")
+	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, ceiling-sink, e2e, processor, scale, query, redis); empty runs all")
 	flag.Parse()
 	if prof == "scale" {
 		prof = "full"
@@ -264,7 +265,19 @@ func run() error {
 
 	// A failing step is recorded and the rest still run (a partial result
 	// says more than none), but the run fails.
+	selected := map[string]bool{}
+	for _, name := range strings.Split(*only, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			selected[name] = true
+		}
+	}
+	if len(selected) > 0 {
+		out["steps"] = *only
+	}
 	step := func(name string, f func(context.Context) (map[string]any, error)) {
+		if len(selected) > 0 && !selected[name] {
+			return
+		}
 		b.mark("step " + name)
 		r, err := f(ctx)
 		if err != nil {
@@ -372,7 +385,9 @@ func (b *bench) load(ctx context.Context, name string, c load.Config) (*load.Res
 func (b *bench) loadRun(ctx context.Context, name, target string, c load.Config, tally bool) (*load.Result, error) {
 	b.mark(name)
 	c.Target = target
-	c.Gen = load.GenOptions{Seed: uint64(b.slot), Slot: b.nextSlot(), Base: b.base}
+	// Events sent over HTTP are live (timestamped now, as a production
+	// stream is); the drain and scale steps produce history instead.
+	c.Gen = load.GenOptions{Seed: uint64(b.slot), Slot: b.nextSlot(), Base: b.base, Live: true}
 	if tally {
 		c.APIKey = b.api.key
 	}
@@ -521,7 +536,7 @@ func (b *bench) freshness(ctx context.Context) (map[string]any, error) {
 		bg, bgErr = b.load(ctx, "freshness: 10,000 events/s (batches of 100) + probes", load.Config{Batch: 100, Rate: 10000, Duration: d})
 	})
 	client := load.NewHTTPClient(8, 10*time.Second)
-	gen := load.NewGenerator(load.GenOptions{Seed: 99, Slot: b.nextSlot(), Base: b.base, Clients: 1, Prefix: fmt.Sprintf("probe_%d_", time.Now().UnixNano())})
+	gen := load.NewGenerator(load.GenOptions{Seed: 99, Slot: b.nextSlot(), Base: b.base, Live: true, Clients: 1, Prefix: fmt.Sprintf("probe_%d_", time.Now().UnixNano())})
 	type probe struct {
 		client string
 		acked  time.Time
@@ -917,17 +932,6 @@ func (b *bench) queries(ctx context.Context) (map[string]any, error) {
 		return nil, err
 	}
 	res := map[string]any{"stored_events": n}
-	stop := make(chan struct{})
-	var bg *load.Result
-	var bgErr error
-	var wg sync.WaitGroup
-	if b.prof.QueryBackground > 0 {
-		wg.Go(func() {
-			bg, bgErr = b.load(ctx, fmt.Sprintf("query: background %s events/s (batches of 100)", thousands(b.prof.QueryBackground)),
-				load.Config{Batch: 100, Rate: b.prof.QueryBackground, Duration: time.Hour, Stop: stop})
-		})
-	}
-	b.mark("query: aggregations and stats")
 	now := time.Now().UTC()
 	day := b.base.Add(24 * time.Hour)
 	ranges := []struct {
@@ -939,22 +943,45 @@ func (b *bench) queries(ctx context.Context) (map[string]any, error) {
 		{"1d", day, day.Add(24 * time.Hour)},
 		{"1h", day, day.Add(time.Hour)},
 	}
-	type qcase struct{ name, path, key string }
-	var cases []qcase
+	var cases []queryCase
 	for _, g := range []string{"none", "clientId", "metric", "both"} {
 		for _, r := range ranges {
-			q := url.Values{"groupBy": {g}}
-			if !r.from.IsZero() {
-				q.Set("from", r.from.Format(time.RFC3339))
-				q.Set("to", r.to.Format(time.RFC3339))
-			}
-			cases = append(cases, qcase{"groupBy=" + g + " " + r.name, "/v1/aggregations?" + q.Encode(), b.api.key})
+			cases = append(cases, queryCase{name: "groupBy=" + g + " " + r.name, path: aggregationPath(g, r.from, r.to), key: b.api.key,
+				groupBy: g, from: r.from, to: r.to})
 		}
 	}
-	cases = append(cases, qcase{"/v1/stats (admin)", "/v1/stats", b.api.adminKey}, qcase{"/v1/stats (tenant)", "/v1/stats", b.api.key})
+	cases = append(cases, queryCase{name: "/v1/stats (admin)", path: "/v1/stats", key: b.api.adminKey},
+		queryCase{name: "/v1/stats (tenant)", path: "/v1/stats", key: b.api.key})
+	var failures []string
+	// Exactness first, while nothing streams in: every aggregation against
+	// the truth of the stored events.
+	b.mark("query: every aggregation checked against the stored events")
+	if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
+		return res, err
+	}
+	verdicts, err := b.verifyQueries(ctx, cases)
+	if err != nil {
+		return res, fmt.Errorf("checking aggregations: %w", err)
+	}
+	res["exactness"] = verdicts
+	for _, c := range cases {
+		if v, ok := verdicts[c.name]; ok && v != "exact" {
+			failures = append(failures, c.name+": not exact: "+v)
+		}
+	}
+	stop := make(chan struct{})
+	var bg *load.Result
+	var bgErr error
+	var wg sync.WaitGroup
+	if b.prof.QueryBackground > 0 {
+		wg.Go(func() {
+			bg, bgErr = b.load(ctx, fmt.Sprintf("query: background %s events/s (batches of 100)", thousands(b.prof.QueryBackground)),
+				load.Config{Batch: 100, Rate: b.prof.QueryBackground, Duration: time.Hour, Stop: stop})
+		})
+	}
+	b.mark("query: aggregations and stats")
 	var results []map[string]any
 	var worst95 float64
-	var failures []string
 	for _, c := range cases {
 		var lat []float64
 		var errs int
@@ -974,7 +1001,7 @@ func (b *bench) queries(ctx context.Context) (map[string]any, error) {
 		p50, p95, p99 := load.Quantile(lat, 0.5), load.Quantile(lat, 0.95), load.Quantile(lat, 0.99)
 		fmt.Fprintf(b.log, "[bench]   %-28s n=%3d p50 %8.1f  p95 %8.1f  p99 %8.1f ms\n", c.name, len(lat), p50, p95, p99)
 		results = append(results, map[string]any{"case": c.name, "path": c.path, "samples": len(lat), "errors": errs, "last_error": lastErr,
-			"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": load.Quantile(lat, 1)})
+			"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": load.Quantile(lat, 1), "exact": verdicts[c.name]})
 		worst95 = max(worst95, p95)
 		if errs > 0 {
 			failures = append(failures, fmt.Sprintf("%s: %d errors, last: %s", c.name, errs, lastErr))

@@ -27,6 +27,9 @@ type Event struct {
 	Client, Metric string
 	Cents          int64 // amount in hundredths
 	TS             time.Time
+	// ID, when set, is sent as the event's idempotency key (eventId): what
+	// keeps live events distinct, whose timestamps can coincide.
+	ID string
 }
 
 // Amount is the decimal text of the amount ("123.45").
@@ -63,6 +66,10 @@ func (e Event) AppendJSON(b []byte, seed bool) []byte {
 		b = append(b, e.Amount()...)
 		b = append(b, `","timestamp":"`...)
 		b = append(b, ts...)
+		if e.ID != "" {
+			b = append(b, `","eventId":"`...)
+			b = append(b, e.ID...)
+		}
 		return append(b, `"}}`...)
 	}
 	b = append(b, `{"clientId":"`...)
@@ -73,6 +80,10 @@ func (e Event) AppendJSON(b []byte, seed bool) []byte {
 	b = append(b, e.Amount()...)
 	b = append(b, `,"timestamp":"`...)
 	b = append(b, ts...)
+	if e.ID != "" {
+		b = append(b, `","eventId":"`...)
+		b = append(b, e.ID...)
+	}
 	return append(b, `"}`...)
 }
 
@@ -82,6 +93,7 @@ type Generator struct {
 	base     time.Time
 	slot     int64
 	seq      int64
+	live     string // "" or the id prefix of live events
 	dupRatio float64
 	recent   []Event // ring of sent events, the pool resends come from
 	clients  []string
@@ -97,6 +109,11 @@ type GenOptions struct {
 	Clients  int
 	Metrics  int
 	Prefix   string // client id prefix
+	// Live events carry the wall-clock time as their timestamp, as a
+	// production stream does, and an idempotency key (run slot + sequence
+	// number) that keeps them distinct. Otherwise events are history: one
+	// second of event time apart from Base, spread over days (a backfill).
+	Live bool
 }
 
 // NewGenerator returns a generator.
@@ -114,6 +131,11 @@ func NewGenerator(o GenOptions) *Generator {
 		o.Base = time.Now().UTC().Add(-30 * 24 * time.Hour).Truncate(24 * time.Hour)
 	}
 	g := &Generator{rng: rand.New(rand.NewPCG(o.Seed, uint64(o.Slot))), base: o.Base, slot: o.Slot % 1000, dupRatio: o.DupRatio}
+	if o.Live {
+		// The seed and start time tell runs apart even when slots repeat.
+		g.live = "live-" + strconv.FormatUint(o.Seed, 36) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" +
+			strconv.FormatInt(g.slot, 10) + "-"
+	}
 	for i := range o.Clients {
 		g.clients = append(g.clients, o.Prefix+pad2(int64(i)))
 	}
@@ -143,6 +165,10 @@ func (g *Generator) Next() (Event, bool) {
 		Metric: g.metrics[g.rng.IntN(len(g.metrics))],
 		Cents:  1 + g.rng.Int64N(1_000_000),
 		TS:     g.base.Add(time.Duration(g.seq)*time.Second + time.Duration(g.slot)*time.Millisecond),
+	}
+	if g.live != "" {
+		e.TS = time.Now().UTC().Truncate(time.Millisecond)
+		e.ID = g.live + strconv.FormatInt(g.seq, 36)
 	}
 	g.seq++
 	const ring = 4096

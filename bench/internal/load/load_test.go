@@ -193,3 +193,43 @@ func TestRunStopsEarly(t *testing.T) {
 		}
 	}
 }
+
+// Live events are stamped now and kept distinct by their idempotency key,
+// even when their timestamps coincide; a resend repeats the body.
+func TestLiveEvents(t *testing.T) {
+	g := NewGenerator(GenOptions{Seed: 1, Slot: 3, Live: true, DupRatio: 0.3, Clients: 1, Metrics: 1})
+	bodies := map[string]int{}
+	ids := map[string]string{}
+	resends := 0
+	before := time.Now().Add(-time.Second)
+	for range 2000 {
+		e, resend := g.Next()
+		if e.TS.Before(before) || e.TS.After(time.Now().Add(time.Second)) {
+			t.Fatalf("live timestamp %v is not now", e.TS)
+		}
+		if e.ID == "" {
+			t.Fatal("live event without an idempotency key")
+		}
+		var doc map[string]any
+		body := e.AppendJSON(nil, false)
+		if err := json.Unmarshal(body, &doc); err != nil || doc["eventId"] != e.ID {
+			t.Fatalf("body %s: eventId %v, want %q (%v)", body, doc["eventId"], e.ID, err)
+		}
+		if resend {
+			resends++
+			if bodies[string(body)] == 0 {
+				t.Fatalf("resend %s repeats no earlier body", body)
+			}
+		} else if prev, ok := ids[e.ID]; ok {
+			t.Fatalf("id %s reused: %s and %s", e.ID, prev, body)
+		}
+		ids[e.ID] = string(body)
+		bodies[string(body)]++
+	}
+	if resends < 400 || resends > 800 {
+		t.Fatalf("%d resends of 2000 at ratio 0.3", resends)
+	}
+	if g2 := NewGenerator(GenOptions{Seed: 1, Slot: 3, Live: true}); func() bool { e, _ := g2.Next(); _, ok := ids[e.ID]; return ok }() {
+		t.Fatal("a second live generator with the same seed and slot repeats ids")
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+// Every aggregation the query step times is first checked against a truth
+// computed independently of the read model: from the stored winners in the
+// events table (one row per event id, read with plain SQL, no rollups),
+// while nothing streams in and the books balance. b.exact ties the same
+// totals to what the load generator itself acknowledged.
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"net/url"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// groupStats is one group's exact figures.
+type groupStats struct {
+	count         int64
+	sum, min, max *big.Rat
+}
+
+func (g *groupStats) merge(o groupStats) {
+	if g.sum == nil {
+		*g = groupStats{count: o.count, sum: new(big.Rat).Set(o.sum), min: o.min, max: o.max}
+		return
+	}
+	g.count += o.count
+	g.sum.Add(g.sum, o.sum)
+	if o.min.Cmp(g.min) < 0 {
+		g.min = o.min
+	}
+	if o.max.Cmp(g.max) > 0 {
+		g.max = o.max
+	}
+}
+
+// truthRows reads count, sum, min and max per client × metric of the
+// default tenant's stored events with a timestamp in [from, to) (zero times:
+// open), each event id once.
+func (b *bench) truthRows(ctx context.Context, from, to time.Time) (map[[2]string]groupStats, error) {
+	conn, err := b.openClickHouse()
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	lo, hi := int64(-1<<62), int64(1<<62)
+	if !from.IsZero() {
+		lo, hi = from.UnixMilli(), to.UnixMilli()
+	}
+	rows, err := conn.Query(ctx, "SELECT client_id, metric, count(), sum(amount), min(amount), max(amount) FROM "+
+		"(SELECT event_id, any(client_id) AS client_id, any(metric) AS metric, any(amount) AS amount, any(ts_ms) AS t "+
+		"FROM "+b.db+".events WHERE tenant = 'default' GROUP BY event_id) WHERE t >= ? AND t < ? GROUP BY client_id, metric", lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("truth: %w", err)
+	}
+	defer rows.Close()
+	out := map[[2]string]groupStats{}
+	for rows.Next() {
+		var (
+			client, metric string
+			n              uint64
+			sum, mn, mx    decimal.Decimal
+		)
+		if err := rows.Scan(&client, &metric, &n, &sum, &mn, &mx); err != nil {
+			return nil, fmt.Errorf("truth: %w", err)
+		}
+		out[[2]string{client, metric}] = groupStats{count: int64(n), sum: sum.Rat(), min: mn.Rat(), max: mx.Rat()}
+	}
+	return out, rows.Err()
+}
+
+// group folds client × metric truth into the groups of groupBy.
+func fold(truth map[[2]string]groupStats, groupBy string) map[[2]string]groupStats {
+	out := map[[2]string]groupStats{}
+	for k, s := range truth {
+		var g [2]string
+		if groupBy == "clientId" || groupBy == "both" {
+			g[0] = k[0]
+		}
+		if groupBy == "metric" || groupBy == "both" {
+			g[1] = k[1]
+		}
+		cur := out[g]
+		cur.merge(s)
+		out[g] = cur
+	}
+	return out
+}
+
+// verifyAggregation compares one /v1/aggregations answer with the truth;
+// it returns "" when they agree, else the first difference.
+func (b *bench) verifyAggregation(ctx context.Context, path, groupBy string, truth map[[2]string]groupStats) (string, error) {
+	var r struct {
+		Groups []struct {
+			ClientID string `json:"clientId"`
+			Metric   string `json:"metric"`
+			Count    int64  `json:"count"`
+			Sum      string `json:"sumExact"`
+			Min      string `json:"minExact"`
+			Max      string `json:"maxExact"`
+		} `json:"groups"`
+	}
+	if err := b.api.getJSONKey(ctx, b.api.key, path, &r); err != nil {
+		return "", err
+	}
+	want := fold(truth, groupBy)
+	if len(r.Groups) != len(want) {
+		return fmt.Sprintf("%d groups, truth has %d", len(r.Groups), len(want)), nil
+	}
+	for _, g := range r.Groups {
+		t, ok := want[[2]string{g.ClientID, g.Metric}]
+		if !ok {
+			return fmt.Sprintf("group %q/%q is not in the truth", g.ClientID, g.Metric), nil
+		}
+		got := []string{g.Sum, g.Min, g.Max}
+		exp := []*big.Rat{t.sum, t.min, t.max}
+		if g.Count != t.count {
+			return fmt.Sprintf("group %q/%q: count %d, truth %d", g.ClientID, g.Metric, g.Count, t.count), nil
+		}
+		for i, name := range []string{"sum", "min", "max"} {
+			v, ok := new(big.Rat).SetString(got[i])
+			if !ok || v.Cmp(exp[i]) != 0 {
+				return fmt.Sprintf("group %q/%q: %s %s, truth %s", g.ClientID, g.Metric, name, got[i], exp[i].FloatString(9)), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// verifyQueries checks every aggregation case against the truth of its
+// range; it returns per case "exact" or the difference.
+func (b *bench) verifyQueries(ctx context.Context, cases []queryCase) (map[string]string, error) {
+	truths := map[string]map[[2]string]groupStats{}
+	out := map[string]string{}
+	for _, c := range cases {
+		if c.groupBy == "" {
+			continue
+		}
+		key := c.from.String() + c.to.String()
+		truth, ok := truths[key]
+		if !ok {
+			var err error
+			if truth, err = b.truthRows(ctx, c.from, c.to); err != nil {
+				return nil, err
+			}
+			truths[key] = truth
+		}
+		diff, err := b.verifyAggregation(ctx, c.path, c.groupBy, truth)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		if diff == "" {
+			diff = "exact"
+		}
+		out[c.name] = diff
+	}
+	return out, nil
+}
+
+// queryCase is one timed request of the query step.
+type queryCase struct {
+	name, path, key string
+	groupBy         string // "" for /v1/stats
+	from, to        time.Time
+}
+
+func aggregationPath(groupBy string, from, to time.Time) string {
+	q := url.Values{"groupBy": {groupBy}}
+	if !from.IsZero() {
+		q.Set("from", from.Format(time.RFC3339))
+		q.Set("to", to.Format(time.RFC3339))
+	}
+	return "/v1/aggregations?" + q.Encode()
+}
