@@ -40,6 +40,11 @@ type ledger struct {
 	copies  int             // physical copies acknowledged
 	status  map[int]int     // HTTP statuses seen
 	eng     *normalize.Engine
+	// start and step place event i at start + i·step: by default history
+	// one second apart from base; a live load (the recovery goal) sets
+	// them to now and a millisecond, as a production stream's are.
+	start time.Time
+	step  time.Duration
 
 	unitOnce sync.Once
 	unit     int64 // units of amount 1
@@ -64,7 +69,7 @@ func newLedger(t *testing.T, client string) *ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &ledger{client: client, acked: map[string]fact{}, status: map[int]int{}, eng: eng}
+	l := &ledger{client: client, acked: map[string]fact{}, status: map[int]int{}, eng: eng, start: base, step: time.Second}
 	owned := map[int32]bool{}
 	for k := 0; len(owned) < rawPartitions; k++ {
 		c := fmt.Sprintf("%s-%d", client, k)
@@ -79,7 +84,7 @@ func newLedger(t *testing.T, client string) *ledger {
 // event builds the i-th logical event of the case (amount i+1). Every event
 // has a distinct timestamp, so distinct i means a distinct event id.
 func (l *ledger) event(i int) string {
-	ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+	ts := l.at(i).Format("2006-01-02T15:04:05.000Z07:00")
 	return fmt.Sprintf(`{"source":%q,"payload":{"metric":"m%d","amount":"%d","timestamp":%q}}`, l.clients[i%len(l.clients)], i%3, i+1, ts)
 }
 
@@ -103,16 +108,32 @@ func (l *ledger) post(ctx context.Context, url string, events []string) error {
 			if resp.StatusCode == http.StatusAccepted {
 				return l.record(b)
 			}
-			if resp.StatusCode != http.StatusServiceUnavailable {
+			if !retryable(resp.StatusCode) {
 				return fmt.Errorf("POST /v1/events: %d %s", resp.StatusCode, b)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("gave up retrying: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(retryWait(resp)):
 		}
 	}
+}
+
+// retryable is what a well-behaved producer sends again unchanged: the
+// ingestor unavailable (503) or the key over its rate (429).
+func retryable(status int) bool {
+	return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
+}
+
+// retryWait honours Retry-After (at most 2 s); 200 ms without one.
+func retryWait(resp *http.Response) time.Duration {
+	if resp != nil {
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			return min(time.Duration(secs)*time.Second, 2*time.Second) + 50*time.Millisecond
+		}
+	}
+	return 200 * time.Millisecond
 }
 
 func (l *ledger) record(b []byte) error {
@@ -194,7 +215,17 @@ func (l *ledger) fact(i int) fact {
 		ev, _ := l.eng.Normalize(normalize.Input{Raw: []byte(l.event(0)), ReceivedAt: time.Now()})
 		l.unit = ev.Amount.Units
 	})
-	return fact{amount: l.unit * int64(i+1), tsMs: base.Add(time.Duration(i) * time.Second).UnixMilli(), metric: fmt.Sprintf("m%d", i%3)}
+	return fact{amount: l.unit * int64(i+1), tsMs: l.at(i).UnixMilli(), metric: fmt.Sprintf("m%d", i%3)}
+}
+
+// at is event i's timestamp.
+func (l *ledger) at(i int) time.Time { return l.start.Add(time.Duration(i) * l.step) }
+
+// live makes the events from now on a live stream: timestamped from now,
+// a millisecond apart (event i keeps its index, so ids stay distinct).
+func (l *ledger) live(first int) {
+	l.start = time.Now().UTC().Truncate(time.Second).Add(-time.Duration(first) * time.Millisecond)
+	l.step = time.Millisecond
 }
 
 // postKnown posts events whose facts the caller knows, retrying like post,
@@ -234,14 +265,14 @@ func (l *ledger) postKnown(ctx context.Context, url string, events []string, fac
 				l.mu.Unlock()
 				return nil
 			}
-			if resp.StatusCode != http.StatusServiceUnavailable {
+			if !retryable(resp.StatusCode) {
 				return fmt.Errorf("POST /v1/events: %d %s", resp.StatusCode, b)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("gave up retrying: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(retryWait(resp)):
 		}
 	}
 }
@@ -492,10 +523,10 @@ func (c *checker) ranged(ctx context.Context, l *ledger) string {
 	if n == 0 {
 		return ""
 	}
-	from := base.Add(time.Duration(n/4)*time.Second + 500*time.Millisecond)
-	// At most two hours (the load test's events span days: a per-minute
-	// series over all of them is more buckets than the API serves).
-	to := base.Add(time.Duration(min(3*n/4, n/4+7200))*time.Second + 250*time.Millisecond)
+	from := l.at(n/4).Add(l.step / 2)
+	// At most 7200 events (a per-minute series over days of history is
+	// more buckets than the API serves).
+	to := l.at(min(3*n/4, n/4+7200)).Add(l.step / 4)
 	for _, w := range []time.Duration{0, time.Minute} {
 		target := fmt.Sprintf("%s/v1/aggregations?groupBy=metric&%s&from=%s&to=%s", c.s.queryapi, l.clientParams(),
 			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
