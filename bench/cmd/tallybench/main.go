@@ -33,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/url"
 	"os"
@@ -54,7 +55,7 @@ type profile struct {
 	// Runs is how many times each measured step repeats; the report shows
 	// the median.
 	Runs                  int
-	SingleRate            float64 // offered req/s of the fixed-rate single-event step
+	SingleRate            float64 // offered req/s of the fixed-rate single-event step when no ceiling was measured (else 80% of it)
 	IngestSeconds         int
 	E2ESeconds, FreshSecs int
 	PrefillEvents         int   // per drain run
@@ -427,12 +428,22 @@ func (b *bench) loadRun(ctx context.Context, name, target string, c load.Config,
 func (b *bench) ingestScenarios(ctx context.Context) (map[string]any, error) {
 	d := time.Duration(b.prof.IngestSeconds) * time.Second
 	res := map[string]any{}
+	// The latency target is stated at 80% of the single-event ceiling
+	// (MISSION.md): offer that, as measured in this run. A fixed rate the
+	// machine cannot take only measures a queue (and times out).
+	rate := b.prof.SingleRate
+	for _, m := range b.measures {
+		if m.Key == "ceiling.http_single" && m.Median > 0 {
+			rate = math.Round(0.8 * m.Median)
+		}
+	}
+	res["single_rate_offered"] = rate
 	var fixed, fixedP99, single, singleP99, batch, batchP99 []float64
 	var runs []map[string]*load.Result
 	for i := range b.prof.Runs {
 		of := fmt.Sprintf(", run %d/%d", i+1, b.prof.Runs)
-		f, err := b.load(ctx, fmt.Sprintf("ingest: single events, %.0f req/s offered", b.prof.SingleRate)+of,
-			load.Config{Batch: 1, Rate: b.prof.SingleRate, Duration: d, DupRatio: 0.1})
+		f, err := b.load(ctx, fmt.Sprintf("ingest: single events, %.0f req/s offered", rate)+of,
+			load.Config{Batch: 1, Rate: rate, Duration: d, DupRatio: 0.1})
 		if err != nil {
 			return res, err
 		}
@@ -449,7 +460,7 @@ func (b *bench) ingestScenarios(ctx context.Context) (map[string]any, error) {
 		batch, batchP99 = append(batch, bt.AckedPerSec), append(batchP99, bt.P99ms)
 		runs = append(runs, map[string]*load.Result{"single_fixed_rate": f, "single_max": s, "batch_max": bt})
 	}
-	b.measure("ingest.fixed", fmt.Sprintf("ingest: single events, %s req/s offered (open loop)", thousands(b.prof.SingleRate)), "req/s", fixed, fixedP99,
+	b.measure("ingest.fixed", fmt.Sprintf("ingest: single events, %s req/s offered (open loop, 80%% of the ceiling)", thousands(rate)), "req/s", fixed, fixedP99,
 		"", "p99 ≤ 25 ms")
 	b.measure("ingest.single", "ingest: single events, max rate", "req/s", single, singleP99, "ceiling.http_single",
 		"≥ 0.9× ceiling (≈ 20,000 req/s), p99 ≤ 25 ms at 80% of it")
