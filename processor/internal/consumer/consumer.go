@@ -90,11 +90,12 @@ func New(o Options) (*Consumer, error) {
 		kgo.FetchMinBytes(fetchMinBytes(o.Linger)),
 		// Bounded memory: the client buffers one fetch per broker, and a
 		// fetch's compressed bytes grow 5-10x once decompressed into
-		// records (JSON compresses well). 8 MiB still holds far more
-		// than a batch; more only costs memory (issue #14: 64 MiB kept
-		// ~650 MB of fetched records alive while draining a backlog).
-		kgo.FetchMaxBytes(8<<20),
-		kgo.FetchMaxPartitionBytes(2<<20),
+		// records (JSON compresses well). 2 MiB is still about three
+		// batches of 20,000 records; more only costs memory (issue #14:
+		// 64 MiB kept ~650 MB of fetched records alive while draining a
+		// backlog, 8 MiB ~90 MB).
+		kgo.FetchMaxBytes(2<<20),
+		kgo.FetchMaxPartitionBytes(512<<10),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(15*time.Second),
 		kgo.RebalanceTimeout(60*time.Second),
