@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -87,6 +88,23 @@ func (h *handler) policy(k control.Key) ratelimit.Policy {
 	return p
 }
 
+// policyText is the header text of one rate-limit policy.
+type policyText struct {
+	n             int
+	window        time.Duration
+	limit, policy string
+}
+
+func (h *handler) policyHeaders(n int, window time.Duration) *policyText {
+	if pt := h.policyText.Load(); pt != nil && pt.n == n && pt.window == window {
+		return pt
+	}
+	limit := strconv.Itoa(n)
+	pt := &policyText{n: n, window: window, limit: limit, policy: limit + ";w=" + ratelimit.Seconds(window, 1)}
+	h.policyText.Store(pt)
+	return pt
+}
+
 // admit applies the caller's rate limit and quota to n events, or writes
 // the refusal and returns false; nothing of a refused request is produced.
 // With authentication disabled there are no keys and so no limits.
@@ -103,13 +121,17 @@ func (h *handler) admit(c *gin.Context, who auth.Caller, n int) bool {
 	v := h.cfg.Limiter.Admit(c.Request.Context(), who.Key.ID, who.Tenant, p, n)
 	if v.Limit > 0 {
 		// Assigned in canonical form (what Header.Set would make of
-		// "RateLimit-Limit"), saving the canonicalization on every request.
+		// "RateLimit-Limit"), saving the canonicalization on every request;
+		// the four values share one allocation and the policy's text is
+		// built once per policy.
 		hd := c.Writer.Header()
-		limit := strconv.Itoa(v.Limit)
-		hd["Ratelimit-Limit"] = []string{limit}
-		hd["Ratelimit-Remaining"] = []string{strconv.Itoa(v.Remaining)}
-		hd["Ratelimit-Reset"] = []string{ratelimit.Seconds(v.Reset, 0)}
-		hd["Ratelimit-Policy"] = []string{limit + ";w=" + ratelimit.Seconds(v.Window, 1)}
+		pt := h.policyHeaders(v.Limit, v.Window)
+		vals := [...]string{pt.limit, strconv.Itoa(v.Remaining), ratelimit.Seconds(v.Reset, 0), pt.policy}
+		all := vals[:]
+		hd["Ratelimit-Limit"] = all[0:1:1]
+		hd["Ratelimit-Remaining"] = all[1:2:2]
+		hd["Ratelimit-Reset"] = all[2:3:3]
+		hd["Ratelimit-Policy"] = all[3:4:4]
 	}
 	switch v.Reason {
 	case "":

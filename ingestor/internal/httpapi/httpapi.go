@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -73,6 +74,9 @@ type handler struct {
 	cfg        Config
 	retryAfter string
 	metrics    *httpMetrics
+	// policyText is the RateLimit header text of the last policy seen
+	// (most keys share one): built once, not on every request.
+	policyText atomic.Pointer[policyText]
 }
 
 // New returns the ingestor's routes.
