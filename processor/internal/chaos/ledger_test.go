@@ -523,7 +523,7 @@ func (c *checker) ranged(ctx context.Context, l *ledger) string {
 	if n == 0 {
 		return ""
 	}
-	from := l.at(n/4).Add(l.step / 2)
+	from := l.at(n / 4).Add(l.step / 2)
 	// At most 7200 events (a per-minute series over days of history is
 	// more buckets than the API serves).
 	to := l.at(min(3*n/4, n/4+7200)).Add(l.step / 4)
