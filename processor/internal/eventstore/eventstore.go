@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -25,7 +24,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 	"github.com/shopspring/decimal"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/schema"
@@ -119,46 +117,21 @@ func (s *Store) Database() string { return s.db }
 var _ pipeline.Store = (*Store)(nil)
 
 // Write inserts a batch's rows. Winners go first, so that a duplicate's
-// original is never younger than its lineage row; the tables that do not
-// depend on each other are written at once (a batch waits for the slowest
-// insert, not their sum). Any failure fails the whole call and the caller
-// retries all of it.
+// original is never younger than its lineage row; any failure fails the
+// whole call and the caller retries all of it.
 func (s *Store) Write(ctx context.Context, b pipeline.Batch) error {
 	now := time.Now().UnixMilli()
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return s.writeEvents(ectx, b.Winners, now) })
-	eg.Go(func() error {
-		return s.insert(ectx, schema.EventIDs, schema.EventIDsColumns, len(b.Winners), func(i int) []any {
-			w := b.Winners[i]
-			return []any{w.Slot, w.Tenant, w.Event.EventID, w.Event.Timestamp.UnixMilli(), w.Event.Fingerprint(),
-				w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, now}
-		})
-	})
-	eg.Go(func() error {
-		return s.insert(ectx, schema.Rejected, schema.RejectedColumns, len(b.Rejected), func(i int) []any {
-			r := b.Rejected[i]
-			return []any{r.Tenant, r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
-				r.Source.Stream, r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
-		})
-	})
-	eg.Go(func() error {
-		return s.insert(ectx, schema.DeadLetters, schema.DeadLettersColumns, len(b.DeadLetters), func(i int) []any {
-			r := b.DeadLetters[i]
-			return []any{r.Tenant, r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
-				r.Source.Partition, r.Source.Offset, now}
-		})
-	})
-	eg.Go(func() error {
-		return s.insert(ectx, schema.Forwarded, schema.ForwardedColumns, len(b.Forwarded), func(i int) []any {
-			r := b.Forwarded[i]
-			return []any{r.Tenant, r.EventID, r.ClientID, r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
-				r.Source.Partition, r.Source.Offset, r.To.Partition, r.To.Offset, now}
-		})
-	})
-	if err := eg.Wait(); err != nil {
+	if err := s.writeEvents(ctx, b.Winners, now); err != nil {
 		return err
 	}
-	return s.insert(ctx, schema.Duplicates, schema.DuplicatesColumns, len(b.Duplicates), func(i int) []any {
+	if err := s.insert(ctx, schema.EventIDs, schema.EventIDsColumns, len(b.Winners), func(i int) []any {
+		w := b.Winners[i]
+		return []any{w.Slot, w.Tenant, w.Event.EventID, w.Event.Timestamp.UnixMilli(), w.Event.Fingerprint(),
+			w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, now}
+	}); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, schema.Duplicates, schema.DuplicatesColumns, len(b.Duplicates), func(i int) []any {
 		d := b.Duplicates[i]
 		kind := schema.OutcomeDuplicate
 		if d.Conflict {
@@ -167,6 +140,27 @@ func (s *Store) Write(ctx context.Context, b pipeline.Batch) error {
 		return []any{d.Tenant, d.Event.EventID, kind, d.Source.Stream, d.Source.Topic, d.Source.Partition,
 			d.Source.Offset, d.Original.Partition, d.Original.Offset, d.Event.ClientID, d.Event.Metric, Decimal(d.Event.Amount),
 			d.Event.Timestamp.UnixMilli(), boolByte(d.Event.TimestampDefaulted), string(d.Raw), d.Source.Received.UnixMilli(), now}
+	}); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, schema.Rejected, schema.RejectedColumns, len(b.Rejected), func(i int) []any {
+		r := b.Rejected[i]
+		return []any{r.Tenant, r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
+			r.Source.Stream, r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
+	}); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, schema.DeadLetters, schema.DeadLettersColumns, len(b.DeadLetters), func(i int) []any {
+		r := b.DeadLetters[i]
+		return []any{r.Tenant, r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
+			r.Source.Partition, r.Source.Offset, now}
+	}); err != nil {
+		return err
+	}
+	return s.insert(ctx, schema.Forwarded, schema.ForwardedColumns, len(b.Forwarded), func(i int) []any {
+		r := b.Forwarded[i]
+		return []any{r.Tenant, r.EventID, r.ClientID, r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
+			r.Source.Partition, r.Source.Offset, r.To.Partition, r.To.Offset, now}
 	})
 }
 
@@ -227,11 +221,6 @@ const stateKeyColumns = "tenant, kind, level, bucket, client_id, metric, stream,
 // loadChunk bounds the keys of one LoadState query.
 const loadChunk = 100_000
 
-// loadParallel is how many LoadState queries run at once: the levels of a
-// batch are independent reads, and a batch waits for the slowest of them
-// instead of their sum.
-const loadParallel = 4
-
 // LoadState reads the highest version of each key.
 func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
 	out := make(map[pipeline.StateKey]pipeline.StateRow, len(keys))
@@ -248,29 +237,18 @@ func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pi
 		g := group{k.Tenant, k.Kind, k.Level}
 		groups[g] = append(groups[g], k)
 	}
-	var mu sync.Mutex
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.SetLimit(loadParallel)
 	for g, all := range groups {
 		for start := 0; start < len(all); start += loadChunk {
-			chunk := all[start:min(len(all), start+loadChunk)]
-			eg.Go(func() error {
-				return s.loadState(ectx, g.tenant, g.kind, g.level, chunk, func(r pipeline.StateRow) {
-					mu.Lock()
-					out[r.Key] = r
-					mu.Unlock()
-				})
-			})
+			if err := s.loadState(ctx, g.tenant, g.kind, g.level, all[start:min(len(all), start+loadChunk)], out); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
 
 func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8, chunk []pipeline.StateKey,
-	found func(pipeline.StateRow)) error {
+	out map[pipeline.StateKey]pipeline.StateRow) error {
 	// The keys travel as an external table (binary, in the query's data
 	// blocks): binding tens of thousands of tuples into the SQL text costs
 	// seconds to format and parse.
@@ -335,7 +313,7 @@ func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8,
 		if r.Max, ok = AmountOf(mx); !ok {
 			return fmt.Errorf("load state: bad max %s", mx)
 		}
-		found(r)
+		out[r.Key] = r
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load state: %w", err)
