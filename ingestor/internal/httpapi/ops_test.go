@@ -62,6 +62,11 @@ func TestDuplicateHint(t *testing.T) {
 	mr := newMiniredis(t)
 	opts := defaultOptions()
 	opts.redisAddr = mr.Addr()
+	// The answers below must be known, so the hint must not time out on a
+	// loaded machine (100 ms, the default here, did once in CI: the first
+	// post came back "unknown"). Redis down is still fast: the dial is
+	// refused at once.
+	opts.redisTimeout = 5 * time.Second
 	h := newHarness(t, opts)
 
 	w := h.do(request{path: "/v1/events", body: []byte(evA)})
