@@ -88,9 +88,19 @@ func (l *ledger) event(i int) string {
 	return fmt.Sprintf(`{"source":%q,"payload":{"metric":"m%d","amount":"%d","timestamp":%q}}`, l.clients[i%len(l.clients)], i%3, i+1, ts)
 }
 
-// post sends events as one JSON array, retrying (same body) on 503 and
-// network errors like a well-behaved producer, until 202 or the deadline.
+// post sends events as one JSON array, retrying like a well-behaved
+// producer (send), and records what the ingestor accepted.
 func (l *ledger) post(ctx context.Context, url string, events []string) error {
+	b, err := l.send(ctx, url, events)
+	if err != nil {
+		return err
+	}
+	return l.record(b)
+}
+
+// send posts events as one JSON array, retrying (same body) on 503, 429 and
+// network errors, until 202 or the deadline; it returns the 202 body.
+func (l *ledger) send(ctx context.Context, url string, events []string) ([]byte, error) {
 	body := "[" + strings.Join(events, ",") + "]"
 	l.mu.Lock()
 	l.sent += len(events)
@@ -106,15 +116,15 @@ func (l *ledger) post(ctx context.Context, url string, events []string) error {
 			l.status[resp.StatusCode]++
 			l.mu.Unlock()
 			if resp.StatusCode == http.StatusAccepted {
-				return l.record(b)
+				return b, nil
 			}
 			if !retryable(resp.StatusCode) {
-				return fmt.Errorf("POST /v1/events: %d %s", resp.StatusCode, b)
+				return nil, fmt.Errorf("POST /v1/events: %d %s", resp.StatusCode, b)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("gave up retrying: %w", ctx.Err())
+			return nil, fmt.Errorf("gave up retrying: %w", ctx.Err())
 		case <-time.After(retryWait(resp)):
 		}
 	}
@@ -231,50 +241,28 @@ func (l *ledger) live(first int) {
 // postKnown posts events whose facts the caller knows, retrying like post,
 // and records each accepted one by its index in the answer.
 func (l *ledger) postKnown(ctx context.Context, url string, events []string, facts []fact) error {
-	body := "[" + strings.Join(events, ",") + "]"
+	b, err := l.send(ctx, url, events)
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Results []struct {
+			EventID string `json:"eventId"`
+			Status  string `json:"status"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("decode 202 body: %w", err)
+	}
 	l.mu.Lock()
-	l.sent += len(events)
-	l.mu.Unlock()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/events", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := doIngest(req)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			l.mu.Lock()
-			l.status[resp.StatusCode]++
-			l.mu.Unlock()
-			if resp.StatusCode == http.StatusAccepted {
-				var r struct {
-					Results []struct {
-						EventID string `json:"eventId"`
-						Status  string `json:"status"`
-					} `json:"results"`
-				}
-				if err := json.Unmarshal(b, &r); err != nil {
-					return fmt.Errorf("decode 202 body: %w", err)
-				}
-				l.mu.Lock()
-				for i, res := range r.Results {
-					if res.Status == "accepted" && i < len(facts) {
-						l.copies++
-						l.acked[res.EventID] = facts[i]
-					}
-				}
-				l.mu.Unlock()
-				return nil
-			}
-			if !retryable(resp.StatusCode) {
-				return fmt.Errorf("POST /v1/events: %d %s", resp.StatusCode, b)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("gave up retrying: %w", ctx.Err())
-		case <-time.After(retryWait(resp)):
+	for i, res := range r.Results {
+		if res.Status == "accepted" && i < len(facts) {
+			l.copies++
+			l.acked[res.EventID] = facts[i]
 		}
 	}
+	l.mu.Unlock()
+	return nil
 }
 
 // expectNative adds events a Kafka-native path delivered (acknowledged by
