@@ -10,6 +10,9 @@
 //   - ingest: the ingestor, single events at a fixed open-loop rate and at
 //     maximum rate, batches of 500 at maximum rate — each over HTTP with the
 //     stack's ingest key;
+//   - auth: the ingestor restarted with authentication off and on (key,
+//     tenant signature, rate limit, quota) in paired rounds, single events
+//     at maximum rate: what issue #17's checks cost (auth.go);
 //   - ceiling-sink: a bare Kafka → ClickHouse insert of the same records;
 //   - e2e: batched ingest, then wait until the books balance and check exact
 //     counts against the load generator's ground truth; freshness probes;
@@ -65,15 +68,18 @@ type profile struct {
 	QueryBudget           time.Duration
 	QueryBackground       float64 // events/s streaming in while queries run
 	DrainTimeout          time.Duration
+	AuthRounds            int     // paired rounds of the auth step (auth off, auth on)
+	AuthSeconds           int     // measured seconds per variant, round and run
+	AuthRate              float64 // req/s of the auth step's fixed-rate runs (both variants)
 }
 
 var profiles = map[string]profile{
 	"quick": {Name: "quick", Runs: 3, SingleRate: 5000, IngestSeconds: 5, E2ESeconds: 10, FreshSecs: 10,
 		PrefillEvents: 200_000, CeilingRecords: 300_000, QueryRepeats: 20, QueryBudget: 10 * time.Second,
-		QueryBackground: 10_000, DrainTimeout: 3 * time.Minute},
+		QueryBackground: 10_000, DrainTimeout: 3 * time.Minute, AuthRounds: 4, AuthSeconds: 5, AuthRate: 2000},
 	"full": {Name: "full", Runs: 3, SingleRate: 5000, IngestSeconds: 20, E2ESeconds: 60, FreshSecs: 30,
 		PrefillEvents: 1_000_000, ScaleEvents: 10_000_000, CeilingRecords: 2_000_000, QueryRepeats: 100,
-		QueryBudget: 20 * time.Second, QueryBackground: 10_000, DrainTimeout: 15 * time.Minute},
+		QueryBudget: 20 * time.Second, QueryBackground: 10_000, DrainTimeout: 15 * time.Minute, AuthRounds: 10, AuthSeconds: 10, AuthRate: 2000},
 }
 
 type bench struct {
@@ -194,7 +200,7 @@ func run() error {
 	prefillEvents := flag.Int("prefill-events", -1, "override the profile's events per drain run")
 	runs := flag.Int("runs", -1, "override the profile's runs per step")
 	ceilingRecords := flag.Int("ceiling-records", -1, "override the profile's records per Kafka ceiling and sink run")
-	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, ceiling-sink, e2e, processor, scale, query, redis); empty runs all")
+	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, auth, ceiling-sink, e2e, processor, scale, query, redis); empty runs all")
 	flag.Parse()
 	if prof == "scale" {
 		prof = "full"
@@ -293,6 +299,7 @@ func run() error {
 	}
 	step("ceiling-ingest", b.ceilingIngest)
 	step("ingest", b.ingestScenarios)
+	step("auth", b.authOverhead)
 	step("ceiling-sink", b.ceilingSink)
 	step("e2e", b.endToEnd)
 	step("processor", b.drain)
@@ -707,25 +714,33 @@ func (b *bench) drain(ctx context.Context) (map[string]any, error) {
 	return res, nil
 }
 
+// stopProcessors stops every processor of the stack (Up starts them again).
+func (b *bench) stopProcessors(ctx context.Context) error {
+	names := b.processorNames()
+	if len(names) == 0 {
+		return errors.New("the stack has started no processor")
+	}
+	for _, n := range names {
+		pid, err := b.stack.PID(n)
+		if err != nil {
+			return err
+		}
+		if err := b.stack.Stop(ctx, n); err != nil {
+			return err
+		}
+		b.costs.sample(b.stack)
+		b.costs.forget(n, pid) // keep its CPU, stop reading the dead pid
+	}
+	return nil
+}
+
 func (b *bench) drainOnce(ctx context.Context, which string) (map[string]any, error) {
 	if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
 		return nil, err
 	}
-	names := b.processorNames()
-	if len(names) == 0 {
-		return nil, errors.New("the stack has started no processor")
-	}
 	b.mark("drain " + which + ": stopping processors")
-	for _, n := range names {
-		pid, err := b.stack.PID(n)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.stack.Stop(ctx, n); err != nil {
-			return nil, err
-		}
-		b.costs.sample(b.stack)
-		b.costs.forget(n, pid) // keep its CPU, stop reading the dead pid
+	if err := b.stopProcessors(ctx); err != nil {
+		return nil, err
 	}
 	before, err := b.api.stats(ctx)
 	if err != nil {
@@ -781,7 +796,7 @@ func (b *bench) drainOnce(ctx context.Context, which string) (map[string]any, er
 	res["events_per_second_incl_startup"] = float64(n) / seen.Sub(launched).Seconds()
 	res["peak_rss_mb"] = rss
 	res["prefill_events_per_second"] = float64(n) / prodSecs
-	res["processors"] = len(names)
+	res["processors"] = len(b.processorNames())
 	res["cpu_seconds_per_million_events"] = cpu
 	res["processor_phases"] = phases
 	res["note"] = "drain time = first progress seen in /v1/stats -> books balanced (pending 0, received = accounted, reconciled) with every prefilled record accounted for (100 ms polls); phases = tally_processor_phase_seconds since the restart"
@@ -961,6 +976,12 @@ func (b *bench) queries(ctx context.Context) (map[string]any, error) {
 				groupBy: g, from: r.from, to: r.to})
 		}
 	}
+	// One client's daily series over the last 30 days (whole days, today
+	// included): client_00 is in every run's data (load.NewGenerator).
+	today := now.Truncate(24 * time.Hour)
+	sFrom, sTo := today.Add(-29*24*time.Hour), today.Add(24*time.Hour)
+	cases = append(cases, queryCase{name: "client_00 daily series 30d", path: dailySeriesPath("client_00", sFrom, sTo), key: b.api.key,
+		groupBy: "none", from: sFrom, to: sTo, client: "client_00"})
 	cases = append(cases, queryCase{name: "/v1/stats (admin)", path: "/v1/stats", key: b.api.adminKey},
 		queryCase{name: "/v1/stats (tenant)", path: "/v1/stats", key: b.api.key})
 	var failures []string

@@ -268,6 +268,34 @@ func table(m map[string]any) string {
 	row("Redis bytes per remembered id (target ≤ 64)", num(m, "redis", "bytes_per_id"))
 	row("stored events at the query step", num(m, "query", "stored_events"))
 
+	if _, ok := get(m, "auth", "throughput_ratio_median").(float64); ok {
+		s.WriteString("\n## Authentication, rate limit and quota (issue #17: ≤ 5% of single-event throughput)\n\n")
+		fmt.Fprintf(&s, "%s.\n\n", num(m, "auth", "note"))
+		s.WriteString("| measure | median ratio (on ÷ off) | 95% interval |\n|---|---|---|\n")
+		fmt.Fprintf(&s, "| ingestor CPU time per request, %s req/s | %s | %s |\n", num(m, "auth", "rate"),
+			num(m, "auth", "ingestor_cpu_ratio_median"), interval(get(m, "auth", "ingestor_cpu_ratio_ci95")))
+		fmt.Fprintf(&s, "| ingestor + Kafka + Redis CPU time per request, %s req/s | %s | %s |\n", num(m, "auth", "rate"),
+			num(m, "auth", "pipeline_cpu_ratio_median"), interval(get(m, "auth", "pipeline_cpu_ratio_ci95")))
+		fmt.Fprintf(&s, "| max-rate throughput of the whole machine (req/s; medians off %s, on %s) | %s | %s |\n",
+			num(m, "auth", "req_per_second_off_median"), num(m, "auth", "req_per_second_on_median"),
+			num(m, "auth", "throughput_ratio_median"), interval(get(m, "auth", "throughput_ratio_ci95")))
+		if runs, ok := get(m, "auth", "runs").([]any); ok {
+			s.WriteString("\n| round | CPU µs/req off: ingestor, Kafka, Redis | on: ingestor, Kafka, Redis | max req/s off | on |\n|---|---|---|---|---|\n")
+			for i, x := range runs {
+				pair, _ := x.([]any)
+				if len(pair) != 2 {
+					continue
+				}
+				off, _ := pair[0].(map[string]any)
+				on, _ := pair[1].(map[string]any)
+				us := func(r map[string]any) string {
+					return num(r, "ingestor_cpu_us_per_request") + ", " + num(r, "kafka_cpu_us_per_request") + ", " + num(r, "redis_cpu_us_per_request")
+				}
+				fmt.Fprintf(&s, "| %d | %s | %s | %s | %s |\n", i+1, us(off), us(on), num(off, "max_requests_per_second"), num(on, "max_requests_per_second"))
+			}
+		}
+	}
+
 	s.WriteString("\n## Queries (sequential, while background events stream in)\n\n")
 	fmt.Fprintf(&s, "Background load: %s events/s acknowledged (live timestamps), p99 %s ms. Target: p95 ≤ 50 ms at 10M events. "+
 		"Exact: before the timing, with nothing streaming in, each aggregation compared with count, sum, min and max per group "+
@@ -308,6 +336,15 @@ func table(m map[string]any) string {
 		}
 	}
 	return s.String()
+}
+
+// interval formats a [lo, hi] pair.
+func interval(v any) string {
+	p, ok := v.([]any)
+	if !ok || len(p) != 2 {
+		return "—"
+	}
+	return fmtNum(p[0]) + " – " + fmtNum(p[1])
 }
 
 func orEmpty(v any) any {

@@ -133,3 +133,20 @@ func TestSinkColumnsMatchSchema(t *testing.T) {
 		t.Fatalf("sinkColumns has %d columns, the events table %d (%v)", got, want, schema.EventsColumns)
 	}
 }
+
+func TestBootstrapMedian(t *testing.T) {
+	if lo, hi := bootstrapMedian(nil, 100); lo != 0 || hi != 0 {
+		t.Fatalf("empty: %v %v", lo, hi)
+	}
+	if lo, hi := bootstrapMedian([]float64{7, 7, 7}, 100); lo != 7 || hi != 7 {
+		t.Fatalf("constant: %v %v", lo, hi)
+	}
+	v := []float64{0.90, 0.95, 0.97, 0.99, 1.00, 1.01, 1.02, 1.04, 1.10, 1.30}
+	lo, hi := bootstrapMedian(v, 2000)
+	if m := median(v); !(lo <= m && m <= hi) || lo < 0.90 || hi > 1.30 || lo == hi {
+		t.Fatalf("interval [%v, %v] for median %v", lo, hi, m)
+	}
+	if lo2, hi2 := bootstrapMedian(v, 2000); lo2 != lo || hi2 != hi {
+		t.Fatal("not reproducible: the seed is fixed")
+	}
+}

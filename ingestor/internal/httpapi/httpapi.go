@@ -117,6 +117,8 @@ func New(cfg Config) (http.Handler, error) {
 	r.GET("/readyz", h.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})))
 	r.GET("/openapi.json", h.openapi)
+	// Go's profiles, for an admin key only (docs/operations.md, Profiles).
+	r.GET("/debug/pprof/*name", h.authn(control.ScopeAdmin), profiles)
 	r.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such route") })
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed here")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-dev/tally/event/control"
 	"github.com/tally-dev/tally/event/seenkey"
 	"github.com/tally-dev/tally/ingestor/internal/seen"
 )
@@ -153,5 +154,25 @@ func TestOperationalRoutes(t *testing.T) {
 	w = h.do(request{method: http.MethodGet, path: "/healthz", header: map[string]string{"X-Request-Id": "bad id\x01"}})
 	if id := w.Header().Get("X-Request-Id"); id == "" || strings.Contains(id, " ") {
 		t.Errorf("generated request id = %q", id)
+	}
+}
+
+// Go's profiles are for admin keys only: an ingest key is forbidden, no
+// key is unauthorized, an admin key gets the index and a named profile.
+func TestProfilesNeedAdmin(t *testing.T) {
+	h := newHarness(t, defaultOptions())
+	admin := h.newKey("ops", []string{control.ScopeAdmin}, nil)
+	if w := h.do(request{method: http.MethodGet, path: "/debug/pprof/"}); w.Code != http.StatusForbidden {
+		t.Errorf("ingest key: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(request{method: http.MethodGet, path: "/debug/pprof/heap", header: map[string]string{"Authorization": ""}}); w.Code != http.StatusUnauthorized {
+		t.Errorf("no key: %d %s", w.Code, w.Body)
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + admin}
+	if w := h.do(request{method: http.MethodGet, path: "/debug/pprof/", header: bearer}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "goroutine") {
+		t.Errorf("admin, index: %d %.200s", w.Code, w.Body)
+	}
+	if w := h.do(request{method: http.MethodGet, path: "/debug/pprof/goroutine?debug=1", header: bearer}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "goroutine profile") {
+		t.Errorf("admin, goroutines: %d %.200s", w.Code, w.Body)
 	}
 }
