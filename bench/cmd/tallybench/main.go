@@ -11,8 +11,9 @@
 //     maximum rate, batches of 500 at maximum rate — each over HTTP with the
 //     stack's ingest key;
 //   - auth: the ingestor restarted with authentication off and on (key,
-//     tenant signature, rate limit, quota) in paired rounds, single events
-//     at maximum rate: what issue #17's checks cost (auth.go);
+//     tenant signature, rate limit, quota) in paired rounds, processors
+//     paused; single events at one fixed rate (CPU per request) and at
+//     maximum rate: what issue #17's checks cost (auth.go);
 //   - ceiling-sink: a bare Kafka → ClickHouse insert of the same records;
 //   - e2e: batched ingest, then wait until the books balance and check exact
 //     counts against the load generator's ground truth; freshness probes;
