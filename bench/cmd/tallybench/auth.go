@@ -80,7 +80,7 @@ func (b *bench) authOverhead(ctx context.Context) (res map[string]any, err error
 		}
 		for _, v := range order {
 			av := authVariants[v]
-			r, err := b.authRun(ctx, av, fmt.Sprintf("auth: %s, round %d/%d", av.name, i+1, b.prof.AuthRounds), d)
+			r, err := b.measureAuth(ctx, av, fmt.Sprintf("auth: %s, round %d/%d", av.name, i+1, b.prof.AuthRounds), d)
 			if err != nil {
 				return res, err
 			}
@@ -128,8 +128,8 @@ type authRun struct {
 
 func (r authRun) pipeline() float64 { return r.IngestorUS + r.KafkaUS + r.RedisUS }
 
-// authRun restarts the ingestor as variant av and measures it.
-func (b *bench) authRun(ctx context.Context, av authVariant, name string, d time.Duration) (authRun, error) {
+// measureAuth restarts the ingestor as variant av and measures it.
+func (b *bench) measureAuth(ctx context.Context, av authVariant, name string, d time.Duration) (authRun, error) {
 	out := authRun{Variant: av.name}
 	if err := b.stack.Restart(ctx, "ingestor", localstack.WithEnv(av.env...)); err != nil {
 		return out, fmt.Errorf("%s: restart ingestor: %w", name, err)

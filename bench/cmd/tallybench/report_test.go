@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +149,26 @@ func TestBootstrapMedian(t *testing.T) {
 	}
 	if lo2, hi2 := bootstrapMedian(v, 2000); lo2 != lo || hi2 != hi {
 		t.Fatal("not reproducible: the seed is fixed")
+	}
+}
+
+func TestStatsDiff(t *testing.T) {
+	truth := groupStats{count: 2, sum: big.NewRat(3, 2), min: big.NewRat(1, 2), max: big.NewRat(1, 1)}
+	if d := statsDiff("g", 2, "1.5", "0.5", "1", truth); d != "" {
+		t.Fatalf("equal figures: %q", d)
+	}
+	for _, tc := range []struct {
+		count         int64
+		sum, min, max string
+		want          string
+	}{
+		{3, "1.5", "0.5", "1", "g: count 3, truth 2"},
+		{2, "1.50000001", "0.5", "1", "g: sum 1.50000001, truth 1.500000000"},
+		{2, "1.5", "0.4", "1", "g: min 0.4, truth 0.500000000"},
+		{2, "1.5", "0.5", "x", "g: max x, truth 1.000000000"},
+	} {
+		if d := statsDiff("g", tc.count, tc.sum, tc.min, tc.max, truth); d != tc.want {
+			t.Errorf("got %q, want %q", d, tc.want)
+		}
 	}
 }

@@ -116,19 +116,27 @@ func (b *bench) verifyAggregation(ctx context.Context, path, groupBy string, tru
 		if !ok {
 			return fmt.Sprintf("group %q/%q is not in the truth", g.ClientID, g.Metric), nil
 		}
-		got := []string{g.Sum, g.Min, g.Max}
-		exp := []*big.Rat{t.sum, t.min, t.max}
-		if g.Count != t.count {
-			return fmt.Sprintf("group %q/%q: count %d, truth %d", g.ClientID, g.Metric, g.Count, t.count), nil
-		}
-		for i, name := range []string{"sum", "min", "max"} {
-			v, ok := new(big.Rat).SetString(got[i])
-			if !ok || v.Cmp(exp[i]) != 0 {
-				return fmt.Sprintf("group %q/%q: %s %s, truth %s", g.ClientID, g.Metric, name, got[i], exp[i].FloatString(9)), nil
-			}
+		if d := statsDiff(fmt.Sprintf("group %q/%q", g.ClientID, g.Metric), g.Count, g.Sum, g.Min, g.Max, t); d != "" {
+			return d, nil
 		}
 	}
 	return "", nil
+}
+
+// statsDiff compares one answer's count and exact sum, min and max with
+// the truth; "" when they agree, else the first difference (what names
+// the group or bucket).
+func statsDiff(what string, count int64, sum, mn, mx string, t groupStats) string {
+	if count != t.count {
+		return fmt.Sprintf("%s: count %d, truth %d", what, count, t.count)
+	}
+	for i, got := range []string{sum, mn, mx} {
+		exp := []*big.Rat{t.sum, t.min, t.max}[i]
+		if v, ok := new(big.Rat).SetString(got); !ok || v.Cmp(exp) != 0 {
+			return fmt.Sprintf("%s: %s %s, truth %s", what, []string{"sum", "min", "max"}[i], got, exp.FloatString(9))
+		}
+	}
+	return ""
 }
 
 // verifyQueries checks every aggregation case against the truth of its
@@ -246,14 +254,8 @@ func (b *bench) verifySeries(ctx context.Context, c queryCase) (string, error) {
 		if !ok {
 			return fmt.Sprintf("day %s is not in the truth", d.Bucket.Format(time.DateOnly)), nil
 		}
-		if d.Count != t.count {
-			return fmt.Sprintf("day %s: count %d, truth %d", d.Bucket.Format(time.DateOnly), d.Count, t.count), nil
-		}
-		for i, v := range []string{d.Sum, d.Min, d.Max} {
-			x, ok := new(big.Rat).SetString(v)
-			if exp := []*big.Rat{t.sum, t.min, t.max}[i]; !ok || x.Cmp(exp) != 0 {
-				return fmt.Sprintf("day %s: %s %s, truth %s", d.Bucket.Format(time.DateOnly), []string{"sum", "min", "max"}[i], v, exp.FloatString(9)), nil
-			}
+		if diff := statsDiff("day "+d.Bucket.Format(time.DateOnly), d.Count, d.Sum, d.Min, d.Max, t); diff != "" {
+			return diff, nil
 		}
 	}
 	return "", nil

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tally-dev/tally/event/auth"
 	"github.com/tally-dev/tally/event/control"
+	"github.com/tally-dev/tally/event/telemetry"
 	"github.com/tally-dev/tally/ingestor/internal/body"
 	"github.com/tally-dev/tally/ingestor/internal/ingest"
 	"github.com/tally-dev/tally/ingestor/internal/ratelimit"
@@ -118,7 +119,7 @@ func New(cfg Config) (http.Handler, error) {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})))
 	r.GET("/openapi.json", h.openapi)
 	// Go's profiles, for an admin key only (docs/operations.md, Profiles).
-	r.GET("/debug/pprof/*name", h.authn(control.ScopeAdmin), profiles)
+	r.GET("/debug/pprof/*name", h.authn(control.ScopeAdmin), gin.WrapF(telemetry.Profiles))
 	r.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such route") })
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed here")

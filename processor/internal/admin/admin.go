@@ -9,14 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/pprof"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tally-dev/tally/event/auth"
 	"github.com/tally-dev/tally/event/control"
+	"github.com/tally-dev/tally/event/telemetry"
 	"github.com/tally-dev/tally/processor/internal/faults"
 )
 
@@ -108,18 +107,7 @@ func Handler(o Options) http.Handler {
 			writeError(w, f.Status, f.Code, f.Message)
 			return
 		}
-		switch name := strings.TrimPrefix(r.URL.Path, "/debug/pprof/"); name {
-		case "profile":
-			pprof.Profile(w, r)
-		case "trace":
-			pprof.Trace(w, r)
-		case "symbol":
-			pprof.Symbol(w, r)
-		case "cmdline":
-			pprof.Cmdline(w, r)
-		default:
-			pprof.Index(w, r)
-		}
+		telemetry.Profiles(w, r)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")

@@ -146,19 +146,31 @@ func retryWait(resp *http.Response) time.Duration {
 	return 200 * time.Millisecond
 }
 
-func (l *ledger) record(b []byte) error {
+// ingestResult is one event's answer in a 202 body.
+type ingestResult struct {
+	EventID string `json:"eventId"`
+	Status  string `json:"status"`
+}
+
+// ingestResults decodes the per-event answers of a 202 body.
+func ingestResults(b []byte) ([]ingestResult, error) {
 	var r struct {
-		Results []struct {
-			EventID string `json:"eventId"`
-			Status  string `json:"status"`
-		} `json:"results"`
+		Results []ingestResult `json:"results"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("decode 202 body: %w", err)
+		return nil, fmt.Errorf("decode 202 body: %w", err)
+	}
+	return r.Results, nil
+}
+
+func (l *ledger) record(b []byte) error {
+	results, err := ingestResults(b)
+	if err != nil {
+		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, res := range r.Results {
+	for _, res := range results {
 		if res.Status != "accepted" {
 			continue
 		}
@@ -208,12 +220,7 @@ func (l *ledger) native(t *testing.T, s *stack, events []string) {
 			t.Errorf("produce to %s: %v", s.rawTopic, r.Err)
 			continue
 		}
-		ev, rej := l.eng.Normalize(normalize.Input{Raw: []byte(events[i]), ReceivedAt: time.Now()})
-		if rej != nil {
-			continue
-		}
-		l.copies++
-		l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
+		l.learnLocked(events[i])
 	}
 }
 
@@ -245,17 +252,12 @@ func (l *ledger) postKnown(ctx context.Context, url string, events []string, fac
 	if err != nil {
 		return err
 	}
-	var r struct {
-		Results []struct {
-			EventID string `json:"eventId"`
-			Status  string `json:"status"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("decode 202 body: %w", err)
+	results, err := ingestResults(b)
+	if err != nil {
+		return err
 	}
 	l.mu.Lock()
-	for i, res := range r.Results {
+	for i, res := range results {
 		if res.Status == "accepted" && i < len(facts) {
 			l.copies++
 			l.acked[res.EventID] = facts[i]
@@ -272,13 +274,20 @@ func (l *ledger) expectNative(events []string) {
 	defer l.mu.Unlock()
 	l.sent += len(events)
 	for _, e := range events {
-		ev, rej := l.eng.Normalize(normalize.Input{Raw: []byte(e), ReceivedAt: time.Now()})
-		if rej != nil {
-			continue
-		}
-		l.copies++
-		l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
+		l.learnLocked(e)
 	}
+}
+
+// learnLocked records raw event e, delivered once, with the facts the
+// services' engine reads from it (nothing for an event it rejects). The
+// caller holds l.mu.
+func (l *ledger) learnLocked(e string) {
+	ev, rej := l.eng.Normalize(normalize.Input{Raw: []byte(e), ReceivedAt: time.Now()})
+	if rej != nil {
+		return
+	}
+	l.copies++
+	l.acked[ev.EventID] = fact{amount: ev.Amount.Units, tsMs: ev.Timestamp.UnixMilli(), metric: ev.Metric}
 }
 
 // otherStatuses lists the HTTP statuses other than 202 the case's ingest

@@ -3,6 +3,7 @@ package chlimit
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,11 +44,7 @@ func TestAtMostNReadsAndTheRestWait(t *testing.T) {
 	}
 	// A third read waits; with a deadline it gives up with the deadline's
 	// error, never reaching the driver.
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if _, err := conn.Query(short, "q3"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("third read with both slots taken: %v, want the deadline", err)
-	}
+	waitsOut(t, conn, "q3", "both slots taken")
 	// Without one it waits until a slot is given back by Close.
 	got := make(chan error, 1)
 	go func() { got <- conn.Exec(ctx, "q4") }()
@@ -70,11 +67,7 @@ func TestAtMostNReadsAndTheRestWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel2()
-	if _, err := conn.Query(short2, "q6"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("q6: %v, want the deadline (r2 and q5 hold the slots)", err)
-	}
+	waitsOut(t, conn, "q6", "r2 and q5 hold the slots")
 	_ = r2.Close()
 	_ = r5.Close()
 	close(fake.queries)
@@ -82,7 +75,18 @@ func TestAtMostNReadsAndTheRestWait(t *testing.T) {
 	for q := range fake.queries {
 		ran = append(ran, q)
 	}
-	if want := []string{"q1", "q2", "q4", "q5"}; len(ran) != len(want) {
+	if want := []string{"q1", "q2", "q4", "q5"}; !slices.Equal(ran, want) {
 		t.Fatalf("reached the driver: %v, want %v", ran, want)
+	}
+}
+
+// waitsOut runs query q with a 20 ms deadline and fails unless it gave up
+// with the deadline's error (why: what holds the slots).
+func waitsOut(t *testing.T, conn driver.Conn, q, why string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := conn.Query(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%s: %v, want the deadline (%s)", q, err, why)
 	}
 }
