@@ -98,6 +98,9 @@ func run(logger *slog.Logger) error {
 		return fmt.Errorf("open clickhouse: %w", err)
 	}
 	defer conn.Close()
+	// The mirror's refresh reads outside the request limit: requests that
+	// queue must not keep the mirror from catching up.
+	unlimited := conn
 	conn = chlimit.Wrap(conn, cfg.MaxQueries)
 	// Traces, when OTEL_* configures an exporter: a span per request
 	// (continuing the caller's traceparent) with a child per ClickHouse call.
@@ -158,9 +161,20 @@ func run(logger *slog.Logger) error {
 	), 500*time.Millisecond)
 	reg.MustRegister(books.Collector(cfg.QueryTimeout))
 
+	aggregator := aggregate.NewStore(conn, cfg.ClickHouseDatabase)
+	if cfg.QueryMirror {
+		mirror := aggregate.NewMirror(unlimited, cfg.ClickHouseDatabase, aggregate.MirrorConfig{
+			Interval: cfg.QueryMirrorInterval, MaxAge: cfg.QueryMirrorMaxAge, MaxRows: cfg.QueryMirrorMaxRows}, logger)
+		reg.MustRegister(mirror.Collectors()...)
+		aggregator.WithMirror(mirror)
+		mctx, stopMirror := context.WithCancel(context.Background())
+		defer stopMirror()
+		go mirror.Run(mctx)
+	}
+
 	gin.SetMode(gin.ReleaseMode)
 	srv, err := httpapi.New(httpapi.Deps{
-		Aggregator:     aggregate.NewStore(conn, cfg.ClickHouseDatabase),
+		Aggregator:     aggregator,
 		Events:         eventlog.NewStore(conn, cfg.ClickHouseDatabase, cfg.RawTopic),
 		Stats:          books,
 		ClickHouse:     conn,

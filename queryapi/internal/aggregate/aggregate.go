@@ -220,14 +220,22 @@ type Group struct {
 
 // Store reads aggregations from ClickHouse.
 type Store struct {
-	conn driver.Conn
-	db   string
+	conn   driver.Conn
+	db     string
+	mirror *Mirror
 }
 
 // NewStore returns a Store over conn reading database db (a validated
 // identifier).
 func NewStore(conn driver.Conn, db string) *Store {
 	return &Store{conn: conn, db: db}
+}
+
+// WithMirror makes s answer from m whatever m can prove current; the
+// rest still goes to ClickHouse.
+func (s *Store) WithMirror(m *Mirror) *Store {
+	s.mirror = m
+	return s
 }
 
 // segment is a run of whole buckets [lo, hi) (unix seconds of their starts)
@@ -379,6 +387,11 @@ func (s *Store) Aggregate(ctx context.Context, q Query) ([]Group, error) {
 		q.Tenant = event.DefaultTenant
 	}
 	segs, edges := q.plan()
+	if s.mirror != nil {
+		if groups, served, err := s.mirror.answer(q, segs, edges); served {
+			return groups, err
+		}
+	}
 	r := &result{q: q, accs: make(map[groupKey]*Stats)}
 	if err := s.wholeBuckets(ctx, q, segs, r); err != nil {
 		return nil, err

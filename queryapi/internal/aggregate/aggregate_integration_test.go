@@ -32,33 +32,58 @@ var metrics = []string{"purchase", "click", "refund"}
 func fixture(t testing.TB, n int) (*aggregate.Store, []logical) {
 	t.Helper()
 	conn, db := chtest.DB(t)
-	rng := rand.New(rand.NewPCG(1, 2))
-	base := time.Date(2024, 1, 30, 22, 0, 0, 0, time.UTC).UnixMilli()
-	var truth []logical
-	var winners []chtest.Winner
-	offsets := map[int32]int64{}
-	for i := range n {
-		units := rng.IntN(2000) - 500
-		nanos := rng.IntN(1_000_000_000)
-		amt := fmt.Sprintf("%d.%09d", units, nanos)
-		if units < 0 {
-			amt = fmt.Sprintf("-%d.%09d", -units, nanos)
-		}
-		ev := logical{
-			id: chtest.EventID(i), client: clients[rng.IntN(len(clients))], metric: metrics[rng.IntN(len(metrics))],
-			amount: amt, tsMs: base + rng.Int64N(3*24*3600*1000),
-		}
-		if i%10 == 0 { // bursts: many events in a few minutes, so edges straddle
-			ev.tsMs = base + 24*3600*1000 + rng.Int64N(3*60*1000)
-		}
-		truth = append(truth, ev)
-		part := int32(i % 4)
-		winners = append(winners, chtest.Winner{EventID: ev.id, ClientID: ev.client, Metric: ev.metric, Amount: ev.amount,
-			TsMs: ev.tsMs, ReceivedMs: ev.tsMs + 1000, Partition: part, Offset: offsets[part], Raw: "{}"})
-		offsets[part] += 1 + rng.Int64N(3) // gaps: duplicates and rejections live in other tables
-	}
+	truth, winners := newGenerator().next(n)
 	chtest.WriteWinners(t, conn, db, winners, 37, true)
 	return aggregate.NewStore(conn, db), truth
+}
+
+// generator makes logical events and their winners, continuing offsets
+// across calls.
+type generator struct {
+	rng     *rand.Rand
+	base    int64
+	i       int
+	offsets map[int32]int64
+	winners map[int32]uint64 // per partition
+}
+
+func newGenerator() *generator {
+	return &generator{rng: rand.New(rand.NewPCG(1, 2)), base: time.Date(2024, 1, 30, 22, 0, 0, 0, time.UTC).UnixMilli(),
+		offsets: map[int32]int64{}, winners: map[int32]uint64{}}
+}
+
+func (g *generator) next(n int) ([]logical, []chtest.Winner) {
+	var truth []logical
+	var winners []chtest.Winner
+	for range n {
+		ev, w := g.one(int32(g.i % 4))
+		truth, winners = append(truth, ev), append(winners, w)
+	}
+	return truth, winners
+}
+
+// one makes the next event, a winner of partition part.
+func (g *generator) one(part int32) (logical, chtest.Winner) {
+	i, rng := g.i, g.rng
+	g.i++
+	units := rng.IntN(2000) - 500
+	nanos := rng.IntN(1_000_000_000)
+	amt := fmt.Sprintf("%d.%09d", units, nanos)
+	if units < 0 {
+		amt = fmt.Sprintf("-%d.%09d", -units, nanos)
+	}
+	ev := logical{
+		id: chtest.EventID(i), client: clients[rng.IntN(len(clients))], metric: metrics[rng.IntN(len(metrics))],
+		amount: amt, tsMs: g.base + rng.Int64N(3*24*3600*1000),
+	}
+	if i%10 == 0 { // bursts: many events in a few minutes, so edges straddle
+		ev.tsMs = g.base + 24*3600*1000 + rng.Int64N(3*60*1000)
+	}
+	w := chtest.Winner{EventID: ev.id, ClientID: ev.client, Metric: ev.metric, Amount: ev.amount,
+		TsMs: ev.tsMs, ReceivedMs: ev.tsMs + 1000, Partition: part, Offset: g.offsets[part], Raw: "{}"}
+	g.offsets[part] += 1 + rng.Int64N(3) // gaps: duplicates and rejections live in other tables
+	g.winners[part]++
+	return ev, w
 }
 
 func expected(truth []logical, q aggregate.Query) []aggregate.Group {

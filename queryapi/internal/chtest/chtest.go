@@ -82,6 +82,29 @@ type Winner struct {
 // version = its end offset. Nothing is merged: every batch is its own part.
 func WriteWinners(t testing.TB, conn driver.Conn, db string, winners []Winner, batch int, replay bool) {
 	t.Helper()
+	(&StateWriter{Conn: conn, DB: db}).Write(t, winners, batch, replay)
+}
+
+// A StateWriter is WriteWinners across calls: its rollup rows and counters
+// keep accumulating, so later calls continue the partitions (offsets must
+// grow). With Books, every batch's insert also carries its tenants'
+// processed counters and the partition's position, as the processor's does.
+type StateWriter struct {
+	Conn  driver.Conn
+	DB    string
+	Books bool
+
+	acc       map[stateKey]*row
+	processed map[stateKey]uint64 // by tenant and part
+}
+
+// Write stores winners (see WriteWinners).
+func (sw *StateWriter) Write(t testing.TB, winners []Winner, batch int, replay bool) {
+	t.Helper()
+	if sw.acc == nil {
+		sw.acc, sw.processed = map[stateKey]*row{}, map[stateKey]uint64{}
+	}
+	conn, db, acc := sw.Conn, sw.DB, sw.acc
 	byPart := map[int32][]Winner{}
 	for _, w := range winners {
 		byPart[w.Partition] = append(byPart[w.Partition], w)
@@ -91,7 +114,6 @@ func WriteWinners(t testing.TB, conn driver.Conn, db string, winners []Winner, b
 	for _, part := range parts {
 		ws := byPart[part]
 		slices.SortFunc(ws, func(a, b Winner) int { return cmp.Compare(a.Offset, b.Offset) })
-		acc := map[stateKey]*row{}
 		for start := 0; start < len(ws); start += batch {
 			b := ws[start:min(len(ws), start+batch)]
 			insertEvents(t, conn, db, b)
@@ -100,7 +122,11 @@ func WriteWinners(t testing.TB, conn driver.Conn, db string, winners []Winner, b
 			}
 			version := uint64(b[len(b)-1].Offset + 1)
 			touched := map[stateKey]bool{}
+			tenants := map[stateKey]bool{}
 			for _, w := range b {
+				tk := stateKey{tenant: tenantOf(w), part: part}
+				sw.processed[tk]++
+				tenants[tk] = true
 				for _, lvl := range []uint8{schema.LevelAll, schema.LevelDay, schema.LevelHour, schema.Level10Min, schema.LevelMinute} {
 					var bucket uint32
 					if width := schema.LevelSeconds[lvl]; width > 0 {
@@ -122,6 +148,14 @@ func WriteWinners(t testing.TB, conn driver.Conn, db string, winners []Winner, b
 				rows = append(rows, []any{k.tenant, schema.KindRollup, k.level, k.bucket, k.client, k.metric, Stream, k.part, version,
 					r.count, decimal.NewFromBigInt(r.sum, -9), decimal.NewFromBigInt(r.min, -9), decimal.NewFromBigInt(r.max, -9),
 					r.minTs, r.maxTs})
+			}
+			if sw.Books {
+				for k := range tenants {
+					rows = append(rows, []any{k.tenant, schema.KindCounter, uint8(0), uint32(0), "", schema.OutcomeProcessed, Stream, part,
+						version, sw.processed[k], decimal.Zero, decimal.Zero, decimal.Zero, int64(0), int64(0)})
+				}
+				rows = append(rows, []any{"", schema.KindPosition, uint8(0), uint32(0), "", "", Stream, part, version, version,
+					decimal.Zero, decimal.Zero, decimal.Zero, int64(0), int64(0)})
 			}
 			Insert(t, conn, "INSERT INTO "+db+".state ("+schema.Cols(schema.StateColumns)+")", rows...)
 		}

@@ -52,6 +52,16 @@ type Config struct {
 	// ClickHouse runs each read on several cores, so a few per core is
 	// plenty.
 	MaxQueries int `env:"TALLY_CLICKHOUSE_MAX_QUERIES" envDefault:"16"`
+	// QueryMirror answers aggregations from a self-certifying in-memory copy
+	// of the read model's coarse levels (docs/design/query-mirror.md),
+	// refreshed every QueryMirrorInterval; a snapshot older than
+	// QueryMirrorMaxAge is not used, and past QueryMirrorMaxRows rows the
+	// mirror turns itself off. Whatever it cannot prove current goes to
+	// ClickHouse.
+	QueryMirror         bool          `env:"TALLY_QUERY_MIRROR" envDefault:"true"`
+	QueryMirrorInterval time.Duration `env:"TALLY_QUERY_MIRROR_INTERVAL" envDefault:"200ms"`
+	QueryMirrorMaxAge   time.Duration `env:"TALLY_QUERY_MIRROR_MAX_AGE" envDefault:"2s"`
+	QueryMirrorMaxRows  int           `env:"TALLY_QUERY_MIRROR_MAX_ROWS" envDefault:"400000"`
 	// ShutdownTimeout is how long in-flight requests get to finish on SIGTERM.
 	ShutdownTimeout time.Duration `env:"TALLY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
 
@@ -129,6 +139,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQueries < 1 || c.MaxQueries > 1000 {
 		errs = append(errs, fmt.Errorf("TALLY_CLICKHOUSE_MAX_QUERIES=%d: want 1..1000", c.MaxQueries))
+	}
+	if c.QueryMirrorInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("TALLY_QUERY_MIRROR_INTERVAL=%s: want at least 10ms", c.QueryMirrorInterval))
+	}
+	if c.QueryMirrorMaxAge <= c.QueryMirrorInterval {
+		errs = append(errs, fmt.Errorf("TALLY_QUERY_MIRROR_MAX_AGE=%s: want more than TALLY_QUERY_MIRROR_INTERVAL (%s)", c.QueryMirrorMaxAge, c.QueryMirrorInterval))
+	}
+	if c.QueryMirrorMaxRows < 1 {
+		errs = append(errs, fmt.Errorf("TALLY_QUERY_MIRROR_MAX_ROWS=%d: want at least 1", c.QueryMirrorMaxRows))
 	}
 	if err := c.Auth.Validate(false); err != nil {
 		errs = append(errs, err)

@@ -1,0 +1,175 @@
+package aggregate
+
+import (
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	shopspring "github.com/shopspring/decimal"
+
+	"github.com/tally-dev/tally/event/schema"
+)
+
+// mirrorFixture is a mirror holding one tenant's rows of two partitions
+// (client a in partition 0, client b in partition 1) at every level but
+// minute, and the processed counters that prove them: 3 winners of a
+// (amounts 1, 2 on day 0 hour 0, 4 on day 1), 1 of b (8 on day 1).
+func mirrorFixture(t *testing.T) (*Mirror, []stateRow) {
+	t.Helper()
+	m := NewMirror(nil, "db", MirrorConfig{MaxAge: time.Minute}, slog.New(slog.DiscardHandler))
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m.now = func() time.Time { return at }
+	day0, day1 := uint32(at.Unix()), uint32(at.Unix()+86400)
+	p0, p1 := streamPart{"s", 0}, streamPart{"s", 1}
+	rollup := func(level uint8, bucket uint32, client string, sp streamPart, count int64, sum, mn, mx int64) stateRow {
+		return stateRow{tenant: "t", kind: schema.KindRollup, level: level, bucket: bucket, client: client, metric: "m", sp: sp,
+			version: 10, count: uint64(count), sum: shopspring.NewFromInt(sum), mn: shopspring.NewFromInt(mn), mx: shopspring.NewFromInt(mx)}
+	}
+	rows := []stateRow{
+		{tenant: "t", kind: schema.KindCounter, metric: schema.OutcomeProcessed, sp: p0, version: 10, count: 3},
+		{tenant: "t", kind: schema.KindCounter, metric: schema.OutcomeProcessed, sp: p1, version: 10, count: 1},
+		{kind: schema.KindPosition, sp: p0, version: 10, count: 10},
+		{kind: schema.KindPosition, sp: p1, version: 10, count: 10},
+		rollup(schema.LevelAll, 0, "a", p0, 3, 7, 1, 4),
+		rollup(schema.LevelAll, 0, "b", p1, 1, 8, 8, 8),
+		rollup(schema.LevelDay, day0, "a", p0, 2, 3, 1, 2),
+		rollup(schema.LevelDay, day1, "a", p0, 1, 4, 4, 4),
+		rollup(schema.LevelDay, day1, "b", p1, 1, 8, 8, 8),
+		rollup(schema.LevelHour, day0, "a", p0, 2, 3, 1, 2),
+		rollup(schema.LevelHour, day1, "a", p0, 1, 4, 4, 4),
+		rollup(schema.LevelHour, day1, "b", p1, 1, 8, 8, 8),
+	}
+	return m, rows
+}
+
+func (m *Mirror) load(rows []stateRow) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range rows {
+		m.apply(&rows[i])
+	}
+	m.certifiedAt = m.now()
+	return m.certify()
+}
+
+func (m *Mirror) total(t *testing.T, q Query) (Stats, bool) {
+	t.Helper()
+	if q.Tenant == "" {
+		q.Tenant = "t"
+	}
+	segs, edges := q.plan()
+	groups, served, err := m.answer(q, segs, edges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !served || len(groups) == 0 {
+		return Stats{}, served
+	}
+	return groups[0].Stats, true
+}
+
+func TestMirrorServesOnlyWhatAddsUp(t *testing.T) {
+	m, rows := mirrorFixture(t)
+	if !m.load(rows) {
+		t.Fatal("a complete snapshot was not certified")
+	}
+	if s, ok := m.total(t, Query{}); !ok || s.Count != 4 || s.Sum.String() != "15" || s.Min.String() != "1" || s.Max.String() != "8" {
+		t.Fatalf("all time = %+v served %v, want 4 events, sum 15, min 1, max 8", s, ok)
+	}
+	from, to := m.now().Add(24*time.Hour), m.now().Add(48*time.Hour)
+	if s, ok := m.total(t, Query{From: &from, To: &to}); !ok || s.Count != 2 || s.Sum.String() != "12" {
+		t.Fatalf("day 1 = %+v served %v, want 2 events, sum 12", s, ok)
+	}
+	if s, ok := m.total(t, Query{Tenant: "other"}); !ok || s.Count != 0 {
+		t.Fatalf("a tenant with nothing = %+v served %v, want an empty answer", s, ok)
+	}
+
+	// A newer version of a row read later replaces the older one.
+	newer := rows[4]
+	newer.version, newer.count, newer.sum = 20, 4, shopspring.NewFromInt(17)
+	counter := rows[0]
+	counter.version, counter.count = 20, 4
+	if m.load([]stateRow{newer, counter}) {
+		t.Fatal("a snapshot missing the day and hour rows of a winner was certified")
+	}
+	if s, ok := m.total(t, Query{}); !ok || s.Count != 5 || s.Sum.String() != "25" {
+		t.Fatalf("after the newer row, all time = %+v served %v, want 5 events, sum 25", s, ok)
+	}
+	// The day and hour rows of that event were not read: those levels do
+	// not add up, so they are not served, while the all-time level is.
+	if _, ok := m.total(t, Query{From: &from, To: &to}); ok {
+		t.Fatal("a day range was served from rows that do not add up to the processed counter")
+	}
+	m.mu.RLock()
+	ok := m.tenants["t"].ok
+	m.mu.RUnlock()
+	if !ok[schema.LevelAll] || ok[schema.LevelDay] || ok[schema.LevelHour] {
+		t.Fatalf("certified levels = %v, want only all time", ok)
+	}
+}
+
+func TestMirrorRefusesStaleAndUnloaded(t *testing.T) {
+	m, rows := mirrorFixture(t)
+	m.load(rows)
+	at := m.now()
+	// A minute-aligned range needs minute rows: not loaded yet, so the
+	// request goes to ClickHouse and the chunk is asked for.
+	from, to := at.Add(2*time.Minute), at.Add(10*time.Hour)
+	if _, ok := m.total(t, Query{From: &from, To: &to}); ok {
+		t.Fatal("a range needing minute rows was served before they were loaded")
+	}
+	m.wantMu.Lock()
+	_, asked := m.wanted[chunkKey{"t", schema.LevelMinute, uint32(at.Unix())}]
+	m.wantMu.Unlock()
+	if !asked {
+		t.Fatal("the missing minute rows were not asked for")
+	}
+	if _, ok := m.total(t, Query{From: &from, Interval: IntervalMinute}); ok {
+		t.Fatal("an open minute series was served")
+	}
+	m.now = func() time.Time { return at.Add(m.cfg.MaxAge + time.Millisecond) }
+	if _, ok := m.total(t, Query{}); ok {
+		t.Fatal("a snapshot older than MaxAge was served")
+	}
+}
+
+func TestMirrorChunksAddUpToTheirHour(t *testing.T) {
+	m, rows := mirrorFixture(t)
+	at := m.now()
+	hour0 := uint32(at.Unix())
+	from, to := at.Add(2*time.Minute), at.Add(10*time.Hour)
+	minute := func(bucket uint32, amount int64) stateRow {
+		return stateRow{tenant: "t", kind: schema.KindRollup, level: schema.LevelMinute, bucket: bucket, client: "a", metric: "m",
+			sp: streamPart{"s", 0}, version: 10, count: 1, sum: shopspring.NewFromInt(amount), mn: shopspring.NewFromInt(amount),
+			mx: shopspring.NewFromInt(amount), minTs: int64(bucket) * 1000, maxTs: int64(bucket) * 1000}
+	}
+	tenMin := stateRow{tenant: "t", kind: schema.KindRollup, level: schema.Level10Min, bucket: hour0, client: "a", metric: "m",
+		sp: streamPart{"s", 0}, version: 10, count: 2, sum: shopspring.NewFromInt(3), mn: shopspring.NewFromInt(1), mx: shopspring.NewFromInt(2)}
+	for _, tc := range []struct {
+		name   string
+		chunk  []stateRow
+		served bool
+	}{
+		{"complete", []stateRow{tenMin, minute(hour0+60, 1), minute(hour0+300, 2)}, true},
+		{"a minute row missing", []stateRow{tenMin, minute(hour0+300, 2)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := mirrorFixture(t)
+			m.now = func() time.Time { return at }
+			for _, level := range []uint8{schema.Level10Min, schema.LevelMinute} {
+				c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
+				c.lastUsed.Store(at.UnixNano())
+				m.chunks[chunkKey{"t", level, hour0}] = c
+			}
+			m.load(append(slices.Clone(rows), tc.chunk...))
+			s, ok := m.total(t, Query{From: &from, To: &to})
+			if ok != tc.served {
+				t.Fatalf("served = %v, want %v", ok, tc.served)
+			}
+			if ok && (s.Count != 1 || s.Sum.String() != "2") {
+				t.Fatalf("[2m, 10h) = %+v, want the one event at minute 5 (amount 2)", s)
+			}
+		})
+	}
+}
