@@ -185,21 +185,27 @@ type Stats struct {
 	Max   decimal.Value
 }
 
-func (s *Stats) merge(o Stats) {
-	if o.Count == 0 {
+func (s *Stats) merge(o Stats) { s.mergeRow(o.Count, &o.Sum, &o.Min, &o.Max) }
+
+// mergeRow adds count events with these sum, min and max. The sum is
+// accumulated in place in storage of s's own (the arguments are never
+// written: they may be a mirror's rows); min and max are shared, never
+// written in place.
+func (s *Stats) mergeRow(count uint64, sum, mn, mx *decimal.Value) {
+	if count == 0 {
 		return
 	}
 	if s.Count == 0 {
-		*s = o
+		s.Count, s.Sum, s.Min, s.Max = count, sum.Clone(), *mn, *mx
 		return
 	}
-	s.Count += o.Count
-	s.Sum = s.Sum.Add(o.Sum)
-	if o.Min.Cmp(s.Min) < 0 {
-		s.Min = o.Min
+	s.Count += count
+	s.Sum.Accumulate(sum)
+	if mn.Cmp(s.Min) < 0 {
+		s.Min = *mn
 	}
-	if o.Max.Cmp(s.Max) > 0 {
-		s.Max = o.Max
+	if mx.Cmp(s.Max) > 0 {
+		s.Max = *mx
 	}
 }
 
@@ -365,7 +371,9 @@ func (r *result) key(client, metric string, bucketSec int64) groupKey {
 	return k
 }
 
-func (r *result) add(k groupKey, s Stats) error {
+func (r *result) add(k groupKey, s Stats) error { return r.addRow(k, s.Count, &s.Sum, &s.Min, &s.Max) }
+
+func (r *result) addRow(k groupKey, count uint64, sum, mn, mx *decimal.Value) error {
 	a := r.accs[k]
 	if a == nil {
 		if len(r.accs) >= MaxRows {
@@ -374,7 +382,7 @@ func (r *result) add(k groupKey, s Stats) error {
 		a = &Stats{}
 		r.accs[k] = a
 	}
-	a.merge(s)
+	a.mergeRow(count, sum, mn, mx)
 	return nil
 }
 

@@ -150,8 +150,6 @@ type mirrorRow struct {
 	minTs, maxTs   int64
 }
 
-func (r *mirrorRow) stats() Stats { return Stats{Count: r.count, Sum: r.sum, Min: r.min, Max: r.max} }
-
 // buckets are one level's rows by bucket start (unix seconds).
 type buckets map[uint32]map[rowKey]*mirrorRow
 
@@ -588,7 +586,7 @@ func (m *Mirror) answer(q Query, segs []segment, edges []edge) (groups []Group, 
 			if !keep(k) || row.maxTs < e.lo || row.minTs >= e.hi {
 				continue
 			}
-			if err := r.add(r.key(k.client, k.metric, e.minute), row.stats()); err != nil {
+			if err := r.addRow(r.key(k.client, k.metric, e.minute), row.count, &row.sum, &row.min, &row.max); err != nil {
 				return nil, true, err
 			}
 		}
@@ -701,7 +699,7 @@ func (m *Mirror) addSegment(r *result, b buckets, sg segment, keep func(rowKey) 
 	addBucket := func(bucket uint32, rows map[rowKey]*mirrorRow) error {
 		for k, row := range rows {
 			if keep(k) {
-				if err := r.add(r.key(k.client, k.metric, int64(bucket)), row.stats()); err != nil {
+				if err := r.addRow(r.key(k.client, k.metric, int64(bucket)), row.count, &row.sum, &row.min, &row.max); err != nil {
 					return err
 				}
 			}

@@ -82,6 +82,17 @@ func (v Value) Add(w Value) Value {
 	return r
 }
 
+// Accumulate adds w to v in place. v must own its storage: a Value
+// copied from another shares it, so take a Clone first.
+func (v *Value) Accumulate(w *Value) { v.scaled.Add(&v.scaled, &w.scaled) }
+
+// Clone returns v with storage of its own.
+func (v Value) Clone() Value {
+	var r Value
+	r.scaled.Set(&v.scaled)
+	return r
+}
+
 // Cmp compares v and w like big.Int.Cmp.
 func (v Value) Cmp(w Value) int { return v.scaled.Cmp(&w.scaled) }
 
@@ -110,19 +121,33 @@ func (v Value) Div(n uint64) Value {
 
 // String returns the shortest exact text: "1200", "-0.5", "3.000000001".
 func (v Value) String() string {
-	abs := new(big.Int).Abs(&v.scaled)
-	q, m := new(big.Int).QuoRem(abs, unit, new(big.Int))
-	var b strings.Builder
-	if v.scaled.Sign() < 0 {
-		b.WriteByte('-')
+	// The digits of |scaled|, at least Scale+1 of them, with the point
+	// put Scale from the right; trailing fractional zeros dropped.
+	var buf [64]byte
+	digits := v.scaled.Append(buf[:0], 10)
+	neg := len(digits) > 0 && digits[0] == '-'
+	if neg {
+		digits = digits[1:]
 	}
-	b.WriteString(q.String())
-	if m.Sign() != 0 {
-		frac := fmt.Sprintf("%0*s", Scale, m.String())
-		b.WriteByte('.')
-		b.WriteString(strings.TrimRight(frac, "0"))
+	var out []byte
+	if neg {
+		out = append(out, '-')
 	}
-	return b.String()
+	if pad := Scale + 1 - len(digits); pad > 0 {
+		out = append(out, "0000000000"[:pad]...)
+		out = append(out, digits...)
+	} else {
+		out = append(out, digits...)
+	}
+	intLen := len(out) - Scale
+	frac := out[intLen:]
+	for len(frac) > 0 && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1]
+	}
+	if len(frac) == 0 {
+		return string(out[:intLen])
+	}
+	return string(out[:intLen]) + "." + string(frac)
 }
 
 // MarshalJSON writes the value as a JSON number, exactly.

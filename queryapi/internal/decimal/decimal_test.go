@@ -1,6 +1,12 @@
 package decimal
 
-import "testing"
+import (
+	"math/big"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+)
 
 func TestParseString(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -51,4 +57,28 @@ func TestAddDiv(t *testing.T) {
 	if MustParse("2").Cmp(MustParse("10")) >= 0 {
 		t.Fatal("2 >= 10")
 	}
+}
+
+// String agrees with big.Rat's exact rendering for any scaled value,
+// negative, below one and beyond 64 bits included, and Parse reads it back.
+func TestStringMatchesRat(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		scaled := new(big.Int).SetUint64(rapid.Uint64().Draw(t, "lo"))
+		scaled.Mul(scaled, new(big.Int).SetUint64(rapid.Uint64Range(0, 1<<40).Draw(t, "hi")+1))
+		scaled.Div(scaled, new(big.Int).SetUint64(rapid.Uint64Range(1, 1<<62).Draw(t, "shrink")))
+		if rapid.Bool().Draw(t, "neg") {
+			scaled.Neg(scaled)
+		}
+		v := FromScaled(scaled)
+		want := strings.TrimRight(strings.TrimRight(new(big.Rat).SetFrac(scaled, unit).FloatString(Scale), "0"), ".")
+		if want == "-0" {
+			want = "0"
+		}
+		if got := v.String(); got != want {
+			t.Fatalf("String(%s e-9) = %q, want %q", scaled, got, want)
+		}
+		if back, err := Parse(v.String()); err != nil || back.Cmp(v) != 0 {
+			t.Fatalf("Parse(%q) = %v, %v", v.String(), back, err)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,21 +20,25 @@ import (
 // statsJSON is the figures of a group or bucket. Amounts are exact JSON
 // numbers, which clients that parse numbers as doubles round; the *Exact
 // strings carry the same values for them.
+// statsJSON writes each amount twice, as an exact JSON number and as the
+// same digits in a string; the number is a json.Number (written as it is,
+// once checked) so each amount is formatted once, not per field.
 type statsJSON struct {
-	Count    uint64        `json:"count"`
-	Sum      decimal.Value `json:"sum"`
-	Avg      decimal.Value `json:"avg"`
-	Min      decimal.Value `json:"min"`
-	Max      decimal.Value `json:"max"`
-	SumExact string        `json:"sumExact"`
-	AvgExact string        `json:"avgExact"`
-	MinExact string        `json:"minExact"`
-	MaxExact string        `json:"maxExact"`
+	Count    uint64      `json:"count"`
+	Sum      json.Number `json:"sum"`
+	Avg      json.Number `json:"avg"`
+	Min      json.Number `json:"min"`
+	Max      json.Number `json:"max"`
+	SumExact string      `json:"sumExact"`
+	AvgExact string      `json:"avgExact"`
+	MinExact string      `json:"minExact"`
+	MaxExact string      `json:"maxExact"`
 }
 
 func toStatsJSON(s aggregate.Stats) statsJSON {
-	return statsJSON{Count: s.Count, Sum: s.Sum, Avg: s.Avg, Min: s.Min, Max: s.Max,
-		SumExact: s.Sum.String(), AvgExact: s.Avg.String(), MinExact: s.Min.String(), MaxExact: s.Max.String()}
+	sum, avg, mn, mx := s.Sum.String(), s.Avg.String(), s.Min.String(), s.Max.String()
+	return statsJSON{Count: s.Count, Sum: json.Number(sum), Avg: json.Number(avg), Min: json.Number(mn), Max: json.Number(mx),
+		SumExact: sum, AvgExact: avg, MinExact: mn, MaxExact: mx}
 }
 
 type seriesJSON struct {
