@@ -885,14 +885,20 @@ func (b *bench) scale(ctx context.Context) (map[string]any, error) {
 		b.extraSum += sum
 	}
 	prod := time.Since(t)
-	deadline := time.Now().Add(b.prof.DrainTimeout * 2)
+	// A fill of 100M events takes the processors over an hour here: the
+	// step fails when they stop making progress for DrainTimeout, not at a
+	// fixed deadline.
+	progressAt, progress := time.Now(), int64(-1)
 	for {
 		s, err := b.api.stats(ctx)
 		if err == nil && s.accounted() >= before.accounted()+int64(records) && s.balanced() {
 			break
 		}
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("books did not balance within %v of the scale fill (last stats %+v, last error: %s)", b.prof.DrainTimeout*2, s, errText(err))
+		if err == nil && s.accounted() > progress {
+			progressAt, progress = time.Now(), s.accounted()
+		}
+		if time.Since(progressAt) > b.prof.DrainTimeout {
+			return res, fmt.Errorf("no progress for %v during the scale fill (last stats %+v, last error: %s)", b.prof.DrainTimeout, s, errText(err))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -666,6 +666,11 @@ func (s *Store) Values(ctx context.Context, tenant string, dim Dimension, prefix
 	if tenant == "" {
 		tenant = event.DefaultTenant
 	}
+	if s.mirror != nil {
+		if out, truncated, ok := s.mirror.values(tenant, dim, prefix, limit); ok {
+			return out, truncated, nil
+		}
+	}
 	col := string(dim)
 	rows, err := s.conn.Query(ctx, "SELECT DISTINCT "+col+" FROM "+s.db+"."+schema.State+
 		fmt.Sprintf(" WHERE kind = %d AND level = %d AND tenant = ? AND startsWith(%s, ?) ORDER BY %s LIMIT %d",

@@ -737,3 +737,37 @@ func (m *Mirror) addSegment(r *result, b buckets, sg segment, keep func(rowKey) 
 	}
 	return nil
 }
+
+// values lists a tenant's clients or metrics from its all-time rows, like
+// Store.Values; ok is false when the level is not proven current.
+func (m *Mirror) values(tenant string, dim Dimension, prefix string, limit int) (out []string, truncated, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.disabled != "" || m.certifiedAt.IsZero() || m.now().Sub(m.certifiedAt) > m.cfg.MaxAge {
+		return nil, false, false
+	}
+	out = []string{}
+	t := m.tenants[tenant]
+	if t == nil {
+		return out, false, true
+	}
+	if !t.ok[schema.LevelAll] {
+		return nil, false, false
+	}
+	seen := map[string]struct{}{}
+	for k := range t.levels[schema.LevelAll][0] {
+		v := k.client
+		if dim == Metrics {
+			v = k.metric
+		}
+		if _, dup := seen[v]; !dup && strings.HasPrefix(v, prefix) {
+			seen[v] = struct{}{}
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	if len(out) > limit {
+		return out[:limit], true, true
+	}
+	return out, false, true
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -175,6 +176,21 @@ func TestMirrorIsExact(t *testing.T) {
 	refresh()
 	if served := round("healed"); served < float64(len(queries))/2 {
 		t.Fatalf("after the rows landed the mirror answered %.0f of %d queries", served, len(queries))
+	}
+
+	// The value lists agree with ClickHouse's.
+	plain := aggregate.NewStore(conn, db)
+	for _, dim := range []aggregate.Dimension{aggregate.Clients, aggregate.Metrics} {
+		for _, prefix := range []string{"", "c", "o'"} {
+			want, wantMore, err := plain.Values(ctx, "", dim, prefix, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, more, err := store.Values(ctx, "", dim, prefix, 3)
+			if err != nil || !slices.Equal(got, want) || more != wantMore {
+				t.Fatalf("%s %q: mirror %q (more %v, %v), ClickHouse %q (more %v)", dim, prefix, got, more, err, want, wantMore)
+			}
+		}
 	}
 }
 

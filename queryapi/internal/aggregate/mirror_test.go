@@ -81,6 +81,12 @@ func TestMirrorServesOnlyWhatAddsUp(t *testing.T) {
 	if s, ok := m.total(t, Query{From: &from, To: &to}); !ok || s.Count != 2 || s.Sum.String() != "12" {
 		t.Fatalf("day 1 = %+v served %v, want 2 events, sum 12", s, ok)
 	}
+	if v, truncated, ok := m.values("t", Clients, "", 1); !ok || !truncated || !slices.Equal(v, []string{"a"}) {
+		t.Fatalf("clients (limit 1) = %q truncated %v served %v, want [a], truncated", v, truncated, ok)
+	}
+	if v, _, ok := m.values("t", Metrics, "m", 10); !ok || !slices.Equal(v, []string{"m"}) {
+		t.Fatalf("metrics = %q served %v, want [m]", v, ok)
+	}
 	if s, ok := m.total(t, Query{Tenant: "other"}); !ok || s.Count != 0 {
 		t.Fatalf("a tenant with nothing = %+v served %v, want an empty answer", s, ok)
 	}
