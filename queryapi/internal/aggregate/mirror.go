@@ -73,6 +73,7 @@ type Mirror struct {
 	certifiedAt time.Time // start of the last certified refresh
 	full        bool      // the next refresh reads everything
 	disabled    string    // why the mirror stopped (too many rows), or ""
+	lastFull    time.Time // start of the last full read
 
 	wantMu sync.Mutex
 	wanted map[chunkKey]struct{}
@@ -103,6 +104,11 @@ type MirrorConfig struct {
 	// long an unused chunk stays (default 10m).
 	MaxChunks int
 	ChunkIdle time.Duration
+	// FullEvery is how often a refresh reads everything, not only what is
+	// newer than the positions (default 1m): a bound on how long rows
+	// rewritten outside the version order (processor rebuild --apply)
+	// stay unseen.
+	FullEvery time.Duration
 }
 
 func (c MirrorConfig) withDefaults() MirrorConfig {
@@ -120,6 +126,9 @@ func (c MirrorConfig) withDefaults() MirrorConfig {
 	}
 	if c.ChunkIdle <= 0 {
 		c.ChunkIdle = 10 * time.Minute
+	}
+	if c.FullEvery <= 0 {
+		c.FullEvery = time.Minute
 	}
 	return c
 }
@@ -273,7 +282,9 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 	defer m.refreshMu.Unlock()
 	start := m.now()
 	m.mu.Lock()
-	full := m.full
+	// A full read now and then also catches rows rewritten outside the
+	// version order (processor rebuild --apply swaps the table).
+	full := m.full || start.Sub(m.lastFull) > m.cfg.FullEvery
 	lower := make(map[streamPart]uint64, len(m.lower))
 	if !full {
 		for sp, v := range m.lower {
@@ -327,26 +338,64 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 		return err
 	}
 
+	if full {
+		return m.replace(start, rows, fresh)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if full {
-		m.tenants, m.processed, m.positions, m.rows = map[string]*mirrorTenant{}, map[tenantPart]versioned{}, map[streamPart]versioned{}, 0
-		m.names = map[string]string{}
-		for _, k := range fresh {
-			if c := m.chunks[k]; c != nil {
-				c.rows, c.sums = buckets{}, map[streamPart]uint64{}
-			}
-		}
-	}
 	for i := range rows {
 		m.apply(&rows[i])
 	}
 	if m.rows > m.cfg.MaxRows {
-		m.disabled = fmt.Sprintf("%d rows in the mirrored levels, more than TALLY_QUERY_MIRROR_MAX_ROWS=%d", m.rows, m.cfg.MaxRows)
-		m.tenants, m.chunks, m.certifiedAt = map[string]*mirrorTenant{}, map[chunkKey]*mirrorChunk{}, time.Time{}
+		m.turnOff()
 		return nil
 	}
-	if m.certify() {
+	m.certified(start, m.certify())
+	return nil
+}
+
+// replace builds the mirror anew from a full read, off the lock (readers
+// go on with the old one), and swaps it in.
+func (m *Mirror) replace(start time.Time, rows []stateRow, fresh []chunkKey) error {
+	next := &Mirror{cfg: m.cfg, tenants: map[string]*mirrorTenant{}, processed: map[tenantPart]versioned{},
+		positions: map[streamPart]versioned{}, chunks: map[chunkKey]*mirrorChunk{}, names: map[string]string{}}
+	m.mu.RLock()
+	for _, k := range fresh {
+		if c := m.chunks[k]; c != nil {
+			nc := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
+			nc.lastUsed.Store(c.lastUsed.Load())
+			next.chunks[k] = nc
+		}
+	}
+	m.mu.RUnlock()
+	for i := range rows {
+		next.apply(&rows[i])
+	}
+	ok := next.rows <= m.cfg.MaxRows && next.certify()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if next.rows > m.cfg.MaxRows {
+		m.rows = next.rows
+		m.turnOff()
+		return nil
+	}
+	m.tenants, m.processed, m.positions, m.chunks, m.names, m.rows = next.tenants, next.processed, next.positions, next.chunks, next.names, next.rows
+	m.lastFull = start
+	m.certified(start, ok)
+	return nil
+}
+
+// turnOff stops the mirror for good (under m.mu): too many rows.
+func (m *Mirror) turnOff() {
+	m.disabled = fmt.Sprintf("%d rows in the mirrored levels, more than TALLY_QUERY_MIRROR_MAX_ROWS=%d", m.rows, m.cfg.MaxRows)
+	m.tenants, m.chunks, m.certifiedAt = map[string]*mirrorTenant{}, map[chunkKey]*mirrorChunk{}, time.Time{}
+}
+
+// certified records a refresh that started at start (under m.mu): when
+// every level added up, the next refresh reads only what is newer than
+// the positions; otherwise it reads everything.
+func (m *Mirror) certified(start time.Time, all bool) {
+	if all {
 		m.full = false
 		for sp, p := range m.positions {
 			m.lower[sp] = p.version
@@ -356,7 +405,6 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 		m.full = true
 	}
 	m.certifiedAt = start
-	return nil
 }
 
 // evictLRU drops the chunk used longest ago, except those in keep.
