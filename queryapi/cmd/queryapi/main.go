@@ -153,24 +153,23 @@ func run(logger *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// Every stream, poller and scrape shares one snapshot per half second.
-	books := stats.NewShared(stats.NewReconciler(
-		stats.NewKafka(adm, cfg.RawTopic, cfg.ConsumerGroup),
-		stats.NewClickHouse(conn, cfg.ClickHouseDatabase),
-		time.Now,
-	), 500*time.Millisecond)
-	reg.MustRegister(books.Collector(cfg.QueryTimeout))
-
 	aggregator := aggregate.NewStore(conn, cfg.ClickHouseDatabase)
+	var state stats.StateSource = stats.NewClickHouse(conn, cfg.ClickHouseDatabase)
 	if cfg.QueryMirror {
 		mirror := aggregate.NewMirror(unlimited, cfg.ClickHouseDatabase, aggregate.MirrorConfig{
 			Interval: cfg.QueryMirrorInterval, MaxAge: cfg.QueryMirrorMaxAge, MaxRows: cfg.QueryMirrorMaxRows}, logger)
 		reg.MustRegister(mirror.Collectors()...)
 		aggregator.WithMirror(mirror)
+		state = stats.Preferring{Primary: func() (stats.State, bool) { return mirrorBooks(mirror) }, Fallback: state}
 		mctx, stopMirror := context.WithCancel(context.Background())
 		defer stopMirror()
 		go mirror.Run(mctx)
 	}
+
+	// Every stream, poller and scrape shares one snapshot per half second.
+	books := stats.NewShared(stats.NewReconciler(stats.NewKafka(adm, cfg.RawTopic, cfg.ConsumerGroup), state, time.Now),
+		500*time.Millisecond)
+	reg.MustRegister(books.Collector(cfg.QueryTimeout))
 
 	gin.SetMode(gin.ReleaseMode)
 	srv, err := httpapi.New(httpapi.Deps{
@@ -225,4 +224,21 @@ func run(logger *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// mirrorBooks is the mirror's snapshot of the books as the reconciler
+// reads them.
+func mirrorBooks(m *aggregate.Mirror) (stats.State, bool) {
+	counters, positions, ok := m.Books()
+	if !ok {
+		return stats.State{}, false
+	}
+	st := stats.State{Counters: make([]stats.Counter, len(counters)), Positions: make([]stats.Position, len(positions))}
+	for i, c := range counters {
+		st.Counters[i] = stats.Counter{Tenant: c.Tenant, Outcome: c.Outcome, Stream: c.Stream, Part: c.Part, Count: c.Count}
+	}
+	for i, p := range positions {
+		st.Positions[i] = stats.Position{Stream: p.Stream, Part: p.Part, Position: int64(p.Position)}
+	}
+	return st, true
 }

@@ -31,7 +31,7 @@ import (
 //
 // One SELECT of the state table per refresh — one snapshot S of its parts,
 // and the processor writes each batch's rows, counters and position in one
-// insert, so S never holds half a batch. It reads the processed counters,
+// insert, so S never holds half a batch. It reads the outcome counters,
 // the positions, and the rollup rows of the mirrored levels and loaded
 // chunks, but only rows whose version is above the position the mirror had
 // certified for their partition (rows at or below it carry nothing new: a
@@ -65,7 +65,7 @@ type Mirror struct {
 
 	mu          sync.RWMutex
 	tenants     map[string]*mirrorTenant
-	processed   map[tenantPart]versioned
+	counters    map[counterKey]versioned
 	positions   map[streamPart]versioned
 	lower       map[streamPart]uint64 // read rows above this version
 	chunks      map[chunkKey]*mirrorChunk
@@ -138,8 +138,9 @@ type streamPart struct {
 	part   int32
 }
 
-type tenantPart struct {
-	tenant string
+// counterKey names one outcome counter of one tenant and partition.
+type counterKey struct {
+	tenant, outcome string
 	streamPart
 }
 
@@ -197,7 +198,7 @@ type mirrorChunk struct {
 func NewMirror(conn driver.Conn, db string, cfg MirrorConfig, log *slog.Logger) *Mirror {
 	return &Mirror{
 		conn: conn, db: db, cfg: cfg.withDefaults(), log: log, now: time.Now,
-		tenants: map[string]*mirrorTenant{}, processed: map[tenantPart]versioned{}, positions: map[streamPart]versioned{},
+		tenants: map[string]*mirrorTenant{}, counters: map[counterKey]versioned{}, positions: map[streamPart]versioned{},
 		lower: map[streamPart]uint64{}, chunks: map[chunkKey]*mirrorChunk{}, full: true, wanted: map[chunkKey]struct{}{},
 		names: map[string]string{},
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tally_queryapi_mirror_answers_total",
@@ -357,7 +358,7 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 // replace builds the mirror anew from a full read, off the lock (readers
 // go on with the old one), and swaps it in.
 func (m *Mirror) replace(start time.Time, rows []stateRow, fresh []chunkKey) error {
-	next := &Mirror{cfg: m.cfg, tenants: map[string]*mirrorTenant{}, processed: map[tenantPart]versioned{},
+	next := &Mirror{cfg: m.cfg, tenants: map[string]*mirrorTenant{}, counters: map[counterKey]versioned{},
 		positions: map[streamPart]versioned{}, chunks: map[chunkKey]*mirrorChunk{}, names: map[string]string{}}
 	m.mu.RLock()
 	for _, k := range fresh {
@@ -379,7 +380,7 @@ func (m *Mirror) replace(start time.Time, rows []stateRow, fresh []chunkKey) err
 		m.turnOff()
 		return nil
 	}
-	m.tenants, m.processed, m.positions, m.chunks, m.names, m.rows = next.tenants, next.processed, next.positions, next.chunks, next.names, next.rows
+	m.tenants, m.counters, m.positions, m.chunks, m.names, m.rows = next.tenants, next.counters, next.positions, next.chunks, next.names, next.rows
 	m.lastFull = start
 	m.certified(start, ok)
 	return nil
@@ -426,8 +427,8 @@ func (m *Mirror) evictLRU(keep []chunkKey) (chunkKey, bool) {
 // read runs the refresh's one SELECT.
 func (m *Mirror) read(ctx context.Context, lower map[streamPart]uint64, loaded, fresh []chunkKey) ([]stateRow, error) {
 	var args []any
-	scope := fmt.Sprintf("(kind = %d AND metric = '%s') OR kind = %d OR (kind = %d AND level <= %d)",
-		schema.KindCounter, schema.OutcomeProcessed, schema.KindPosition, schema.KindRollup, schema.LevelHour)
+	scope := fmt.Sprintf("kind = %d OR kind = %d OR (kind = %d AND level <= %d)",
+		schema.KindCounter, schema.KindPosition, schema.KindRollup, schema.LevelHour)
 	if len(loaded) > 0 {
 		var c string
 		c, args = chunkConds(loaded, args)
@@ -485,9 +486,9 @@ func chunkConds(keys []chunkKey, args []any) (string, []any) {
 func (m *Mirror) apply(r *stateRow) {
 	switch r.kind {
 	case schema.KindCounter:
-		k := tenantPart{r.tenant, r.sp}
-		if old, ok := m.processed[k]; !ok || r.version >= old.version {
-			m.processed[k] = versioned{r.version, r.count}
+		k := counterKey{r.tenant, r.metric, r.sp}
+		if old, ok := m.counters[k]; !ok || r.version >= old.version {
+			m.counters[k] = versioned{r.version, r.count}
 		}
 	case schema.KindPosition:
 		if old, ok := m.positions[r.sp]; !ok || r.version >= old.version {
@@ -547,7 +548,10 @@ func put(b buckets, sums map[streamPart]uint64, r *stateRow) bool {
 // every chunk against its hour; it reports whether all levels passed.
 func (m *Mirror) certify() bool {
 	byTenant := map[string]map[streamPart]uint64{}
-	for k, v := range m.processed {
+	for k, v := range m.counters {
+		if k.outcome != schema.OutcomeProcessed {
+			continue
+		}
 		if byTenant[k.tenant] == nil {
 			byTenant[k.tenant] = map[streamPart]uint64{}
 		}
@@ -818,4 +822,38 @@ func (m *Mirror) values(tenant string, dim Dimension, prefix string, limit int) 
 		return out[:limit], true, true
 	}
 	return out, false, true
+}
+
+// BookCounter is one outcome counter of a tenant and partition.
+type BookCounter struct {
+	Tenant, Outcome, Stream string
+	Part                    int32
+	Count                   uint64
+}
+
+// BookPosition is one partition's counted position.
+type BookPosition struct {
+	Stream   string
+	Part     int32
+	Position uint64
+}
+
+// Books returns the counters and positions of the mirror's snapshot —
+// one snapshot of the state table, the one aggregations are answered
+// from — so /v1/stats can describe the same moment: once it says every
+// record is counted, an aggregation includes them all. ok is false when
+// the mirror has no snapshot younger than MaxAge.
+func (m *Mirror) Books() (counters []BookCounter, positions []BookPosition, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.disabled != "" || m.certifiedAt.IsZero() || m.now().Sub(m.certifiedAt) > m.cfg.MaxAge {
+		return nil, nil, false
+	}
+	for k, v := range m.counters {
+		counters = append(counters, BookCounter{Tenant: k.tenant, Outcome: k.outcome, Stream: k.stream, Part: k.part, Count: v.value})
+	}
+	for sp, v := range m.positions {
+		positions = append(positions, BookPosition{Stream: sp.stream, Part: sp.part, Position: v.value})
+	}
+	return counters, positions, true
 }

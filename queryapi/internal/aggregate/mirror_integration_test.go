@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/queryapi/internal/aggregate"
 	"github.com/tally-dev/tally/queryapi/internal/chtest"
+	"github.com/tally-dev/tally/queryapi/internal/stats"
 )
 
 // mirrorAnswers reads tally_queryapi_mirror_answers_total for a source.
@@ -176,6 +178,38 @@ func TestMirrorIsExact(t *testing.T) {
 	refresh()
 	if served := round("healed"); served < float64(len(queries))/2 {
 		t.Fatalf("after the rows landed the mirror answered %.0f of %d queries", served, len(queries))
+	}
+
+	// The books of the mirror's snapshot are ClickHouse's (nothing is
+	// written meanwhile).
+	want, err := stats.NewClickHouse(conn, db).State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters, positions, ok := m.Books()
+	if !ok {
+		t.Fatal("the mirror has no books after a refresh")
+	}
+	gotC := map[string]uint64{}
+	for _, c := range counters {
+		gotC[fmt.Sprintf("%s/%s/%s/%d", c.Tenant, c.Outcome, c.Stream, c.Part)] = c.Count
+	}
+	wantC := map[string]uint64{}
+	for _, c := range want.Counters {
+		wantC[fmt.Sprintf("%s/%s/%s/%d", c.Tenant, c.Outcome, c.Stream, c.Part)] = c.Count
+	}
+	if !maps.Equal(gotC, wantC) || len(gotC) == 0 {
+		t.Fatalf("mirror counters %v, ClickHouse %v", gotC, wantC)
+	}
+	gotP, wantP := map[string]int64{}, map[string]int64{}
+	for _, p := range positions {
+		gotP[fmt.Sprintf("%s/%d", p.Stream, p.Part)] = int64(p.Position)
+	}
+	for _, p := range want.Positions {
+		wantP[fmt.Sprintf("%s/%d", p.Stream, p.Part)] = p.Position
+	}
+	if !maps.Equal(gotP, wantP) || len(gotP) != 4 {
+		t.Fatalf("mirror positions %v, ClickHouse %v", gotP, wantP)
 	}
 
 	// The value lists agree with ClickHouse's.

@@ -21,7 +21,9 @@
 //	           + forwarded + skipped + pending
 //
 // holds by construction for any snapshot in which the counters and the
-// positions were read together — they are, in one scan of one table whose
+// positions were read together (the query mirror's snapshot when it has one,
+// so the books describe the moment the aggregations are answered from; see
+// Preferring) — they are, in one scan of one table whose
 // batches are single parts (never half a batch) — and the watermarks after
 // them (so pending is never negative). reconciled additionally checks, per
 // partition, that the counters add up to the position: a processor that
@@ -377,6 +379,24 @@ func (k *Kafka) Offsets(ctx context.Context) (Topic, error) {
 	})
 	sort.Slice(t.Partitions, func(i, j int) bool { return t.Partitions[i].Partition < t.Partitions[j].Partition })
 	return t, nil
+}
+
+// Preferring is a StateSource that takes the State from Primary when it
+// has one — the query mirror's snapshot, so that /v1/stats and the
+// aggregations describe the same moment: once the books say every record
+// is counted, an aggregation includes them all — and reads Fallback
+// otherwise.
+type Preferring struct {
+	Primary  func() (State, bool)
+	Fallback StateSource
+}
+
+// State implements StateSource.
+func (p Preferring) State(ctx context.Context) (State, error) {
+	if st, ok := p.Primary(); ok {
+		return st, nil
+	}
+	return p.Fallback.State(ctx)
 }
 
 // ClickHouse reads counters and positions from the state table.

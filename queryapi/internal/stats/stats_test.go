@@ -152,3 +152,19 @@ func TestTenantView(t *testing.T) {
 		t.Fatalf("an empty tenant's view %+v", n)
 	}
 }
+
+// Preferring reads the primary's snapshot when it has one, and falls back
+// to the source otherwise.
+func TestPreferringFallsBack(t *testing.T) {
+	mirror := State{Positions: []Position{{Stream: stream, Part: 0, Position: 7}}}
+	fallback := &fakeState{st: State{Positions: []Position{{Stream: stream, Part: 0, Position: 9}}}}
+	have := true
+	p := Preferring{Primary: func() (State, bool) { return mirror, have }, Fallback: fallback}
+	if st, err := p.State(context.Background()); err != nil || st.Positions[0].Position != 7 {
+		t.Fatalf("with a primary snapshot: %+v, %v; want the primary's position 7", st, err)
+	}
+	have = false
+	if st, err := p.State(context.Background()); err != nil || st.Positions[0].Position != 9 {
+		t.Fatalf("without one: %+v, %v; want the fallback's position 9", st, err)
+	}
+}
