@@ -75,11 +75,13 @@ func Upgrade1to2(ctx context.Context, conn driver.Conn, db string, u Upgrade, lo
 		return err
 	}
 	logger.Info("upgrade: events", "winners", n, "copies", dups)
-	// Duplicates the first wave linked, with their winner's fields.
+	// Duplicates the first wave linked, with their winner's fields. The
+	// joined subquery has an alias: current ClickHouse refuses one without
+	// (joined_subquery_requires_alias), 18.16 accepts both.
 	if err := conn.Exec(ctx, "INSERT INTO "+db+"."+schema.Duplicates+" ("+schema.Cols(schema.DuplicatesColumns)+") "+
 		"SELECT '"+event.DefaultTenant+"', event_id, '"+schema.OutcomeDuplicate+"', ?, topic, partition, offset, original_partition, "+
 		"original_offset, client_id, metric, amount, ts_ms, ts_defaulted, '', received_ms, detected_ms FROM "+db+".duplicates_v1 "+
-		"ANY LEFT JOIN (SELECT event_id, client_id, metric, amount, ts_ms, ts_defaulted FROM "+db+"."+schema.Events+") USING event_id",
+		"ANY LEFT JOIN (SELECT event_id, client_id, metric, amount, ts_ms, ts_defaulted FROM "+db+"."+schema.Events+") AS winner USING event_id",
 		u.Stream); err != nil {
 		return fmt.Errorf("upgrade: duplicates: %w", err)
 	}
