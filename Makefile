@@ -5,7 +5,7 @@ GO_MODULES := event ingestor processor queryapi
 # so it never collides with a running `make up`.
 TEST_STACK := STACK_DIR=$(CURDIR)/.stack-test PORT_BASE=20000 TALLY_CONSUMER_GROUP=tally-processor
 
-.PHONY: up down clean dev status logs build test test-unit test-integration test-e2e test-dashboard \
+.PHONY: up down clean dev status logs build test test-unit test-integration test-e2e test-dashboard test-clickhouse-compat \
         lint lint-go lint-dashboard lint-deploy chaos chaos-cluster bench fmt tidy
 
 up: ## start the whole local stack (idempotent)
@@ -29,14 +29,20 @@ build:
 # ---------------------------------------------------------------- tests
 test: test-unit test-dashboard test-integration ## every tier CI runs
 
-test-unit: ## Go unit tests (kfake, miniredis, fakes), with the race detector
+test-unit: ## Go unit tests (kfake, miniredis, fakes), with the race detector; the compat check's own tests
 	@for m in $(GO_MODULES); do echo "== unit: $$m"; (cd $$m && go test -race -count=1 ./...) || exit 1; done
+	@echo "== unit: scripts/clickhouse-compat" && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s scripts/clickhouse-compat
 
 test-dashboard:
 	@if [ -f dashboard/package.json ]; then cd dashboard && ([ -d node_modules ] || npm ci --no-audit --no-fund) && npm test; fi
 
 test-integration: ## real Kafka, Redis, ClickHouse and the services, then the browser e2e
 	@scripts/test-integration.sh
+
+# Not part of `test`: it reruns the ClickHouse integration tests on a private
+# 18.16 and installs ClickHouse 26.9 (chdb, ~900 MB) — minutes, not seconds.
+test-clickhouse-compat: ## the SQL the tests send, replayed on ClickHouse 26.9 (chdb) against 18.16's data
+	@scripts/clickhouse-compat.sh
 
 # ---------------------------------------------------------------- lint
 lint: lint-go lint-dashboard

@@ -108,10 +108,16 @@ type Config struct {
 	ZooKeeperVersion string `json:"zookeeperVersion"`
 	// ClickHouseCluster names the cluster in remote_servers (Cluster only).
 	ClickHouseCluster string `json:"clickhouseCluster"`
-	Database          string `json:"database"`
-	RawTopic          string `json:"rawTopic"`
-	DLQTopic          string `json:"dlqTopic"`
-	ConsumerGroup     string `json:"consumerGroup"`
+	// ClickHouseLogQueries makes every ClickHouse server record each query
+	// in system.query_log (log_queries in the default profile), so a test
+	// run can read back the exact SQL the services sent: the compatibility
+	// check (scripts/clickhouse-compat.sh) replays it on current ClickHouse.
+	// Off by default: the log costs writes a benchmark should not pay.
+	ClickHouseLogQueries bool   `json:"clickhouseLogQueries"`
+	Database             string `json:"database"`
+	RawTopic             string `json:"rawTopic"`
+	DLQTopic             string `json:"dlqTopic"`
+	ConsumerGroup        string `json:"consumerGroup"`
 
 	// Chromium makes Install also install Chromium (browser e2e tests).
 	Chromium bool `json:"-"`
@@ -132,7 +138,8 @@ const (
 // FromEnv builds a Config from the same environment variables
 // scripts/stack.sh has always read: STACK_DIR, TALLY_CACHE_DIR, TOPOLOGY,
 // BROKER, PROCESSORS, PARTITIONS, WITH_DASHBOARD, TALLY_FAULT_INJECTION,
-// WITH_CHROMIUM, PORT_BASE and one override per port (KAFKA_PORT, …).
+// WITH_CHROMIUM, CH_LOG_QUERIES, PORT_BASE and one override per port
+// (KAFKA_PORT, …).
 // When TOPOLOGY is unset, the topology recorded in STACK_DIR/stack.json is
 // kept, so `make status` and `make down` act on a cluster stack without
 // repeating TOPOLOGY=cluster; a new directory gets Single.
@@ -199,6 +206,7 @@ func FromEnv(root string, getenv func(string) string) (Config, error) {
 	c.FaultInjection = flag("TALLY_FAULT_INJECTION", true)
 	c.Auth = str("TALLY_AUTH", "enabled")
 	c.Chromium = flag("WITH_CHROMIUM", false)
+	c.ClickHouseLogQueries = flag("CH_LOG_QUERIES", false)
 	c.PortBase = num("PORT_BASE", 0)
 	p := DefaultPorts(c.PortBase)
 	c.Ports = Ports{

@@ -25,7 +25,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		c.Dashboard != want.Dashboard || c.FaultInjection != want.FaultInjection || c.KafkaVersion != want.KafkaVersion ||
 		c.ZooKeeperVersion != want.ZooKeeperVersion || c.ClickHouseCluster != want.ClickHouseCluster ||
 		c.Database != want.Database || c.RawTopic != want.RawTopic || c.DLQTopic != want.DLQTopic ||
-		c.ConsumerGroup != want.ConsumerGroup || c.Chromium {
+		c.ConsumerGroup != want.ConsumerGroup || c.Chromium || c.ClickHouseLogQueries {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -52,9 +52,9 @@ func TestFromEnvKnobs(t *testing.T) {
 			}
 		}},
 		{"switches", map[string]string{"PROCESSORS": "4", "PARTITIONS": "16", "WITH_DASHBOARD": "0", "TALLY_FAULT_INJECTION": "false",
-			"BROKER": "embedded", "WITH_CHROMIUM": "1", "STACK_DIR": "/tmp/s", "TALLY_CACHE_DIR": "/tmp/c"}, func(t *testing.T, c Config) {
+			"BROKER": "embedded", "WITH_CHROMIUM": "1", "STACK_DIR": "/tmp/s", "TALLY_CACHE_DIR": "/tmp/c", "CH_LOG_QUERIES": "1"}, func(t *testing.T, c Config) {
 			if c.Processors != 4 || c.Partitions != 16 || c.Dashboard || c.FaultInjection || c.Broker != EmbeddedKafka ||
-				!c.Chromium || c.Dir != "/tmp/s" || c.CacheDir != "/tmp/c" {
+				!c.Chromium || c.Dir != "/tmp/s" || c.CacheDir != "/tmp/c" || !c.ClickHouseLogQueries {
 				t.Errorf("config %+v", c)
 			}
 		}},

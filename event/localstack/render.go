@@ -153,7 +153,8 @@ const clickhouseConfigXML = `<?xml version="1.0"?>
 `
 
 // clickhouseUsersXML: one passwordless default user, reachable from
-// loopback only (the stack never listens elsewhere).
+// loopback only (the stack never listens elsewhere); with LogQueries its
+// queries are recorded in system.query_log.
 const clickhouseUsersXML = `<?xml version="1.0"?>
 <!-- Written by the local stack supervisor (event/localstack); rewritten on every start. -->
 <yandex>
@@ -162,6 +163,9 @@ const clickhouseUsersXML = `<?xml version="1.0"?>
             <max_memory_usage>10000000000</max_memory_usage>
             <use_uncompressed_cache>0</use_uncompressed_cache>
             <load_balancing>random</load_balancing>
+{{- if .LogQueries}}
+            <log_queries>1</log_queries>
+{{- end}}
         </default>
     </profiles>
     <users>
@@ -238,10 +242,14 @@ func (c Config) clickhouseFiles(n Node) (map[string]string, error) {
 		"Name": n.Name, "Host": Host, "Log": c.logDir(), "Data": c.dataDir(n),
 		"TCP": n.Port(), "HTTP": n.Ports[RoleHTTP], "Interserver": n.Ports[RoleInterserver],
 		"Cluster": c.ClickHouseCluster, "Replicas": replicas, "ZooKeeper": c.Ports.ZooKeeper,
+		"LogQueries": c.ClickHouseLogQueries,
 	}
-	files := map[string]string{"users.xml": clickhouseUsersXML}
+	files := map[string]string{}
 	var err error
 	if files["config.xml"], err = render(clickhouseConfigXML, data); err != nil {
+		return nil, err
+	}
+	if files["users.xml"], err = render(clickhouseUsersXML, data); err != nil {
 		return nil, err
 	}
 	if c.Topology == Cluster {

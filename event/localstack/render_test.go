@@ -134,6 +134,32 @@ func TestClickHouseReplicaConfig(t *testing.T) {
 	}
 }
 
+// CH_LOG_QUERIES turns on log_queries in every server's default profile
+// (the golden files show it off).
+func TestClickHouseLogQueries(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		c := testConfig(t, Cluster)
+		c.ClickHouseLogQueries = on
+		for _, name := range []string{"clickhouse-1", "clickhouse-2"} {
+			n, _ := c.Node(name)
+			files, err := c.clickhouseFiles(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wellFormed(t, files["users.xml"])
+			var users struct {
+				LogQueries string `xml:"profiles>default>log_queries"`
+			}
+			if err := xml.Unmarshal([]byte(files["users.xml"]), &users); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]string{true: "1"}[on]; users.LogQueries != want {
+				t.Errorf("%s with log queries %v: log_queries %q, want %q", name, on, users.LogQueries, want)
+			}
+		}
+	}
+}
+
 func keys(m map[string]string) []string {
 	var out []string
 	for k := range m {

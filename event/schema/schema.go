@@ -2,8 +2,9 @@
 // for the writers and readers to build their SQL from, and the DDL. Every
 // statement is idempotent (IF NOT EXISTS) and runs unchanged on ClickHouse
 // 18.16, which the local stack and the tests use, and on current ClickHouse,
-// which production uses. That rules out DateTime64, TTL, LowCardinality and
-// settings newer than 18.16; millisecond instants are Int64 columns.
+// which production uses (make test-clickhouse-compat runs them, and the
+// readers' queries, on both). That rules out DateTime64, TTL, LowCardinality
+// and settings newer than 18.16; millisecond instants are Int64 columns.
 //
 // The read model is described in docs/design/read-model.md. In short:
 //   - events holds one row per logical event — the first stored copy (its

@@ -45,6 +45,16 @@ const (
 	ClickHouseEnv = "TALLY_TEST_CLICKHOUSE_ADDR"
 )
 
+// KeepDatabasesEnv, set to 1, asks integration tests to leave the ClickHouse
+// databases they create in place instead of dropping them when they end:
+// the compatibility check (scripts/clickhouse-compat.sh) replays the SQL the
+// tests sent on current ClickHouse, against the data they left.
+const KeepDatabasesEnv = "TALLY_TEST_KEEP_DATABASES"
+
+// KeepDatabases reports whether tests should keep their databases
+// (KeepDatabasesEnv).
+func KeepDatabases() bool { return os.Getenv(KeepDatabasesEnv) == "1" }
+
 // ModeEnv chooses where services come from; see the package doc.
 const ModeEnv = "TALLY_TESTENV"
 

@@ -30,7 +30,9 @@ func newStore(t *testing.T) *eventstore.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = s.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		if !testenv.KeepDatabases() {
+			_ = s.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		}
 		s.Close()
 	})
 	if err := migrate.Apply(ctx, s.Conn(), db, schema.Options{}, slog.New(slog.DiscardHandler)); err != nil {

@@ -49,7 +49,9 @@ func TestUpgradeFromTheFirstWave(t *testing.T) {
 	}
 	db := fmt.Sprintf("it_upgrade_%d", time.Now().UnixNano())
 	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		if !testenv.KeepDatabases() {
+			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		}
 		conn.Close()
 	})
 	ddl, err := os.ReadFile("testdata/schema_v1.sql")

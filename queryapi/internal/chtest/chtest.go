@@ -32,7 +32,7 @@ import (
 
 // DB opens ClickHouse (testenv.ClickHouse: TALLY_TEST_CLICKHOUSE_ADDR),
 // creates a database unique to this test with the schema applied, and drops
-// it when the test ends.
+// it when the test ends (unless testenv.KeepDatabases).
 func DB(t testing.TB) (driver.Conn, string) {
 	t.Helper()
 	addr := testenv.ClickHouse(t)
@@ -56,7 +56,9 @@ func DB(t testing.TB) (driver.Conn, string) {
 		}
 	}
 	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		if !testenv.KeepDatabases() {
+			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		}
 		_ = conn.Close()
 	})
 	return conn, db
