@@ -307,13 +307,16 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 		}
 	}
 	m.wantMu.Lock()
+	var added []chunkKey
 	for k := range m.wanted {
 		if _, ok := m.chunks[k]; !ok {
 			if len(m.chunks) >= m.cfg.MaxChunks {
-				if gone, ok := m.evictLRU(fresh); ok {
+				if gone, ok := m.evictLRU(added); ok {
 					loaded = slices.DeleteFunc(loaded, func(k chunkKey) bool { return k == gone })
+					fresh = slices.DeleteFunc(fresh, func(k chunkKey) bool { return k == gone })
 				}
 			}
+			added = append(added, k)
 			c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
 			c.lastUsed.Store(start.UnixNano())
 			m.chunks[k] = c

@@ -1,10 +1,14 @@
 package aggregate
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	shopspring "github.com/shopspring/decimal"
 
@@ -178,4 +182,41 @@ func TestMirrorChunksAddUpToTheirHour(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Asking for more chunks than MaxChunks evicts the least recently used,
+// never one asked for in the same refresh, also on a full read.
+func TestMirrorChunksStayBounded(t *testing.T) {
+	m, _ := mirrorFixture(t)
+	m.cfg.MaxChunks = 3
+	at := m.now()
+	for i := range 3 {
+		c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
+		c.lastUsed.Store(at.Add(time.Duration(i) * time.Second).UnixNano())
+		m.chunks[chunkKey{"t", schema.LevelMinute, uint32(i * 3600)}] = c
+	}
+	for i := 3; i < 5; i++ {
+		m.wanted[chunkKey{"t", schema.LevelMinute, uint32(i * 3600)}] = struct{}{}
+	}
+	m.full, m.conn = true, failingConn{}
+	// No ClickHouse here: the read fails, and a full refresh keeps the
+	// chunks it holds (they are read again next time).
+	if err := m.Refresh(context.Background()); err == nil {
+		t.Fatal("a refresh without ClickHouse succeeded")
+	}
+	if len(m.chunks) != 3 {
+		t.Fatalf("%d chunks after asking for 2 more, want MaxChunks = 3", len(m.chunks))
+	}
+	for _, h := range []uint32{2 * 3600, 3 * 3600, 4 * 3600} {
+		if _, ok := m.chunks[chunkKey{"t", schema.LevelMinute, h}]; !ok {
+			t.Fatalf("chunk at %d was evicted; want the two used longest ago gone", h)
+		}
+	}
+}
+
+// failingConn is a ClickHouse that answers no query.
+type failingConn struct{ driver.Conn }
+
+func (failingConn) Query(context.Context, string, ...any) (driver.Rows, error) {
+	return nil, errors.New("no ClickHouse here")
 }
