@@ -160,7 +160,7 @@ func run(logger *slog.Logger) error {
 			Interval: cfg.QueryMirrorInterval, MaxAge: cfg.QueryMirrorMaxAge, MaxRows: cfg.QueryMirrorMaxRows}, logger)
 		reg.MustRegister(mirror.Collectors()...)
 		aggregator.WithMirror(mirror)
-		state = stats.Preferring{Primary: func() (stats.State, bool) { return mirrorBooks(mirror) }, Fallback: state}
+		state = stats.Preferring{Primary: mirror.Books, Fallback: state}
 		mctx, stopMirror := context.WithCancel(context.Background())
 		defer stopMirror()
 		go mirror.Run(mctx)
@@ -224,21 +224,4 @@ func run(logger *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
-}
-
-// mirrorBooks is the mirror's snapshot of the books as the reconciler
-// reads them.
-func mirrorBooks(m *aggregate.Mirror) (stats.State, bool) {
-	counters, positions, ok := m.Books()
-	if !ok {
-		return stats.State{}, false
-	}
-	st := stats.State{Counters: make([]stats.Counter, len(counters)), Positions: make([]stats.Position, len(positions))}
-	for i, c := range counters {
-		st.Counters[i] = stats.Counter{Tenant: c.Tenant, Outcome: c.Outcome, Stream: c.Stream, Part: c.Part, Count: c.Count}
-	}
-	for i, p := range positions {
-		st.Positions[i] = stats.Position{Stream: p.Stream, Part: p.Part, Position: int64(p.Position)}
-	}
-	return st, true
 }

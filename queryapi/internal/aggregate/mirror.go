@@ -17,6 +17,7 @@ import (
 
 	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/queryapi/internal/decimal"
+	"github.com/tally-dev/tally/queryapi/internal/stats"
 )
 
 // A Mirror keeps the read model's coarse levels (all time, day, hour) in
@@ -332,9 +333,10 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 	if err != nil {
 		m.refreshErrs.Inc()
 		m.mu.Lock()
-		// Fresh chunks were not read: forget them (a request asks again).
-		for _, k := range fresh {
-			if !full {
+		if !full {
+			// The chunks added for this read were not read: forget them (a
+			// request asks again). A full read keeps the ones it holds.
+			for _, k := range fresh {
 				delete(m.chunks, k)
 			}
 		}
@@ -375,7 +377,6 @@ func (m *Mirror) replace(start time.Time, rows []stateRow, fresh []chunkKey) err
 	for i := range rows {
 		next.apply(&rows[i])
 	}
-	ok := next.rows <= m.cfg.MaxRows && next.certify()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if next.rows > m.cfg.MaxRows {
@@ -383,6 +384,7 @@ func (m *Mirror) replace(start time.Time, rows []stateRow, fresh []chunkKey) err
 		m.turnOff()
 		return nil
 	}
+	ok := next.certify()
 	m.tenants, m.counters, m.positions, m.chunks, m.names, m.rows = next.tenants, next.counters, next.positions, next.chunks, next.names, next.rows
 	m.lastFull = start
 	m.certified(start, ok)
@@ -650,12 +652,18 @@ func (m *Mirror) answer(q Query, segs []segment, edges []edge) (groups []Group, 
 	return r.groups(), true, nil
 }
 
+// current reports (under m.mu) whether the mirror is on and holds a
+// snapshot younger than MaxAge.
+func (m *Mirror) current() bool {
+	return m.disabled == "" && !m.certifiedAt.IsZero() && m.now().Sub(m.certifiedAt) <= m.cfg.MaxAge
+}
+
 // cannot says why the mirror cannot answer (under m.mu), or "".
 func (m *Mirror) cannot(q Query, segs []segment, edges []edge) string {
 	switch {
 	case m.disabled != "":
 		return "off"
-	case m.certifiedAt.IsZero() || m.now().Sub(m.certifiedAt) > m.cfg.MaxAge:
+	case !m.current():
 		return "stale"
 	}
 	t := m.tenants[q.Tenant]
@@ -798,7 +806,7 @@ func (m *Mirror) addSegment(r *result, b buckets, sg segment, keep func(rowKey) 
 func (m *Mirror) values(tenant string, dim Dimension, prefix string, limit int) (out []string, truncated, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.disabled != "" || m.certifiedAt.IsZero() || m.now().Sub(m.certifiedAt) > m.cfg.MaxAge {
+	if !m.current() {
 		return nil, false, false
 	}
 	out = []string{}
@@ -827,36 +835,22 @@ func (m *Mirror) values(tenant string, dim Dimension, prefix string, limit int) 
 	return out, false, true
 }
 
-// BookCounter is one outcome counter of a tenant and partition.
-type BookCounter struct {
-	Tenant, Outcome, Stream string
-	Part                    int32
-	Count                   uint64
-}
-
-// BookPosition is one partition's counted position.
-type BookPosition struct {
-	Stream   string
-	Part     int32
-	Position uint64
-}
-
-// Books returns the counters and positions of the mirror's snapshot —
-// one snapshot of the state table, the one aggregations are answered
-// from — so /v1/stats can describe the same moment: once it says every
-// record is counted, an aggregation includes them all. ok is false when
-// the mirror has no snapshot younger than MaxAge.
-func (m *Mirror) Books() (counters []BookCounter, positions []BookPosition, ok bool) {
+// Books is the State of the mirror's snapshot — one snapshot of the state
+// table, the one aggregations are answered from — so /v1/stats can describe
+// the same moment: once it says every record is counted, an aggregation
+// includes them all. ok is false when the mirror has no snapshot younger
+// than MaxAge.
+func (m *Mirror) Books() (st stats.State, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.disabled != "" || m.certifiedAt.IsZero() || m.now().Sub(m.certifiedAt) > m.cfg.MaxAge {
-		return nil, nil, false
+	if !m.current() {
+		return stats.State{}, false
 	}
 	for k, v := range m.counters {
-		counters = append(counters, BookCounter{Tenant: k.tenant, Outcome: k.outcome, Stream: k.stream, Part: k.part, Count: v.value})
+		st.Counters = append(st.Counters, stats.Counter{Tenant: k.tenant, Outcome: k.outcome, Stream: k.stream, Part: k.part, Count: v.value})
 	}
 	for sp, v := range m.positions {
-		positions = append(positions, BookPosition{Stream: sp.stream, Part: sp.part, Position: v.value})
+		st.Positions = append(st.Positions, stats.Position{Stream: sp.stream, Part: sp.part, Position: int64(v.value)})
 	}
-	return counters, positions, true
+	return st, true
 }
