@@ -85,6 +85,7 @@ type Mirror struct {
 
 	answers     *prometheus.CounterVec
 	refreshDur  prometheus.Histogram
+	fullDur     prometheus.Histogram
 	refreshErrs prometheus.Counter
 	uncertified prometheus.Counter
 }
@@ -105,10 +106,10 @@ type MirrorConfig struct {
 	// long an unused chunk stays (default 10m).
 	MaxChunks int
 	ChunkIdle time.Duration
-	// FullEvery is how often a refresh reads everything, not only what is
-	// newer than the positions (default 1m): a bound on how long rows
-	// rewritten outside the version order (processor rebuild --apply)
-	// stay unseen.
+	// FullEvery is how often the mirror reads everything again, not only
+	// what is newer than the positions (default 1m), in the background
+	// (Rebase): a bound on how long rows rewritten outside the version
+	// order (processor rebuild --apply) stay unseen.
 	FullEvery time.Duration
 }
 
@@ -207,6 +208,8 @@ func NewMirror(conn driver.Conn, db string, cfg MirrorConfig, log *slog.Logger) 
 			[]string{"source", "reason"}),
 		refreshDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tally_queryapi_mirror_refresh_seconds",
 			Help: "Time of one mirror refresh (one read of the state table).", Buckets: prometheus.ExponentialBuckets(0.002, 2, 12)}),
+		fullDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tally_queryapi_mirror_full_read_seconds",
+			Help: "Time of one background full read of the state table (refreshes go on meanwhile).", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
 		refreshErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "tally_queryapi_mirror_refresh_errors_total",
 			Help: "Mirror refreshes that failed (the mirror keeps its last snapshot until MaxAge)."}),
 		uncertified: prometheus.NewCounter(prometheus.CounterOpts{Name: "tally_queryapi_mirror_uncertified_total",
@@ -231,11 +234,16 @@ func (m *Mirror) Collectors() []prometheus.Collector {
 		defer m.mu.RUnlock()
 		return float64(m.rows)
 	})
-	return []prometheus.Collector{m.answers, m.refreshDur, m.refreshErrs, m.uncertified, age, rows}
+	return []prometheus.Collector{m.answers, m.refreshDur, m.fullDur, m.refreshErrs, m.uncertified, age, rows}
 }
 
 // Run refreshes the mirror every Interval until ctx ends.
 func (m *Mirror) Run(ctx context.Context) {
+	rctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+	wg.Go(func() { m.rebaseLoop(rctx) })
 	failing := false
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -284,9 +292,10 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 	defer m.refreshMu.Unlock()
 	start := m.now()
 	m.mu.Lock()
-	// A full read now and then also catches rows rewritten outside the
-	// version order (processor rebuild --apply swaps the table).
-	full := m.full || start.Sub(m.lastFull) > m.cfg.FullEvery
+	// Reading everything again now and then (rows rewritten outside the
+	// version order) is Rebase's, in the background; a refresh reads
+	// everything only when the mirror cannot go on from what it holds.
+	full := m.full
 	lower := make(map[streamPart]uint64, len(m.lower))
 	if !full {
 		for sp, v := range m.lower {
@@ -363,31 +372,154 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 // replace builds the mirror anew from a full read, off the lock (readers
 // go on with the old one), and swaps it in.
 func (m *Mirror) replace(start time.Time, rows []stateRow, fresh []chunkKey) error {
-	next := &Mirror{cfg: m.cfg, tenants: map[string]*mirrorTenant{}, counters: map[counterKey]versioned{},
-		positions: map[streamPart]versioned{}, chunks: map[chunkKey]*mirrorChunk{}, names: map[string]string{}}
 	m.mu.RLock()
+	used := make(map[chunkKey]int64, len(fresh))
 	for _, k := range fresh {
 		if c := m.chunks[k]; c != nil {
-			nc := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
-			nc.lastUsed.Store(c.lastUsed.Load())
-			next.chunks[k] = nc
+			used[k] = c.lastUsed.Load()
 		}
 	}
 	m.mu.RUnlock()
+	next := m.build(rows, used)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.install(next, start)
+	return nil
+}
+
+// build returns a detached mirror holding rows, with empty chunks of the
+// given keys (and their last use) filled by the rows that fall in them.
+func (m *Mirror) build(rows []stateRow, chunks map[chunkKey]int64) *Mirror {
+	next := &Mirror{cfg: m.cfg, tenants: map[string]*mirrorTenant{}, counters: map[counterKey]versioned{},
+		positions: map[streamPart]versioned{}, chunks: map[chunkKey]*mirrorChunk{}, names: map[string]string{}}
+	for k, used := range chunks {
+		c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
+		c.lastUsed.Store(used)
+		next.chunks[k] = c
+	}
 	for i := range rows {
 		next.apply(&rows[i])
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	return next
+}
+
+// install certifies next and makes it the mirror (under m.mu), or turns the
+// mirror off when next holds too many rows.
+func (m *Mirror) install(next *Mirror, start time.Time) {
 	if next.rows > m.cfg.MaxRows {
 		m.rows = next.rows
 		m.turnOff()
-		return nil
+		return
 	}
 	ok := next.certify()
 	m.tenants, m.counters, m.positions, m.chunks, m.names, m.rows = next.tenants, next.counters, next.positions, next.chunks, next.names, next.rows
 	m.lastFull = start
 	m.certified(start, ok)
+}
+
+// rebaseLoop runs Rebase whenever FullEvery has passed since the last full
+// read, until ctx ends.
+func (m *Mirror) rebaseLoop(ctx context.Context) {
+	for {
+		m.mu.RLock()
+		wait := m.cfg.FullEvery - m.now().Sub(m.lastFull)
+		if m.lastFull.IsZero() {
+			wait = m.cfg.FullEvery // the first refresh reads everything
+		}
+		m.mu.RUnlock()
+		if wait <= 0 {
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := m.Rebase(rctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				m.log.Warn("query mirror: background full read failed; trying again in "+m.cfg.FullEvery.String(), "err", err)
+			}
+			wait = m.cfg.FullEvery
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Rebase reads the whole state table again, as a full refresh does, but
+// beside the refreshes instead of in their way: while it reads (seconds, on
+// a large read model under load) the refreshes go on keeping the mirror
+// current. It then catches the new snapshot up — one refresh's read of
+// the rows above its positions, the same step that keeps any snapshot
+// current — and swaps it in. A full read is how rows rewritten outside
+// the version order (processor rebuild --apply swaps the table) are seen.
+func (m *Mirror) Rebase(ctx context.Context) error {
+	start := m.now()
+	m.mu.RLock()
+	if m.disabled != "" {
+		m.mu.RUnlock()
+		return nil
+	}
+	held := make(map[chunkKey]int64, len(m.chunks))
+	fresh := make([]chunkKey, 0, len(m.chunks))
+	for k, c := range m.chunks {
+		held[k] = c.lastUsed.Load()
+		fresh = append(fresh, k)
+	}
+	m.mu.RUnlock()
+	rows, err := m.read(ctx, nil, nil, fresh)
+	m.fullDur.Observe(m.now().Sub(start).Seconds())
+	if err != nil {
+		return err
+	}
+	next := m.build(rows, held)
+
+	m.refreshMu.Lock()
+	defer m.refreshMu.Unlock()
+	cstart := m.now()
+	m.mu.RLock()
+	newer, off := m.lastFull.After(start), m.disabled != ""
+	// The chunks to carry over are the ones the mirror holds now: those it
+	// dropped meanwhile go, those it added are read whole.
+	var loaded []chunkKey
+	fresh = fresh[:0]
+	for k, c := range m.chunks {
+		if nc := next.chunks[k]; nc != nil {
+			nc.lastUsed.Store(c.lastUsed.Load())
+			loaded = append(loaded, k)
+		} else {
+			fresh = append(fresh, k)
+		}
+	}
+	for k := range next.chunks {
+		if m.chunks[k] == nil {
+			delete(next.chunks, k)
+		}
+	}
+	for _, k := range fresh {
+		c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
+		c.lastUsed.Store(m.chunks[k].lastUsed.Load())
+		next.chunks[k] = c
+	}
+	m.mu.RUnlock()
+	if newer || off {
+		return nil // a full refresh ran meanwhile, or the mirror is off
+	}
+	lower := make(map[streamPart]uint64, len(next.positions))
+	for sp, p := range next.positions {
+		lower[sp] = p.version
+	}
+	more, err := m.read(ctx, lower, loaded, fresh)
+	m.refreshDur.Observe(m.now().Sub(cstart).Seconds())
+	if err != nil {
+		m.refreshErrs.Inc()
+		return err
+	}
+	for i := range more {
+		next.apply(&more[i])
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// The snapshot is as new as the catch-up read: certifiedAt is its start.
+	m.install(next, cstart)
 	return nil
 }
 

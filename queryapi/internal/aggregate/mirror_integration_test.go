@@ -145,6 +145,17 @@ func TestMirrorIsExact(t *testing.T) {
 		t.Fatalf("after more batches the mirror answered %.0f of %d queries", served, len(queries))
 	}
 
+	// A background full read (and its catch-up) swaps in the same answers.
+	more, winners = gen.next(300)
+	sw.Write(t, winners, 31, false)
+	truth = append(truth, more...)
+	if err := m.Rebase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if served := round("rebased"); served < float64(len(queries))/2 {
+		t.Fatalf("after a background full read the mirror answered %.0f of %d queries", served, len(queries))
+	}
+
 	// A counter and position that claim one winner more than the rollup
 	// rows hold (as if the rows were not visible yet): the mirror must
 	// refuse every level and leave the answers to ClickHouse.

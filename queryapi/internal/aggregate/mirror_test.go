@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,4 +220,105 @@ type failingConn struct{ driver.Conn }
 
 func (failingConn) Query(context.Context, string, ...any) (driver.Rows, error) {
 	return nil, errors.New("no ClickHouse here")
+}
+
+// A background full read (Rebase) does not hold the refreshes up: while it
+// reads, a refresh brings in a new batch; the full read's snapshot, older
+// than that batch, is caught up before it is swapped in.
+func TestMirrorRebaseLetsRefreshesGoOn(t *testing.T) {
+	m, old := mirrorFixture(t)
+	p0 := streamPart{"s", 0}
+	batch := []stateRow{ // one more winner of a in partition 0, at version 20
+		{tenant: "t", kind: schema.KindCounter, metric: schema.OutcomeProcessed, sp: p0, version: 20, count: 4},
+		{kind: schema.KindPosition, sp: p0, version: 20, count: 20},
+	}
+	for _, r := range old {
+		if r.kind == schema.KindRollup && r.client == "a" && r.bucket == old[len(old)-2].bucket {
+			r.version, r.count, r.sum = 20, r.count+1, r.sum.Add(shopspring.NewFromInt(16))
+			batch = append(batch, r)
+		}
+	}
+	for _, r := range old {
+		if r.kind == schema.KindRollup && r.level == schema.LevelAll && r.client == "a" {
+			r.version, r.count, r.sum = 20, r.count+1, r.sum.Add(shopspring.NewFromInt(16))
+			batch = append(batch, r)
+		}
+	}
+	release := make(chan struct{})
+	fullReads := make(chan struct{}, 4)
+	conn := &scriptedConn{answer: func(sql string) []stateRow {
+		if strings.Contains(sql, "version >") {
+			return batch // every incremental read here starts at version 10
+		}
+		fullReads <- struct{}{}
+		<-release
+		return old // a snapshot taken before the batch was written
+	}}
+	m.conn = conn
+	close(release)
+	if err := m.Refresh(context.Background()); err != nil { // the first, full read
+		t.Fatal(err)
+	}
+	<-fullReads
+	release = make(chan struct{})
+	if st, ok := m.total(t, Query{}); !ok || st.Count != 4 {
+		t.Fatalf("after the first read: count %v (served %v), want 4", st.Count, ok)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- m.Rebase(context.Background()) }()
+	<-fullReads // Rebase is reading, and blocked
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- m.Refresh(context.Background()) }()
+	select {
+	case err := <-refreshed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a refresh waited for the background full read")
+	}
+	if st, ok := m.total(t, Query{}); !ok || st.Count != 5 || st.Sum.String() != "31" {
+		t.Fatalf("during the full read: count %v sum %v (served %v), want 5 and 31", st.Count, st.Sum, ok)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := m.total(t, Query{}); !ok || st.Count != 5 || st.Sum.String() != "31" {
+		t.Fatalf("after the full read: count %v sum %v (served %v), want 5 and 31: the old snapshot was not caught up", st.Count, st.Sum, ok)
+	}
+	if m.full {
+		t.Fatal("the swapped-in snapshot did not add up")
+	}
+}
+
+// scriptedConn answers every SELECT of the state table with answer's rows.
+type scriptedConn struct {
+	driver.Conn
+	answer func(sql string) []stateRow
+}
+
+func (c *scriptedConn) Query(_ context.Context, sql string, _ ...any) (driver.Rows, error) {
+	return &stateRows{rows: c.answer(sql), at: -1}, nil
+}
+
+// stateRows yields rows in the refresh's column order.
+type stateRows struct {
+	driver.Rows
+	rows []stateRow
+	at   int
+}
+
+func (r *stateRows) Next() bool   { r.at++; return r.at < len(r.rows) }
+func (r *stateRows) Close() error { return nil }
+func (r *stateRows) Err() error   { return nil }
+func (r *stateRows) Scan(dest ...any) error {
+	s := r.rows[r.at]
+	*dest[0].(*string), *dest[1].(*uint8), *dest[2].(*uint8), *dest[3].(*uint32) = s.tenant, s.kind, s.level, s.bucket
+	*dest[4].(*string), *dest[5].(*string), *dest[6].(*string), *dest[7].(*int32) = s.client, s.metric, s.sp.stream, s.sp.part
+	*dest[8].(*uint64), *dest[9].(*uint64) = s.version, s.count
+	*dest[10].(*shopspring.Decimal), *dest[11].(*shopspring.Decimal), *dest[12].(*shopspring.Decimal) = s.sum, s.mn, s.mx
+	*dest[13].(*int64), *dest[14].(*int64) = s.minTs, s.maxTs
+	return nil
 }
