@@ -24,6 +24,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/schema"
@@ -116,52 +117,87 @@ func (s *Store) Database() string { return s.db }
 
 var _ pipeline.Store = (*Store)(nil)
 
-// Write inserts a batch's rows. Winners go first, so that a duplicate's
-// original is never younger than its lineage row; any failure fails the
-// whole call and the caller retries all of it.
+// Write inserts a batch's rows, one insert per table, side by side: any
+// subset of them may land before a failure (the caller retries all of it,
+// and every row is keyed by its source record), so only latency orders
+// them. One order is kept: a duplicate whose original is in this batch is
+// written after the winners, so that an original is never younger than its
+// lineage row.
 func (s *Store) Write(ctx context.Context, b pipeline.Batch) error {
 	now := time.Now().UnixMilli()
-	if err := s.writeEvents(ctx, b.Winners, now); err != nil {
-		return err
-	}
-	if err := s.insert(ctx, schema.EventIDs, schema.EventIDsColumns, len(b.Winners), func(i int) []any {
-		w := b.Winners[i]
-		return []any{w.Slot, w.Tenant, w.Event.EventID, w.Event.Timestamp.UnixMilli(), w.Event.Fingerprint(),
-			w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, now}
-	}); err != nil {
-		return err
-	}
-	if err := s.insert(ctx, schema.Duplicates, schema.DuplicatesColumns, len(b.Duplicates), func(i int) []any {
-		d := b.Duplicates[i]
-		kind := schema.OutcomeDuplicate
-		if d.Conflict {
-			kind = schema.OutcomeConflict
-		}
-		return []any{d.Tenant, d.Event.EventID, kind, d.Source.Stream, d.Source.Topic, d.Source.Partition,
-			d.Source.Offset, d.Original.Partition, d.Original.Offset, d.Event.ClientID, d.Event.Metric, Decimal(d.Event.Amount),
-			d.Event.Timestamp.UnixMilli(), boolByte(d.Event.TimestampDefaulted), string(d.Raw), d.Source.Received.UnixMilli(), now}
-	}); err != nil {
-		return err
-	}
-	if err := s.insert(ctx, schema.Rejected, schema.RejectedColumns, len(b.Rejected), func(i int) []any {
-		r := b.Rejected[i]
-		return []any{r.Tenant, r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
-			r.Source.Stream, r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
-	}); err != nil {
-		return err
-	}
-	if err := s.insert(ctx, schema.DeadLetters, schema.DeadLettersColumns, len(b.DeadLetters), func(i int) []any {
-		r := b.DeadLetters[i]
-		return []any{r.Tenant, r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
-			r.Source.Partition, r.Source.Offset, now}
-	}); err != nil {
-		return err
-	}
-	return s.insert(ctx, schema.Forwarded, schema.ForwardedColumns, len(b.Forwarded), func(i int) []any {
-		r := b.Forwarded[i]
-		return []any{r.Tenant, r.EventID, r.ClientID, r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
-			r.Source.Partition, r.Source.Offset, r.To.Partition, r.To.Offset, now}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.writeEvents(gctx, b.Winners, now) })
+	g.Go(func() error {
+		return s.insert(gctx, schema.EventIDs, schema.EventIDsColumns, len(b.Winners), func(i int) []any {
+			w := b.Winners[i]
+			return []any{w.Slot, w.Tenant, w.Event.EventID, w.Event.Timestamp.UnixMilli(), w.Event.Fingerprint(),
+				w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, now}
+		})
 	})
+	g.Go(func() error {
+		return s.insert(gctx, schema.Rejected, schema.RejectedColumns, len(b.Rejected), func(i int) []any {
+			r := b.Rejected[i]
+			return []any{r.Tenant, r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
+				r.Source.Stream, r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
+		})
+	})
+	g.Go(func() error {
+		return s.insert(gctx, schema.DeadLetters, schema.DeadLettersColumns, len(b.DeadLetters), func(i int) []any {
+			r := b.DeadLetters[i]
+			return []any{r.Tenant, r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
+				r.Source.Partition, r.Source.Offset, now}
+		})
+	})
+	g.Go(func() error {
+		return s.insert(gctx, schema.Forwarded, schema.ForwardedColumns, len(b.Forwarded), func(i int) []any {
+			r := b.Forwarded[i]
+			return []any{r.Tenant, r.EventID, r.ClientID, r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
+				r.Source.Partition, r.Source.Offset, r.To.Partition, r.To.Offset, now}
+		})
+	})
+	duplicates := func(ctx context.Context) error {
+		return s.insert(ctx, schema.Duplicates, schema.DuplicatesColumns, len(b.Duplicates), func(i int) []any {
+			d := b.Duplicates[i]
+			kind := schema.OutcomeDuplicate
+			if d.Conflict {
+				kind = schema.OutcomeConflict
+			}
+			return []any{d.Tenant, d.Event.EventID, kind, d.Source.Stream, d.Source.Topic, d.Source.Partition,
+				d.Source.Offset, d.Original.Partition, d.Original.Offset, d.Event.ClientID, d.Event.Metric, Decimal(d.Event.Amount),
+				d.Event.Timestamp.UnixMilli(), boolByte(d.Event.TimestampDefaulted), string(d.Raw), d.Source.Received.UnixMilli(), now}
+		})
+	}
+	if !originalsInBatch(b) {
+		g.Go(func() error { return duplicates(gctx) })
+		return g.Wait()
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return duplicates(ctx)
+}
+
+// originalsInBatch reports whether a duplicate of b has its original among
+// b's winners.
+func originalsInBatch(b pipeline.Batch) bool {
+	if len(b.Duplicates) == 0 || len(b.Winners) == 0 {
+		return false
+	}
+	type src struct {
+		stream    uint32
+		partition int32
+		offset    int64
+	}
+	winners := make(map[src]struct{}, len(b.Winners))
+	for _, w := range b.Winners {
+		winners[src{pipeline.StreamTag(w.Source.Stream), w.Source.Partition, w.Source.Offset}] = struct{}{}
+	}
+	for _, d := range b.Duplicates {
+		if _, ok := winners[src{d.Original.Stream, d.Original.Partition, d.Original.Offset}]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // maxMonthsPerInsert keeps one events insert under current ClickHouse's
@@ -213,6 +249,31 @@ func (s *Store) WriteStateTo(ctx context.Context, table string, rows []pipeline.
 		return []any{k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part, r.Version, r.Count,
 			SumDecimal(r.Sum), Decimal(r.Min), Decimal(r.Max), r.MinTs, r.MaxTs}
 	})
+}
+
+// HighWater reads, per tenant and level, the newest rollup bucket of one
+// partition's rows. It reads the columns of the whole state table (the
+// partition is not a prefix of its key), once per partition taken on.
+func (s *Store) HighWater(ctx context.Context, stream string, part int32) (map[pipeline.TenantLevel]uint32, error) {
+	rows, err := s.conn.Query(ctx, "SELECT tenant, level, max(bucket) FROM "+s.db+"."+schema.State+
+		" WHERE stream = ? AND part = ? AND kind = ? GROUP BY tenant, level", stream, part, schema.KindRollup)
+	if err != nil {
+		return nil, fmt.Errorf("rollup high-water: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[pipeline.TenantLevel]uint32)
+	for rows.Next() {
+		var tl pipeline.TenantLevel
+		var bucket uint32
+		if err := rows.Scan(&tl.Tenant, &tl.Level, &bucket); err != nil {
+			return nil, fmt.Errorf("rollup high-water: %w", err)
+		}
+		out[tl] = bucket
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rollup high-water: %w", err)
+	}
+	return out, nil
 }
 
 // stateKeyColumns is the state table's sort key.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"testing"
 	"time"
@@ -94,6 +95,23 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	if len(got) != 1 || got[key] != rows[1] {
 		t.Fatalf("LoadState = %+v, want the version-20 row %+v", got, rows[1])
+	}
+
+	// The high-water is per partition, tenant and level, over rollups only.
+	later, elsewhere, counter := key, key, pipeline.StateKey{Tenant: "default", Kind: schema.KindCounter, Metric: "processed",
+		Stream: "raw/abc", Part: 3}
+	later.Bucket, later.Client = key.Bucket+86400, "other"
+	elsewhere.Bucket, elsewhere.Part = key.Bucket+2*86400, 4
+	if err := s.WriteState(ctx, []pipeline.StateRow{{Key: later, Version: 30, Count: 1}, {Key: elsewhere, Version: 30, Count: 1},
+		{Key: counter, Version: 30, Count: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	high, err := s.HighWater(ctx, "raw/abc", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[pipeline.TenantLevel]uint32{{Tenant: "default", Level: schema.LevelDay}: later.Bucket}; !maps.Equal(high, want) {
+		t.Fatalf("HighWater = %v, want %v", high, want)
 	}
 
 	ids := []pipeline.TenantID{{Tenant: "default", EventID: b.Winners[7].Event.EventID},

@@ -175,6 +175,9 @@ type memStore struct {
 	// refuse makes every write holding a winner of this amount fail
 	// permanently (a value the store cannot hold).
 	refuse string
+	// readRollups and missedRollups count the rollup keys LoadState was
+	// asked for, and those of them that did not exist.
+	readRollups, missedRollups int
 }
 
 func newStore() *memStore {
@@ -273,9 +276,37 @@ func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) (map[p
 	m.mu.Unlock()
 	all := m.latest()
 	out := map[pipeline.StateKey]pipeline.StateRow{}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, k := range keys {
-		if r, ok := all[k]; ok {
+		r, ok := all[k]
+		if ok {
 			out[k] = r
+		}
+		if k.Kind == schema.KindRollup {
+			m.readRollups++
+			if !ok {
+				m.missedRollups++
+			}
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) HighWater(_ context.Context, stream string, part int32) (map[pipeline.TenantLevel]uint32, error) {
+	m.mu.Lock()
+	if err := m.failing(); err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	m.mu.Unlock()
+	out := map[pipeline.TenantLevel]uint32{}
+	for k := range m.latest() {
+		if k.Kind == schema.KindRollup && k.Stream == stream && k.Part == part {
+			tl := pipeline.TenantLevel{Tenant: k.Tenant, Level: k.Level}
+			if h, ok := out[tl]; !ok || k.Bucket > h {
+				out[tl] = k.Bucket
+			}
 		}
 	}
 	return out, nil

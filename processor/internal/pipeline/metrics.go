@@ -11,6 +11,10 @@ type Metrics struct {
 	Consumed, Processed, Duplicates, Conflicts, Rejected, DeadLettered   prometheus.Counter
 	Forwarded, Skipped, Retries, RedisFailOpen, Heals, SimulatedFailures prometheus.Counter
 	BatchSeconds, InsertSeconds, BatchRecords                            prometheus.Histogram
+	// RecordDelay is, per record, the time from its Kafka timestamp (the
+	// ingestor's produce time) to its batch's read-model write: the
+	// processor's share of 202 → visible.
+	RecordDelay prometheus.Histogram
 	// Phase times each step of a batch attempt: where a slow batch spends
 	// its time (classify, lookup, load_state, write_rows, write_state,
 	// forward, dead_letter, mark).
@@ -41,12 +45,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "ClickHouse write time per successful attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		Phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "phase_seconds",
 			Help: "Time per step of a batch attempt, by phase.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}, []string{"phase"}),
+		RecordDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "record_delay_seconds",
+			Help:    "Per record, Kafka timestamp (the ingestor's produce time) to the read-model write of its batch.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 1.5, 20)}),
 		BatchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tally", Subsystem: "processor", Name: "batch_records",
 			Help: "Records per batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.Processed, m.Duplicates, m.Conflicts, m.Rejected, m.DeadLettered, m.Forwarded,
-			m.Skipped, m.Retries, m.RedisFailOpen, m.Heals, m.SimulatedFailures, m.BatchSeconds, m.InsertSeconds, m.BatchRecords, m.Phase)
+			m.Skipped, m.Retries, m.RedisFailOpen, m.Heals, m.SimulatedFailures, m.BatchSeconds, m.InsertSeconds, m.BatchRecords, m.Phase,
+			m.RecordDelay)
 	}
 	return m
 }

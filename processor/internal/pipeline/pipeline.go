@@ -109,6 +109,22 @@ type partState struct {
 	owners        int32 // the topic's partition count
 	position      int64 // every offset below it is counted
 	rows          map[StateKey]StateRow
+	// high is, per tenant and level, the newest rollup bucket this
+	// partition has rows in: read when the partition is taken on, raised
+	// by every batch written since. Only this partition's owner writes its
+	// rows, so a rollup key past it cannot exist in the store and is not
+	// read (time moves forward: most of a batch's minute and ten-minute
+	// keys are new ones).
+	high map[TenantLevel]uint32
+}
+
+// absent reports whether rollup key k is known not to exist in the store.
+func (ps *partState) absent(k StateKey) bool {
+	if k.Kind != schema.KindRollup {
+		return false
+	}
+	h, ok := ps.high[TenantLevel{k.Tenant, k.Level}]
+	return !ok || k.Bucket > h
 }
 
 // New returns a pipeline.
@@ -214,6 +230,10 @@ func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, 
 			return res, err
 		}
 		break
+	}
+	written := time.Now()
+	for _, r := range records {
+		p.o.Metrics.RecordDelay.Observe(max(0, written.Sub(r.Timestamp).Seconds()))
 	}
 	res := pl.result()
 	res.Attempts = attempts
@@ -392,6 +412,12 @@ func (p *Pipeline) commitPlan(pl *plan) {
 	for _, r := range pl.state {
 		if pp := pl.owner[r.Key]; pp != nil {
 			pp.ps.rows[r.Key] = r
+			if r.Key.Kind == schema.KindRollup {
+				tl := TenantLevel{r.Key.Tenant, r.Key.Level}
+				if h, ok := pp.ps.high[tl]; !ok || r.Key.Bucket > h {
+					pp.ps.high[tl] = r.Key.Bucket
+				}
+			}
 		}
 	}
 	total := 0

@@ -167,6 +167,9 @@ func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*pa
 		ps.position = int64(r.Count)
 		ps.rows[pk] = r
 	}
+	if ps.high, err = p.o.Store.HighWater(ctx, ps.stream, part); err != nil {
+		return nil, fmt.Errorf("load rollup high-water of %s: %w", ps.stream, err)
+	}
 	p.mu.Lock()
 	p.parts[partKey{topic, part}] = ps
 	p.mu.Unlock()
@@ -405,7 +408,7 @@ func (p *Pipeline) decide(pl *plan, pp *partPlan, known map[string]Origin) {
 func (p *Pipeline) stateRows(ctx context.Context, pl *plan) error {
 	var missing []StateKey
 	for k, pp := range pl.owner {
-		if _, ok := pp.ps.rows[k]; !ok {
+		if _, ok := pp.ps.rows[k]; !ok && !pp.ps.absent(k) {
 			missing = append(missing, k)
 		}
 	}

@@ -63,11 +63,21 @@ type Store interface {
 	WriteState(ctx context.Context, rows []StateRow) error
 	// LoadState returns the highest version of each key that exists.
 	LoadState(ctx context.Context, keys []StateKey) (map[StateKey]StateRow, error)
+	// HighWater returns, per tenant and level, the newest bucket of the
+	// rollup rows of one partition of a stream (a tenant without rows there
+	// is absent).
+	HighWater(ctx context.Context, stream string, part int32) (map[TenantLevel]uint32, error)
 	// Lookup returns the winners among ids.
 	Lookup(ctx context.Context, ids []TenantID) (map[TenantID]Origin, error)
 	// Winners calls each for every winner of the slots; with stream set,
 	// only those of that stream at offsets ≥ from.
 	Winners(ctx context.Context, slots []int32, stream string, from int64, each func(id string, o Origin) error) error
+}
+
+// TenantLevel names one level of one tenant's rollups.
+type TenantLevel struct {
+	Tenant string
+	Level  uint8
 }
 
 // Probe asks the seen-set about ids of one owner partition (partition Part
