@@ -251,29 +251,54 @@ func (s *Store) WriteStateTo(ctx context.Context, table string, rows []pipeline.
 	})
 }
 
-// HighWater reads, per tenant and level, the newest rollup bucket of one
-// partition's rows. It reads the columns of the whole state table (the
-// partition is not a prefix of its key), once per partition taken on.
-func (s *Store) HighWater(ctx context.Context, stream string, part int32) (map[pipeline.TenantLevel]uint32, error) {
+// RollupIndex reads, for one partition's rollup rows, the newest bucket per
+// tenant and level and (up to maxSeries; negative: none) the series with
+// an all-time row. The first reads the columns of the whole state table
+// (the partition is not a prefix of its key), once per partition taken on.
+func (s *Store) RollupIndex(ctx context.Context, stream string, part int32, maxSeries int) (pipeline.RollupIndex, error) {
+	idx := pipeline.RollupIndex{High: make(map[pipeline.TenantLevel]uint32)}
 	rows, err := s.conn.Query(ctx, "SELECT tenant, level, max(bucket) FROM "+s.db+"."+schema.State+
 		" WHERE stream = ? AND part = ? AND kind = ? GROUP BY tenant, level", stream, part, schema.KindRollup)
 	if err != nil {
-		return nil, fmt.Errorf("rollup high-water: %w", err)
+		return idx, fmt.Errorf("rollup high-water: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[pipeline.TenantLevel]uint32)
 	for rows.Next() {
 		var tl pipeline.TenantLevel
 		var bucket uint32
 		if err := rows.Scan(&tl.Tenant, &tl.Level, &bucket); err != nil {
-			return nil, fmt.Errorf("rollup high-water: %w", err)
+			return idx, fmt.Errorf("rollup high-water: %w", err)
 		}
-		out[tl] = bucket
+		idx.High[tl] = bucket
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rollup high-water: %w", err)
+		return idx, fmt.Errorf("rollup high-water: %w", err)
 	}
-	return out, nil
+	if maxSeries < 0 {
+		return idx, nil
+	}
+	series, err := s.conn.Query(ctx, "SELECT DISTINCT tenant, client_id, metric FROM "+s.db+"."+schema.State+
+		" WHERE kind = ? AND level = ? AND stream = ? AND part = ? LIMIT ?", schema.KindRollup, schema.LevelAll, stream, part,
+		maxSeries+1)
+	if err != nil {
+		return idx, fmt.Errorf("rollup series: %w", err)
+	}
+	defer series.Close()
+	idx.Series = make(map[pipeline.Series]struct{})
+	for series.Next() {
+		var sr pipeline.Series
+		if err := series.Scan(&sr.Tenant, &sr.Client, &sr.Metric); err != nil {
+			return idx, fmt.Errorf("rollup series: %w", err)
+		}
+		idx.Series[sr] = struct{}{}
+	}
+	if err := series.Err(); err != nil {
+		return idx, fmt.Errorf("rollup series: %w", err)
+	}
+	if len(idx.Series) > maxSeries {
+		idx.Series = nil
+	}
+	return idx, nil
 }
 
 // stateKeyColumns is the state table's sort key.

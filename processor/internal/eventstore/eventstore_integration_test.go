@@ -106,12 +106,24 @@ func TestStoreRoundTrip(t *testing.T) {
 		{Key: counter, Version: 30, Count: 7}}); err != nil {
 		t.Fatal(err)
 	}
-	high, err := s.HighWater(ctx, "raw/abc", 3)
+	all := later
+	all.Level, all.Bucket = schema.LevelAll, 0
+	if err := s.WriteState(ctx, []pipeline.StateRow{{Key: all, Version: 30, Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := s.RollupIndex(ctx, "raw/abc", 3, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[pipeline.TenantLevel]uint32{{Tenant: "default", Level: schema.LevelDay}: later.Bucket}; !maps.Equal(high, want) {
-		t.Fatalf("HighWater = %v, want %v", high, want)
+	if want := map[pipeline.TenantLevel]uint32{{Tenant: "default", Level: schema.LevelDay}: later.Bucket,
+		{Tenant: "default", Level: schema.LevelAll}: 0}; !maps.Equal(idx.High, want) {
+		t.Fatalf("RollupIndex high-water = %v, want %v", idx.High, want)
+	}
+	if want := map[pipeline.Series]struct{}{{Tenant: "default", Client: "other", Metric: key.Metric}: {}}; !maps.Equal(idx.Series, want) {
+		t.Fatalf("RollupIndex series = %v, want %v", idx.Series, want)
+	}
+	if idx, err := s.RollupIndex(ctx, "raw/abc", 3, 0); err != nil || idx.Series != nil {
+		t.Fatalf("past maxSeries: series %v, err %v; want unknown (nil)", idx.Series, err)
 	}
 
 	ids := []pipeline.TenantID{{Tenant: "default", EventID: b.Winners[7].Event.EventID},

@@ -293,23 +293,30 @@ func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) (map[p
 	return out, nil
 }
 
-func (m *memStore) HighWater(_ context.Context, stream string, part int32) (map[pipeline.TenantLevel]uint32, error) {
+func (m *memStore) RollupIndex(_ context.Context, stream string, part int32, maxSeries int) (pipeline.RollupIndex, error) {
 	m.mu.Lock()
 	if err := m.failing(); err != nil {
 		m.mu.Unlock()
-		return nil, err
+		return pipeline.RollupIndex{}, err
 	}
 	m.mu.Unlock()
-	out := map[pipeline.TenantLevel]uint32{}
+	idx := pipeline.RollupIndex{High: map[pipeline.TenantLevel]uint32{}, Series: map[pipeline.Series]struct{}{}}
 	for k := range m.latest() {
-		if k.Kind == schema.KindRollup && k.Stream == stream && k.Part == part {
-			tl := pipeline.TenantLevel{Tenant: k.Tenant, Level: k.Level}
-			if h, ok := out[tl]; !ok || k.Bucket > h {
-				out[tl] = k.Bucket
-			}
+		if k.Kind != schema.KindRollup || k.Stream != stream || k.Part != part {
+			continue
+		}
+		tl := pipeline.TenantLevel{Tenant: k.Tenant, Level: k.Level}
+		if h, ok := idx.High[tl]; !ok || k.Bucket > h {
+			idx.High[tl] = k.Bucket
+		}
+		if k.Level == schema.LevelAll {
+			idx.Series[pipeline.Series{Tenant: k.Tenant, Client: k.Client, Metric: k.Metric}] = struct{}{}
 		}
 	}
-	return out, nil
+	if len(idx.Series) > maxSeries {
+		idx.Series = nil
+	}
+	return idx, nil
 }
 
 func (m *memStore) Lookup(_ context.Context, ids []pipeline.TenantID) (map[pipeline.TenantID]pipeline.Origin, error) {
@@ -374,6 +381,8 @@ type rig struct {
 	tenants pipeline.Tenants
 	// cacheRows bounds the pipeline's cache of read-model rows (0: default).
 	cacheRows int
+	// maxSeries bounds the series the pipeline's index keeps (0: default).
+	maxSeries int
 	// attempt overrides the pipeline's AttemptTimeout (0: default).
 	attempt time.Duration
 	// wrap, when set, wraps the store the processors see (a slow or
@@ -410,7 +419,7 @@ func (r *rig) processor() *pipeline.Pipeline {
 		store = r.wrap(store)
 	}
 	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
-		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, AttemptTimeout: r.attempt,
+		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, MaxSeries: r.maxSeries, AttemptTimeout: r.attempt,
 		RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
 }
 

@@ -72,6 +72,10 @@ type Options struct {
 	// StateCacheRows bounds the read-model rows kept in memory; past it the
 	// cache is dropped and rows are read back from the store.
 	StateCacheRows int
+	// MaxSeries bounds the series (tenant, client, metric) an owned
+	// partition's index keeps (default 200,000, about 20 MB); past it new
+	// series are read from the store like any key. Negative: none.
+	MaxSeries int
 }
 
 // Pipeline processes batches. Process is for one goroutine at a time;
@@ -109,13 +113,14 @@ type partState struct {
 	owners        int32 // the topic's partition count
 	position      int64 // every offset below it is counted
 	rows          map[StateKey]StateRow
-	// high is, per tenant and level, the newest rollup bucket this
-	// partition has rows in: read when the partition is taken on, raised
-	// by every batch written since. Only this partition's owner writes its
-	// rows, so a rollup key past it cannot exist in the store and is not
-	// read (time moves forward: most of a batch's minute and ten-minute
-	// keys are new ones).
-	high map[TenantLevel]uint32
+	// index tells rollup keys that cannot exist in the store: past the
+	// newest bucket of their tenant and level, or of a series without an
+	// all-time row. Read when the partition is taken on, after the
+	// position, and extended by every batch written since; only this
+	// partition's owner writes its rows, and every winner adds to all
+	// levels in one insert. Such keys are not read (a new minute, a new
+	// client): they start from the zero row, as an absent row would.
+	index RollupIndex
 }
 
 // absent reports whether rollup key k is known not to exist in the store.
@@ -123,8 +128,28 @@ func (ps *partState) absent(k StateKey) bool {
 	if k.Kind != schema.KindRollup {
 		return false
 	}
-	h, ok := ps.high[TenantLevel{k.Tenant, k.Level}]
-	return !ok || k.Bucket > h
+	if h, ok := ps.index.High[TenantLevel{k.Tenant, k.Level}]; !ok || k.Bucket > h {
+		return true
+	}
+	if ps.index.Series == nil {
+		return false
+	}
+	_, ok := ps.index.Series[Series{k.Tenant, k.Client, k.Metric}]
+	return !ok
+}
+
+// wrote extends the index with a written rollup key.
+func (ps *partState) wrote(k StateKey, maxSeries int) {
+	tl := TenantLevel{k.Tenant, k.Level}
+	if h, ok := ps.index.High[tl]; !ok || k.Bucket > h {
+		ps.index.High[tl] = k.Bucket
+	}
+	if ps.index.Series != nil && k.Level == schema.LevelAll {
+		ps.index.Series[Series{k.Tenant, k.Client, k.Metric}] = struct{}{}
+		if len(ps.index.Series) > maxSeries {
+			ps.index.Series = nil // too many to keep: unknown from now on
+		}
+	}
 }
 
 // New returns a pipeline.
@@ -149,6 +174,9 @@ func New(o Options) *Pipeline {
 	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = 1 << 20
+	}
+	if o.MaxSeries == 0 {
+		o.MaxSeries = 200_000
 	}
 	if o.StateCacheRows <= 0 {
 		o.StateCacheRows = 100_000
@@ -413,10 +441,7 @@ func (p *Pipeline) commitPlan(pl *plan) {
 		if pp := pl.owner[r.Key]; pp != nil {
 			pp.ps.rows[r.Key] = r
 			if r.Key.Kind == schema.KindRollup {
-				tl := TenantLevel{r.Key.Tenant, r.Key.Level}
-				if h, ok := pp.ps.high[tl]; !ok || r.Key.Bucket > h {
-					pp.ps.high[tl] = r.Key.Bucket
-				}
+				pp.ps.wrote(r.Key, p.o.MaxSeries)
 			}
 		}
 	}

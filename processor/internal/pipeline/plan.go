@@ -167,8 +167,8 @@ func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*pa
 		ps.position = int64(r.Count)
 		ps.rows[pk] = r
 	}
-	if ps.high, err = p.o.Store.HighWater(ctx, ps.stream, part); err != nil {
-		return nil, fmt.Errorf("load rollup high-water of %s: %w", ps.stream, err)
+	if ps.index, err = p.o.Store.RollupIndex(ctx, ps.stream, part, p.o.MaxSeries); err != nil {
+		return nil, fmt.Errorf("load the rollup index of %s: %w", ps.stream, err)
 	}
 	p.mu.Lock()
 	p.parts[partKey{topic, part}] = ps

@@ -63,10 +63,10 @@ type Store interface {
 	WriteState(ctx context.Context, rows []StateRow) error
 	// LoadState returns the highest version of each key that exists.
 	LoadState(ctx context.Context, keys []StateKey) (map[StateKey]StateRow, error)
-	// HighWater returns, per tenant and level, the newest bucket of the
-	// rollup rows of one partition of a stream (a tenant without rows there
-	// is absent).
-	HighWater(ctx context.Context, stream string, part int32) (map[TenantLevel]uint32, error)
+	// RollupIndex describes the rollup rows of one partition of a stream:
+	// the newest bucket per tenant and level, and every series with an
+	// all-time row unless there are more than maxSeries.
+	RollupIndex(ctx context.Context, stream string, part int32, maxSeries int) (RollupIndex, error)
 	// Lookup returns the winners among ids.
 	Lookup(ctx context.Context, ids []TenantID) (map[TenantID]Origin, error)
 	// Winners calls each for every winner of the slots; with stream set,
@@ -78,6 +78,22 @@ type Store interface {
 type TenantLevel struct {
 	Tenant string
 	Level  uint8
+}
+
+// Series names the rollups of one client and metric of one tenant.
+type Series struct {
+	Tenant, Client, Metric string
+}
+
+// RollupIndex is what a partition's rollup rows hold, as far as telling
+// that a key cannot exist needs.
+type RollupIndex struct {
+	// High is the newest bucket per tenant and level (a tenant without
+	// rows is absent).
+	High map[TenantLevel]uint32
+	// Series holds every series with an all-time row; nil when there are
+	// more than asked for (unknown).
+	Series map[Series]struct{}
 }
 
 // Probe asks the seen-set about ids of one owner partition (partition Part
