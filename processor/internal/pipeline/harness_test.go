@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -388,6 +389,26 @@ type rig struct {
 	// wrap, when set, wraps the store the processors see (a slow or
 	// failing dependency).
 	wrap func(pipeline.Store) pipeline.Store
+	// wrapSeen, when set, wraps the seen-set the processors see.
+	wrapSeen func(pipeline.SeenSet) pipeline.SeenSet
+}
+
+// gatedSeen holds every Mark until gate is closed, and counts heals.
+type gatedSeen struct {
+	pipeline.SeenSet
+	gate  chan struct{}
+	heals atomic.Int32
+}
+
+func (g *gatedSeen) Mark(ctx context.Context, marks []pipeline.Marks) error {
+	<-g.gate
+	return g.SeenSet.Mark(ctx, marks)
+}
+
+func (g *gatedSeen) Heal(ctx context.Context, stream string, n, part int32, to int64,
+	winners func(each func(string, pipeline.Origin) error) error) error {
+	g.heals.Add(1)
+	return g.SeenSet.Heal(ctx, stream, n, part, to, winners)
 }
 
 func newRig(t tb, partitions int32) *rig { // partitions must divide event.Slots
@@ -413,6 +434,8 @@ func (r *rig) processor() *pipeline.Pipeline {
 	var s pipeline.SeenSet = seen.NewRedis(r.rc)
 	if r.seenOff {
 		s = nil
+	} else if r.wrapSeen != nil {
+		s = r.wrapSeen(s)
 	}
 	var store pipeline.Store = r.store
 	if r.wrap != nil {
@@ -444,6 +467,10 @@ func (r *rig) drain(p *pipeline.Pipeline, batch int) {
 	for range 10_000 {
 		recs := r.log.poll(all, batch)
 		if len(recs) == 0 {
+			// As the processor does at shutdown: the last mark lands.
+			if err := p.WaitMarks(context.Background()); err != nil {
+				r.t.Fatalf("wait for marks: %v", err)
+			}
 			return
 		}
 		if _, err := p.Process(context.Background(), recs); err != nil {

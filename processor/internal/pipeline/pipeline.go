@@ -93,6 +93,11 @@ type Pipeline struct {
 	// with its reason. Another process meets the same refusal, so every
 	// process classifies the record the same way.
 	poison map[poisonKey]string
+	// marking is closed once the last batch's winners are in the seen-set
+	// (nil: nothing pending). A batch's mark runs beside the offset commit,
+	// the next poll and the next batch's classification; the next batch
+	// waits for it before its lookup, which needs the watermark it moves.
+	marking chan struct{}
 }
 
 type poisonKey struct {
@@ -266,7 +271,7 @@ func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, 
 	res := pl.result()
 	res.Attempts = attempts
 	p.commitPlan(pl)
-	p.mark(ctx, pl)
+	p.markBeside(ctx, pl)
 
 	m := p.o.Metrics
 	m.Consumed.Add(float64(len(records)))
@@ -480,7 +485,43 @@ func (p *Pipeline) evict() {
 	}
 }
 
-// mark adds the batch's winners to the seen-set (step 4). A failure costs
+// markBeside starts marking the batch's winners (step 5) and returns: the
+// batch is durable already, and a mark that never happens (a crash, a
+// failure) costs only speed — the watermark stays behind and a later batch
+// heals. WaitMarks waits for it.
+func (p *Pipeline) markBeside(ctx context.Context, pl *plan) {
+	if p.o.Seen == nil || len(pl.marks) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.marking = done
+	p.mu.Unlock()
+	go func() {
+		defer close(done)
+		p.mark(context.WithoutCancel(ctx), pl)
+	}()
+}
+
+// WaitMarks waits until the last batch's winners are marked in the
+// seen-set (or ctx ends): before a batch's lookup, and at shutdown so the
+// next start finds the watermark where the read model is.
+func (p *Pipeline) WaitMarks(ctx context.Context) error {
+	p.mu.Lock()
+	done := p.marking
+	p.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// mark adds the batch's winners to the seen-set (step 5). A failure costs
 // only speed: the watermark stays behind and the next batch heals.
 func (p *Pipeline) mark(ctx context.Context, pl *plan) {
 	if p.o.Seen == nil || len(pl.marks) == 0 {

@@ -448,6 +448,42 @@ func TestNewRollupRowsAreNotReadFromTheStore(t *testing.T) {
 	}
 }
 
+// A batch's mark runs beside what follows it (the commit, the next poll),
+// and the next batch's lookup waits for it: held at the gate, the second
+// batch cannot finish (its deadline ends it, nothing written); released,
+// it finds the watermark at its own start and heals nothing.
+func TestTheNextBatchWaitsForTheMarkOfTheLast(t *testing.T) {
+	r := newRig(t, 1)
+	for i := range 6 {
+		r.send(ev("client_A", "m", fmt.Sprint(i), fmt.Sprintf("2026-01-02T03:04:%02dZ", i)))
+	}
+	g := &gatedSeen{gate: make(chan struct{})}
+	r.wrapSeen = func(s pipeline.SeenSet) pipeline.SeenSet { g.SeenSet = s; return g }
+	p := r.processor()
+	all := r.log.poll([]int32{0}, 100)
+	if _, err := p.Process(context.Background(), all[:3]); err != nil {
+		t.Fatal(err) // returned with its mark held at the gate
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := p.Process(ctx, all[3:])
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the next batch ended with %v before the last one's mark; want it held until its deadline", err)
+	}
+	close(g.gate)
+	if _, err := p.Process(context.Background(), all[3:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitMarks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.log.commit(all)
+	r.check()
+	if got := g.heals.Load(); got != 1 {
+		t.Fatalf("%d heals; want 1 (the first batch's, into an empty Redis): a lookup ran before the mark", got)
+	}
+}
+
 func TestMarksMoveTheWatermarkOnlyAfterTheReadModel(t *testing.T) {
 	r := newRig(t, 1)
 	r.send(ev("client_A", "m", "1", "2026-01-02T03:04:05Z"))

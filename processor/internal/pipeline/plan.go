@@ -96,6 +96,11 @@ func (p *Pipeline) plan(ctx, batchCtx context.Context, records []*kgo.Record) (*
 		}
 	}
 	start := time.Now()
+	if err := p.WaitMarks(ctx); err != nil {
+		return nil, err
+	}
+	p.o.Metrics.since("wait_mark", start)
+	start = time.Now()
 	known, err := p.lookup(ctx, batchCtx, pl.parts)
 	if err != nil {
 		return nil, err
