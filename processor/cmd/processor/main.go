@@ -694,11 +694,6 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			return err
 		}
 		err := cons.Run(gctx)
-		// The last batch's mark runs beside the commit: let it land, so
-		// the next start does not heal a batch's worth of ids.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-		_ = pipe.WaitMarks(wctx)
-		cancel()
 		logger.Info("consumer stopped", "err", err)
 		return err
 	})

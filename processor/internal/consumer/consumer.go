@@ -35,6 +35,9 @@ type Processor interface {
 	Process(ctx context.Context, records []*kgo.Record) (pipeline.Result, error)
 	Forget(topic string, partitions []int32)
 	Positions(ctx context.Context, topic string, partitions []int32) (map[int32]int64, error)
+	// WaitMarks waits for the work a processed batch leaves running (the
+	// seen-set's mark): before partitions change hands and at shutdown.
+	WaitMarks(ctx context.Context) error
 }
 
 // Options configure a Consumer.
@@ -157,12 +160,24 @@ func New(o Options) (*Consumer, error) {
 }
 
 func (c *Consumer) forget(ps []int32) {
+	c.waitMarks()
 	c.o.Processor.Forget(c.o.Topic, ps)
 	c.mu.Lock()
 	for _, p := range ps {
 		delete(c.assigned, p)
 	}
 	c.mu.Unlock()
+}
+
+// waitMarks lets the last batch's mark land (5 s at most), so the next
+// owner of a partition, or the next start, finds the seen-set's watermark
+// where the read model is instead of healing a batch's worth of ids.
+func (c *Consumer) waitMarks() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.o.Processor.WaitMarks(ctx); err != nil {
+		c.o.Logger.Warn("the last batch's mark did not land; its partition heals on its next batch", "err", err)
+	}
 }
 
 // fetchMinBytes is what a fetch waits for, up to the linger: nothing
@@ -200,6 +215,7 @@ func (c *Consumer) Client() *kgo.Client { return c.cl }
 // batch in hand, commits it and leaves the group.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.cl.Close() // leaves the group; nothing uncommitted is committed
+	defer c.waitMarks()
 	for {
 		fetches := c.cl.PollRecords(ctx, c.o.BatchSize)
 		if fetches.IsClientClosed() {

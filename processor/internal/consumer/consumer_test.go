@@ -32,6 +32,8 @@ func (l *ledger) Forget(string, []int32) {
 	l.mu.Unlock()
 }
 
+func (l *ledger) WaitMarks(context.Context) error { return nil }
+
 func (l *ledger) Positions(_ context.Context, _ string, parts []int32) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	for _, p := range parts {
