@@ -195,6 +195,14 @@ type mirrorChunk struct {
 	lastUsed  atomic.Int64 // unix nanoseconds
 }
 
+// newMirrorChunk returns an empty, uncertified chunk last used at lastUsed
+// (unix nanoseconds).
+func newMirrorChunk(lastUsed int64) *mirrorChunk {
+	c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
+	c.lastUsed.Store(lastUsed)
+	return c
+}
+
 // NewMirror returns a Mirror over database db (a validated identifier);
 // Run keeps it current.
 func NewMirror(conn driver.Conn, db string, cfg MirrorConfig, log *slog.Logger) *Mirror {
@@ -327,9 +335,7 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 				}
 			}
 			added = append(added, k)
-			c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
-			c.lastUsed.Store(start.UnixNano())
-			m.chunks[k] = c
+			m.chunks[k] = newMirrorChunk(start.UnixNano())
 			fresh = append(fresh, k)
 		}
 	}
@@ -393,9 +399,7 @@ func (m *Mirror) build(rows []stateRow, chunks map[chunkKey]int64) *Mirror {
 	next := &Mirror{cfg: m.cfg, tenants: map[string]*mirrorTenant{}, counters: map[counterKey]versioned{},
 		positions: map[streamPart]versioned{}, chunks: map[chunkKey]*mirrorChunk{}, names: map[string]string{}}
 	for k, used := range chunks {
-		c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
-		c.lastUsed.Store(used)
-		next.chunks[k] = c
+		next.chunks[k] = newMirrorChunk(used)
 	}
 	for i := range rows {
 		next.apply(&rows[i])
@@ -479,26 +483,21 @@ func (m *Mirror) Rebase(ctx context.Context) error {
 	newer, off := m.lastFull.After(start), m.disabled != ""
 	// The chunks to carry over are the ones the mirror holds now: those it
 	// dropped meanwhile go, those it added are read whole.
+	chunks := make(map[chunkKey]*mirrorChunk, len(m.chunks))
 	var loaded []chunkKey
 	fresh = fresh[:0]
 	for k, c := range m.chunks {
-		if nc := next.chunks[k]; nc != nil {
+		nc := next.chunks[k]
+		if nc != nil {
 			nc.lastUsed.Store(c.lastUsed.Load())
 			loaded = append(loaded, k)
 		} else {
+			nc = newMirrorChunk(c.lastUsed.Load())
 			fresh = append(fresh, k)
 		}
+		chunks[k] = nc
 	}
-	for k := range next.chunks {
-		if m.chunks[k] == nil {
-			delete(next.chunks, k)
-		}
-	}
-	for _, k := range fresh {
-		c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
-		c.lastUsed.Store(m.chunks[k].lastUsed.Load())
-		next.chunks[k] = c
-	}
+	next.chunks = chunks
 	m.mu.RUnlock()
 	if newer || off {
 		return nil // a full refresh ran meanwhile, or the mirror is off

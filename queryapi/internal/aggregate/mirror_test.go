@@ -169,9 +169,7 @@ func TestMirrorChunksAddUpToTheirHour(t *testing.T) {
 			m, _ := mirrorFixture(t)
 			m.now = func() time.Time { return at }
 			for _, level := range []uint8{schema.Level10Min, schema.LevelMinute} {
-				c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
-				c.lastUsed.Store(at.UnixNano())
-				m.chunks[chunkKey{"t", level, hour0}] = c
+				m.chunks[chunkKey{"t", level, hour0}] = newMirrorChunk(at.UnixNano())
 			}
 			m.load(append(slices.Clone(rows), tc.chunk...))
 			s, ok := m.total(t, Query{From: &from, To: &to})
@@ -192,9 +190,7 @@ func TestMirrorChunksStayBounded(t *testing.T) {
 	m.cfg.MaxChunks = 3
 	at := m.now()
 	for i := range 3 {
-		c := &mirrorChunk{rows: buckets{}, sums: map[streamPart]uint64{}}
-		c.lastUsed.Store(at.Add(time.Duration(i) * time.Second).UnixNano())
-		m.chunks[chunkKey{"t", schema.LevelMinute, uint32(i * 3600)}] = c
+		m.chunks[chunkKey{"t", schema.LevelMinute, uint32(i * 3600)}] = newMirrorChunk(at.Add(time.Duration(i) * time.Second).UnixNano())
 	}
 	for i := 3; i < 5; i++ {
 		m.wanted[chunkKey{"t", schema.LevelMinute, uint32(i * 3600)}] = struct{}{}
