@@ -108,6 +108,11 @@ type Config struct {
 	ZooKeeperVersion string `json:"zookeeperVersion"`
 	// ClickHouseCluster names the cluster in remote_servers (Cluster only).
 	ClickHouseCluster string `json:"clickhouseCluster"`
+	// ClickHouseShards and ClickHouseReplicas shape a Cluster stack's
+	// ClickHouse: shards × replicas servers (default 1 × 2). With more
+	// than one shard the data is placed by partition (docs/scaling.md).
+	ClickHouseShards   int `json:"clickhouseShards"`
+	ClickHouseReplicas int `json:"clickhouseReplicas"`
 	// ClickHouseLogQueries makes every ClickHouse server record each query
 	// in system.query_log (log_queries in the default profile), so a test
 	// run can read back the exact SQL the services sent: the compatibility
@@ -138,7 +143,8 @@ const (
 // FromEnv builds a Config from the same environment variables
 // scripts/stack.sh has always read: STACK_DIR, TALLY_CACHE_DIR, TOPOLOGY,
 // BROKER, PROCESSORS, PARTITIONS, WITH_DASHBOARD, TALLY_FAULT_INJECTION,
-// WITH_CHROMIUM, CH_LOG_QUERIES, PORT_BASE and one override per port
+// WITH_CHROMIUM, CH_LOG_QUERIES, CLICKHOUSE_SHARDS, CLICKHOUSE_REPLICAS,
+// PORT_BASE and one override per port
 // (KAFKA_PORT, …).
 // When TOPOLOGY is unset, the topology recorded in STACK_DIR/stack.json is
 // kept, so `make status` and `make down` act on a cluster stack without
@@ -225,6 +231,8 @@ func FromEnv(root string, getenv func(string) string) (Config, error) {
 	c.KafkaVersion = str("KAFKA_VERSION", DefaultKafkaVersion)
 	c.ZooKeeperVersion = str("ZOOKEEPER_VERSION", DefaultZooKeeperVersion)
 	c.ClickHouseCluster = str("TALLY_CLICKHOUSE_CLUSTER", DefaultCluster)
+	c.ClickHouseShards = num("CLICKHOUSE_SHARDS", 1)
+	c.ClickHouseReplicas = num("CLICKHOUSE_REPLICAS", 2)
 	c.Database = str("TALLY_CLICKHOUSE_DATABASE", "tally")
 	c.RawTopic = str("TALLY_RAW_TOPIC", "events.raw")
 	c.DLQTopic = str("TALLY_DLQ_TOPIC", "events.dlq")
@@ -254,6 +262,13 @@ func (c Config) Validate() error {
 	check(c.Partitions >= 1, "PARTITIONS must be positive, got %d", c.Partitions)
 	check(c.KafkaVersion != "", "KAFKA_VERSION must not be empty")
 	check(c.ZooKeeperVersion != "", "ZOOKEEPER_VERSION must not be empty")
+	shards, replicas := c.clickhouseShape()
+	check(c.ClickHouseShards >= 0 && c.ClickHouseReplicas >= 0 && shards*replicas <= 8,
+		"CLICKHOUSE_SHARDS × CLICKHOUSE_REPLICAS must be 1..8 servers, got %d × %d", c.ClickHouseShards, c.ClickHouseReplicas)
+	check(c.Topology == Cluster || shards == 1 && replicas == 2,
+		"CLICKHOUSE_SHARDS and CLICKHOUSE_REPLICAS shape a cluster's ClickHouse: set TOPOLOGY=cluster")
+	check(shards == 1 || c.Partitions%shards == 0,
+		"PARTITIONS=%d must be a multiple of CLICKHOUSE_SHARDS=%d: partition p is placed on shard p mod shards", c.Partitions, shards)
 	check(identifier(c.ClickHouseCluster), "TALLY_CLICKHOUSE_CLUSTER %q: use letters, digits and underscores", c.ClickHouseCluster)
 	check(identifier(c.Database), "TALLY_CLICKHOUSE_DATABASE %q: use letters, digits and underscores", c.Database)
 	check(c.RawTopic != "" && c.DLQTopic != "" && c.RawTopic != c.DLQTopic, "TALLY_RAW_TOPIC and TALLY_DLQ_TOPIC must be set and differ")

@@ -91,7 +91,8 @@ func (c Config) count(k Kind) int {
 		return 0
 	case ClickHouse:
 		if c.Topology == Cluster {
-			return 2
+			shards, replicas := c.clickhouseShape()
+			return shards * replicas
 		}
 		return 1
 	case Kafka:
@@ -108,6 +109,43 @@ func (c Config) count(k Kind) int {
 		return 0
 	}
 	return 1
+}
+
+// clickhouseShape is the cluster's shards and replicas per shard (a stack
+// recorded before the shape was configurable has 1 × 2).
+func (c Config) clickhouseShape() (shards, replicas int) {
+	shards, replicas = c.ClickHouseShards, c.ClickHouseReplicas
+	if shards < 1 {
+		shards = 1
+	}
+	if replicas < 1 {
+		replicas = 2
+	}
+	return shards, replicas
+}
+
+// clickhouseShard is the shard (from 1) of ClickHouse node i of a cluster:
+// the first replicas nodes are shard 1, the next shard 2, and so on.
+func (c Config) clickhouseShard(i int) int {
+	_, replicas := c.clickhouseShape()
+	return (i-1)/replicas + 1
+}
+
+// ClickHouseLayout names the ClickHouse servers shard by shard: one shard
+// of one server on the single topology.
+func (c Config) ClickHouseLayout() [][]string {
+	var out [][]string
+	for i := 1; i <= c.count(ClickHouse); i++ {
+		shard := 1
+		if c.Topology == Cluster {
+			shard = c.clickhouseShard(i)
+		}
+		if shard > len(out) {
+			out = append(out, nil)
+		}
+		out[shard-1] = append(out[shard-1], c.node(ClickHouse, i).Name)
+	}
+	return out
 }
 
 // Nodes lists every node Up starts, in start order.

@@ -195,7 +195,7 @@ const clickhouseUsersXML = `<?xml version="1.0"?>
 `
 
 // clickhouseClusterXML is the override (config.d/cluster.xml) that turns
-// the servers of a Cluster stack into replicas of one shard: the cluster in
+// the servers of a Cluster stack into shards of replicas: the cluster in
 // remote_servers (internal_replication, because Replicated tables copy data
 // themselves and a Distributed table must write to one replica only), the
 // ZooKeeper that coordinates them, and the macros that ReplicatedMergeTree
@@ -205,15 +205,17 @@ const clickhouseClusterXML = `<?xml version="1.0"?>
 <yandex>
     <remote_servers>
         <{{.Cluster}}>
+{{- range .Shards}}
             <shard>
                 <internal_replication>true</internal_replication>
-{{- range .Replicas}}
+{{- range .}}
                 <replica>
                     <host>{{$.Host}}</host>
                     <port>{{.}}</port>
                 </replica>
 {{- end}}
             </shard>
+{{- end}}
         </{{.Cluster}}>
     </remote_servers>
     <zookeeper>
@@ -225,7 +227,7 @@ const clickhouseClusterXML = `<?xml version="1.0"?>
     </zookeeper>
     <macros>
         <cluster>{{.Cluster}}</cluster>
-        <shard>01</shard>
+        <shard>{{printf "%02d" .Shard}}</shard>
         <replica>{{.Name}}</replica>
     </macros>
 </yandex>
@@ -234,14 +236,18 @@ const clickhouseClusterXML = `<?xml version="1.0"?>
 // clickhouseFiles renders the configuration files of ClickHouse node n,
 // keyed by their path relative to the node's configuration directory.
 func (c Config) clickhouseFiles(n Node) (map[string]string, error) {
-	var replicas []int
+	// The servers' ports, shard by shard.
+	var shards [][]int
 	for i := 1; i <= c.count(ClickHouse); i++ {
-		replicas = append(replicas, c.node(ClickHouse, i).Port())
+		if s := c.clickhouseShard(i); s > len(shards) {
+			shards = append(shards, nil)
+		}
+		shards[len(shards)-1] = append(shards[len(shards)-1], c.node(ClickHouse, i).Port())
 	}
 	data := map[string]any{
 		"Name": n.Name, "Host": Host, "Log": c.logDir(), "Data": c.dataDir(n),
 		"TCP": n.Port(), "HTTP": n.Ports[RoleHTTP], "Interserver": n.Ports[RoleInterserver],
-		"Cluster": c.ClickHouseCluster, "Replicas": replicas, "ZooKeeper": c.Ports.ZooKeeper,
+		"Cluster": c.ClickHouseCluster, "Shards": shards, "Shard": c.clickhouseShard(n.Index), "ZooKeeper": c.Ports.ZooKeeper,
 		"LogQueries": c.ClickHouseLogQueries,
 	}
 	files := map[string]string{}

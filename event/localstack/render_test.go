@@ -3,8 +3,10 @@ package localstack
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -131,6 +133,54 @@ func TestClickHouseReplicaConfig(t *testing.T) {
 	}
 	if _, ok := files[filepath.Join("config.d", "cluster.xml")]; ok || len(files) != 2 {
 		t.Errorf("single server files: %v", keys(files))
+	}
+}
+
+// Two shards of two replicas: four servers, each told its shard, all of
+// them the same remote_servers with the shards in node order.
+func TestClickHouseShardedConfig(t *testing.T) {
+	c, err := FromEnv("/repo", env(map[string]string{"TOPOLOGY": "cluster", "STACK_DIR": "/stack", "PORT_BASE": "30000",
+		"CLICKHOUSE_SHARDS": "2", "CLICKHOUSE_REPLICAS": "2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.count(ClickHouse); got != 4 {
+		t.Fatalf("%d ClickHouse servers, want 4", got)
+	}
+	for i, wantShard := range []string{"01", "01", "02", "02"} {
+		name := fmt.Sprintf("clickhouse-%d", i+1)
+		n, err := c.Node(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := c.clickhouseFiles(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			Shards []struct {
+				Ports []int `xml:"replica>port"`
+			} `xml:"remote_servers>tally>shard"`
+			Shard   string `xml:"macros>shard"`
+			Replica string `xml:"macros>replica"`
+		}
+		if err := xml.Unmarshal([]byte(files[filepath.Join("config.d", "cluster.xml")]), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.Shards) != 2 || !slices.Equal(cfg.Shards[0].Ports, []int{39000, 39100}) ||
+			!slices.Equal(cfg.Shards[1].Ports, []int{39200, 39300}) || cfg.Shard != wantShard || cfg.Replica != name {
+			t.Errorf("%s: %+v", name, cfg)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"TOPOLOGY": "single", "CLICKHOUSE_SHARDS": "2"},
+		{"TOPOLOGY": "cluster", "CLICKHOUSE_SHARDS": "3"}, // 8 partitions
+		{"TOPOLOGY": "cluster", "CLICKHOUSE_SHARDS": "3", "CLICKHOUSE_REPLICAS": "3"},
+	} {
+		bad["STACK_DIR"] = "/stack"
+		if _, err := FromEnv("/repo", env(bad)); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
 	}
 }
 

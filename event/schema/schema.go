@@ -107,9 +107,33 @@ type Options struct {
 	// DDL). Tables then use the Replicated engines, with one ZooKeeper path
 	// per shard and table, so the replicas of a shard hold the same rows.
 	// Every copy of an event id is written by the processor that owns its
-	// client's partition, so replicas of one shard keep first-wins exact;
-	// docs/scaling.md says why more than one shard needs a sharding key.
+	// client's partition, so replicas of one shard keep first-wins exact.
 	Cluster string
+	// Shards is the cluster's shard count. With more than one, the tables
+	// the processors write live in ShardDatabase(db), placed by partition
+	// (partition p on shard p mod Shards), and db holds Distributed tables
+	// of the same names over them for every reader (docs/scaling.md, "More
+	// than one shard").
+	Shards int
+}
+
+// ShardLayout is the table (in db, on a sharded cluster) that records the
+// shard count the data was placed for.
+const ShardLayout = "shard_layout"
+
+// ShardDatabase is the database of a sharded cluster's written tables.
+func ShardDatabase(db string) string { return db + "_shard" }
+
+// Sharded reports whether o describes a cluster of more than one shard.
+func (o Options) Sharded() bool { return o.Cluster != "" && o.Shards > 1 }
+
+// WriteDatabase is where the tables the processors write live: db, or
+// ShardDatabase(db) on a sharded cluster.
+func (o Options) WriteDatabase(db string) string {
+	if o.Sharded() {
+		return ShardDatabase(db)
+	}
+	return db
 }
 
 // OnCluster is the ON CLUSTER clause for DDL ("" on a single server).
@@ -125,13 +149,20 @@ func (o Options) OnCluster() string {
 // (the {shard} macro) and whose replica name is the server's {replica}.
 // An empty version replaces by insertion order.
 func (o Options) Engine(db, table, version string) string {
+	return o.engine(db, table, version, "{shard}")
+}
+
+// engine is Engine with the ZooKeeper path's shard part given: "{shard}"
+// for per-shard tables, "all" for a table every server of the cluster
+// holds whole.
+func (o Options) engine(db, table, version, shard string) string {
 	if o.Cluster == "" {
 		if version == "" {
 			return "ReplacingMergeTree"
 		}
 		return "ReplacingMergeTree(" + version + ")"
 	}
-	args := fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s', '{replica}'", db, table)
+	args := fmt.Sprintf("'/clickhouse/tables/%s/%s/%s', '{replica}'", shard, db, table)
 	if version != "" {
 		args += ", " + version
 	}
@@ -140,15 +171,54 @@ func (o Options) Engine(db, table, version string) string {
 
 // table is the CREATE TABLE statement of db.name.
 func (o Options) table(db, name, columns, version, tail string) string {
-	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (\n%s\n) ENGINE = %s\n%s", db, name, o.OnCluster(), columns, o.Engine(db, name, version), tail)
+	return o.create(db, name, columns, o.Engine(db, name, version), tail)
 }
 
+// everywhere is the CREATE TABLE statement of db.name, a table whose rows
+// every server holds: on a sharded cluster one replication group spans all
+// shards.
+func (o Options) everywhere(db, name, columns, version, tail string) string {
+	shard := "{shard}"
+	if o.Sharded() {
+		shard = "all"
+	}
+	return o.create(db, name, columns, o.engine(db, name, version, shard), tail)
+}
+
+func (o Options) create(db, name, columns, engine, tail string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (\n%s\n) ENGINE = %s\n%s", db, name, o.OnCluster(), columns, engine, tail)
+}
+
+// Distributed lists the tables a sharded cluster reads through Distributed
+// tables: every table the processors write.
+var Distributed = []string{Events, EventIDs, Duplicates, Rejected, DeadLetters, Forwarded, State}
+
 // Statements returns the DDL for database db, in the order to apply it.
+// On a sharded cluster that is both databases: the written tables in
+// ShardDatabase(db), then db's Distributed tables over them, the schema
+// version and the shard layout.
 func Statements(db string, o Options) []string {
+	version := o.everywhere(db, SchemaVersion, `	version UInt32,
+	applied_ms Int64`, "applied_ms", `ORDER BY version`)
+	if !o.Sharded() {
+		return append([]string{"CREATE DATABASE IF NOT EXISTS " + db + o.OnCluster(), version}, o.tables(db)...)
+	}
+	wdb := ShardDatabase(db)
+	out := []string{"CREATE DATABASE IF NOT EXISTS " + wdb + o.OnCluster(), "CREATE DATABASE IF NOT EXISTS " + db + o.OnCluster()}
+	out = append(out, o.tables(wdb)...)
+	// No sharding key: ClickHouse refuses inserts through these, so
+	// nothing writes around the placement by partition.
+	for _, t := range Distributed {
+		out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s%[3]s AS %[4]s.%[2]s ENGINE = Distributed(%[5]s, %[4]s, %[2]s)",
+			db, t, o.OnCluster(), wdb, o.Cluster))
+	}
+	return append(out, version, o.everywhere(db, ShardLayout, `	shards UInt32,
+	applied_ms Int64`, "applied_ms", `ORDER BY shards`))
+}
+
+// tables is the DDL of the tables the processors write, in db.
+func (o Options) tables(db string) []string {
 	return []string{
-		"CREATE DATABASE IF NOT EXISTS " + db + o.OnCluster(),
-		o.table(db, "schema_version", `	version UInt32,
-	applied_ms Int64`, "applied_ms", `ORDER BY version`),
 		// The winners, ordered for time-range reads (the read model's exact
 		// edges, the event listing): every rewrite of a winner after a crash
 		// has the same sort key and collapses. A winner's timestamp is fixed

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -190,42 +191,98 @@ func redisOptions(cfg config.Config) (*redis.Options, error) {
 		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxRetries: 1}, nil
 }
 
+// writer is the pipeline's store: one Store, or a Sharded over one per
+// shard.
+type writer struct {
+	eventstore.ShardStore
+	shards int
+	stores []*eventstore.Store
+}
+
+func (w writer) Close() {
+	for _, s := range w.stores {
+		_ = s.Close()
+	}
+}
+
 // openWriter opens the pipeline's store. On a cluster its inserts wait for a
 // quorum of the shard's replicas (TALLY_CLICKHOUSE_INSERT_QUORUM, by default
 // a majority, read from the cluster's description — waiting for ClickHouse
-// to answer when it is still starting).
-func openWriter(ctx context.Context, cfg config.Config, logger *slog.Logger) (*eventstore.Store, error) {
+// to answer when it is still starting). On a cluster of more than one shard
+// it opens one connection pool per shard, on its replicas, and places
+// partition p on shard p mod shards (docs/scaling.md).
+func openWriter(ctx context.Context, cfg config.Config, logger *slog.Logger) (writer, error) {
 	opts := storeOptions(cfg)
 	if cfg.ClickHouse.Cluster == "" {
-		return eventstore.Open(opts)
+		s, err := eventstore.Open(opts)
+		return writer{ShardStore: s, shards: 1, stores: []*eventstore.Store{s}}, err
 	}
-	opts.InsertQuorum, opts.InsertQuorumTimeout = cfg.ClickHouse.InsertQuorum, cfg.ClickHouse.InsertQuorumTimeout
-	if opts.InsertQuorum == 0 {
-		plain, err := eventstore.Open(opts)
+	shards, err := describeCluster(ctx, cfg, logger)
+	if err != nil {
+		return writer{}, err
+	}
+	quorum := func(replicas int) int {
+		if cfg.ClickHouse.InsertQuorum > 0 {
+			return cfg.ClickHouse.InsertQuorum
+		}
+		return replicas/2 + 1
+	}
+	opts.InsertQuorumTimeout = cfg.ClickHouse.InsertQuorumTimeout
+	if len(shards) == 1 {
+		opts.InsertQuorum = quorum(len(shards[0].Replicas))
+		logger.Info("writes wait for a quorum of replicas", "cluster", cfg.ClickHouse.Cluster, "insertQuorum", opts.InsertQuorum)
+		s, err := eventstore.Open(opts)
+		return writer{ShardStore: s, shards: 1, stores: []*eventstore.Store{s}}, err
+	}
+	w := writer{shards: len(shards)}
+	var each []eventstore.ShardStore
+	for _, sh := range shards {
+		o := opts
+		o.Addr, o.Database, o.InsertQuorum = sh.Replicas, schema.ShardDatabase(cfg.ClickHouse.Database), quorum(len(sh.Replicas))
+		s, err := eventstore.Open(o)
 		if err != nil {
-			return nil, err
+			w.Close()
+			return writer{}, err
 		}
-		defer plain.Close()
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		for {
-			n, err := migrate.Replicas(wctx, plain.Conn(), cfg.ClickHouse.Cluster)
-			if err == nil {
-				opts.InsertQuorum = n/2 + 1
-				break
-			}
-			if wctx.Err() != nil {
-				return nil, fmt.Errorf("insert quorum: %w", err)
-			}
-			logger.Warn("waiting for ClickHouse to describe the cluster", "cluster", cfg.ClickHouse.Cluster, "err", err)
-			select {
-			case <-wctx.Done():
-			case <-time.After(2 * time.Second):
-			}
+		w.stores = append(w.stores, s)
+		each = append(each, s)
+		logger.Info("clickhouse shard", "shard", sh.Num, "replicas", sh.Replicas, "insertQuorum", o.InsertQuorum)
+	}
+	w.ShardStore = eventstore.NewSharded(each...)
+	o := schema.Options{Cluster: cfg.ClickHouse.Cluster, Shards: len(shards)}
+	if err := migrate.CheckLayout(ctx, w.stores[0].Conn(), cfg.ClickHouse.Database, o); err != nil {
+		w.Close()
+		return writer{}, err
+	}
+	logger.Info("partitions are placed by shard: partition p on shard p mod shards", "cluster", cfg.ClickHouse.Cluster,
+		"shards", len(shards))
+	return w, nil
+}
+
+// describeCluster reads the cluster's shards and replicas from ClickHouse,
+// waiting up to two minutes for it to answer.
+func describeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger) ([]migrate.Shard, error) {
+	plain, err := eventstore.Open(storeOptions(cfg))
+	if err != nil {
+		return nil, err
+	}
+	defer plain.Close()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		shards, err := migrate.Describe(wctx, plain.Conn(), cfg.ClickHouse.Cluster)
+		if err == nil {
+			return shards, nil
+		}
+		if wctx.Err() != nil {
+			return nil, fmt.Errorf("describe the clickhouse cluster: %w", err)
+		}
+		logger.Warn("waiting for ClickHouse to describe the cluster", "cluster", cfg.ClickHouse.Cluster, "err", err)
+		select {
+		case <-wctx.Done():
+		case <-time.After(2 * time.Second):
 		}
 	}
-	logger.Info("writes wait for a quorum of replicas", "cluster", cfg.ClickHouse.Cluster, "insertQuorum", opts.InsertQuorum)
-	return eventstore.Open(opts)
 }
 
 // migrate applies the ClickHouse schema and creates the topics, waiting up to
@@ -254,6 +311,14 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	defer wcancel()
 	if err := retry(wctx, func() error { return store.Ping(wctx) }); err != nil {
 		return fmt.Errorf("reach clickhouse: %w", err)
+	}
+	o, err := schemaOptions(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if o.Sharded() && int(cfg.Partitions)%o.Shards != 0 {
+		return fmt.Errorf("TALLY_PARTITIONS=%d is not a multiple of the %d shards of ClickHouse cluster %s: partition p is "+
+			"placed on shard p mod %[2]d (docs/scaling.md)", cfg.Partitions, o.Shards, o.Cluster)
 	}
 	err = retry(wctx, func() error {
 		// Room for a 1 MiB event plus the ingestor's headers.
@@ -297,12 +362,27 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 			return err
 		}
 	}
-	if err := migrate.Apply(ctx, conn, db, schema.Options{Cluster: cfg.ClickHouse.Cluster}, logger); err != nil {
+	if err := migrate.Apply(ctx, conn, db, o, logger); err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
 	logger.Info("migrated", "database", db, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
 		"replicationFactor", cfg.ReplicationFactor, "minInsyncReplicas", cfg.MinInSyncReplicas())
 	return nil
+}
+
+// schemaOptions describes where the schema lives: one server, or the
+// configured cluster with its shard count.
+func schemaOptions(ctx context.Context, cfg config.Config, logger *slog.Logger) (schema.Options, error) {
+	o := schema.Options{Cluster: cfg.ClickHouse.Cluster}
+	if o.Cluster == "" {
+		return o, nil
+	}
+	shards, err := describeCluster(ctx, cfg, logger)
+	if err != nil {
+		return o, err
+	}
+	o.Shards = len(shards)
+	return o, nil
 }
 
 // upgradeSource names the raw topic's incarnation and the group's commits,
@@ -473,32 +553,44 @@ func runKeys(ctx context.Context, cfg config.Config, args []string, out io.Write
 // it fails (exit 1) on any difference. With apply it swaps the rebuilt
 // model in instead.
 func runRebuild(ctx context.Context, cfg config.Config, apply bool, out io.Writer) error {
-	store, err := eventstore.Open(storeOptions(cfg))
+	// The pipeline's own store: on a cluster of several shards, each
+	// shard's read model is recomputed from that shard's winners.
+	w, err := openWriter(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	conn, db := store.Conn(), cfg.ClickHouse.Database
-	positions, err := rebuild.Positions(ctx, conn, db)
-	if err != nil {
-		return err
+	defer w.Close()
+	var positions []rebuild.Position
+	live := map[pipeline.StateKey]pipeline.StateRow{}
+	rebuilt := map[pipeline.StateKey]pipeline.StateRow{}
+	for _, store := range w.stores {
+		conn, db := store.Conn(), store.Database()
+		pos, err := rebuild.Positions(ctx, conn, db)
+		if err != nil {
+			return err
+		}
+		// Live first, then rebuilt: rows past a position count on neither side.
+		l, err := rebuild.Live(ctx, conn, db)
+		if err != nil {
+			return err
+		}
+		r, err := rebuild.Compute(ctx, conn, db, pos)
+		if err != nil {
+			return err
+		}
+		positions = append(positions, pos...)
+		maps.Copy(live, l)
+		maps.Copy(rebuilt, r)
 	}
-	// Live first, then rebuilt: rows past a position count on neither side.
-	live, err := rebuild.Live(ctx, conn, db)
-	if err != nil {
-		return err
-	}
-	rebuilt, err := rebuild.Compute(ctx, conn, db, positions)
-	if err != nil {
-		return err
-	}
+	db := cfg.ClickHouse.Database
 	if apply {
-		old, err := rebuild.Apply(ctx, conn, db, schema.Options{Cluster: cfg.ClickHouse.Cluster}, rebuilt, store.WriteStateTo)
+		o := schema.Options{Cluster: cfg.ClickHouse.Cluster, Shards: w.shards}
+		old, err := rebuild.Apply(ctx, w.stores[0].Conn(), db, o, rebuilt, w.WriteStateTo)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "rebuilt %d read-model rows over %d partitions; the previous model is kept as %s.%s\n", len(rebuilt),
-			len(positions), db, old)
+			len(positions), o.WriteDatabase(db), old)
 		return nil
 	}
 	diffs := rebuild.Compare(live, rebuilt)
@@ -648,6 +740,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic, cfg.MaxRecordBytes), Topology: topology.New(adm),
 		Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
 		AttemptTimeout: cfg.BatchTimeout, HealTimeout: cfg.HealTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
+		Shards: chStore.shards,
 	})
 
 	var proc consumer.Processor = pipe

@@ -5,6 +5,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tally-dev/tally/event/localstack"
+	"github.com/tally-dev/tally/event/schema"
 )
 
 // clusterCases break what only the cluster topology has (TOPOLOGY=cluster:
@@ -90,42 +92,49 @@ func (s *stack) busiestLeader(t *testing.T) string {
 	return fmt.Sprintf("kafka-%d", best)
 }
 
-// replicasAgree waits until both ClickHouse replicas hold the same winners
-// and read-model rows: the replica that was down (or cut from ZooKeeper)
-// caught up.
+// replicasAgree waits until the ClickHouse replicas of each shard hold the
+// same winners and read-model rows: the replica that was down (or cut from
+// ZooKeeper) caught up.
 func (s *stack) replicasAgree(t *testing.T) {
 	t.Helper()
-	db := s.st.Config().Database
-	var conns []clickhouse.Conn
-	for _, name := range []string{"clickhouse-1", "clickhouse-2"} {
-		n, err := s.st.Node(name)
-		if err != nil {
-			t.Error(err)
-			return
+	cfg := s.st.Config()
+	o := schema.Options{Cluster: cfg.ClickHouseCluster, Shards: len(cfg.ClickHouseLayout())}
+	q := fmt.Sprintf("SELECT (SELECT count() FROM %[1]s.events) * 1000000 + (SELECT count() FROM %[1]s.state)", o.WriteDatabase(cfg.Database))
+	for shard, names := range cfg.ClickHouseLayout() {
+		var conns []clickhouse.Conn
+		for _, name := range names {
+			n, err := s.st.Node(name)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c, err := clickhouse.Open(&clickhouse.Options{Addr: []string{n.Addr()}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			conns = append(conns, c)
 		}
-		c, err := clickhouse.Open(&clickhouse.Options{Addr: []string{n.Addr()}})
-		if err != nil {
-			t.Error(err)
-			return
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		for {
+			counts := make([]uint64, len(conns))
+			var errs []error
+			for i, c := range conns {
+				if err := c.QueryRow(ctx, q).Scan(&counts[i]); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if len(errs) == 0 && slices.Min(counts) == slices.Max(counts) {
+				t.Logf("shard %d: %d replicas agree: %d events, %d state rows", shard+1, len(conns), counts[0]/1000000, counts[0]%1000000)
+				break
+			}
+			if ctx.Err() != nil {
+				t.Errorf("the clickhouse replicas of shard %d did not converge: %v (%v)", shard+1, counts, errs)
+				return
+			}
+			time.Sleep(time.Second)
 		}
-		defer c.Close()
-		conns = append(conns, c)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	q := fmt.Sprintf("SELECT (SELECT count() FROM %[1]s.events) * 1000000 + (SELECT count() FROM %[1]s.state)", db)
-	for {
-		var a, b uint64
-		errA := conns[0].QueryRow(ctx, q).Scan(&a)
-		errB := conns[1].QueryRow(ctx, q).Scan(&b)
-		if errA == nil && errB == nil && a == b {
-			t.Logf("replicas agree: %d events, %d state rows", a/1000000, a%1000000)
-			return
-		}
-		if ctx.Err() != nil {
-			t.Errorf("the clickhouse replicas did not converge: %d vs %d (%v, %v)", a, b, errA, errB)
-			return
-		}
-		time.Sleep(time.Second)
 	}
 }

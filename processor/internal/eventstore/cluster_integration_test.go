@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,60 +33,9 @@ import (
 // of succeeding on one copy; after the replica returns the retried write
 // succeeds and counts once; a rebuilt state table is swapped in on both.
 func TestClusterQuorumWrites(t *testing.T) {
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := os.Getenv("TALLY_TEST_CLUSTER_PORT_BASE")
-	if base == "" {
-		base = "21000"
-	}
-	cfg, err := localstack.FromEnv(root, func(k string) string {
-		switch k {
-		case "TOPOLOGY":
-			return "cluster"
-		case "STACK_DIR":
-			return filepath.Join(root, ".stack-test-cluster")
-		case "PORT_BASE":
-			return base
-		case "TALLY_CACHE_DIR":
-			return os.Getenv(k)
-		}
-		return ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Log = testLog{t}
-	s, err := localstack.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cfg, addr := startCluster(t, ".stack-test-cluster", "TALLY_TEST_CLUSTER_PORT_BASE", 21000, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	if err := s.Clean(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	if err := s.Install(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"zookeeper", "clickhouse-1", "clickhouse-2"} {
-		if err := s.Start(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addr := func(name string) string {
-		n, err := s.Node(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n.Addr()
-	}
 	const db = "tally_cluster_it"
 	o := schema.Options{Cluster: cfg.ClickHouseCluster}
 	store, err := eventstore.Open(eventstore.Options{Addr: []string{addr("clickhouse-1")}, Database: db, User: "default",
@@ -96,11 +46,11 @@ func TestClusterQuorumWrites(t *testing.T) {
 	defer store.Close()
 	replica2 := open(t, addr("clickhouse-2"))
 
-	if n, err := migrate.Replicas(ctx, store.Conn(), o.Cluster); err != nil || n != 2 {
-		t.Fatalf("Replicas = %d, %v; want 2 replicas of one shard", n, err)
+	if shards, err := migrate.Describe(ctx, store.Conn(), o.Cluster); err != nil || len(shards) != 1 || len(shards[0].Replicas) != 2 {
+		t.Fatalf("Describe = %v, %v; want 2 replicas of one shard", shards, err)
 	}
-	if _, err := migrate.Replicas(ctx, store.Conn(), "no_such_cluster"); err == nil {
-		t.Error("Replicas of an unknown cluster: no error")
+	if _, err := migrate.Describe(ctx, store.Conn(), "no_such_cluster"); err == nil {
+		t.Error("Describe of an unknown cluster: no error")
 	}
 	for range 2 { // idempotent
 		if err := migrate.Apply(ctx, store.Conn(), db, o, slog.New(slog.DiscardHandler)); err != nil {
@@ -164,6 +114,74 @@ func TestClusterQuorumWrites(t *testing.T) {
 	}
 	if n := count(t, replica2, "SELECT count() FROM "+db+".state WHERE kind = 1 AND count = 2"); n != 1 {
 		t.Errorf("clickhouse-2's state after a rebuild on clickhouse-1: %d rows, want 1", n)
+	}
+}
+
+// startCluster runs ZooKeeper and the ClickHouse servers of a cluster stack
+// in its own directory under the repository (dir) and ports (PORT_BASE from
+// the environment variable baseVar, else base); env shapes it further. It
+// stops them when the test ends.
+func startCluster(t *testing.T, dir, baseVar string, base int, env map[string]string) (*localstack.Stack, localstack.Config, func(string) string) {
+	t.Helper()
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	portBase := os.Getenv(baseVar)
+	if portBase == "" {
+		portBase = strconv.Itoa(base)
+	}
+	cfg, err := localstack.FromEnv(root, func(k string) string {
+		switch k {
+		case "TOPOLOGY":
+			return "cluster"
+		case "STACK_DIR":
+			return filepath.Join(root, dir)
+		case "PORT_BASE":
+			return portBase
+		case "TALLY_CACHE_DIR":
+			return os.Getenv(k)
+		}
+		return env[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Log = testLog{t}
+	s, err := localstack.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	if err := s.Clean(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Down(context.Background()); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	if err := s.Install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nodes := []string{"zookeeper"}
+	for _, n := range s.Nodes() {
+		if n.Kind == localstack.ClickHouse {
+			nodes = append(nodes, n.Name)
+		}
+	}
+	for _, n := range nodes {
+		if err := s.Start(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, cfg, func(name string) string {
+		n, err := s.Node(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Addr()
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -47,11 +49,14 @@ func Version(ctx context.Context, conn driver.Conn, db string) (int, error) {
 
 // Apply creates every table of the current schema (idempotent) and records
 // the version. It refuses a database of an older version: Upgrade first. On
-// a cluster (o.Cluster) the DDL runs ON CLUSTER with replicated tables; the
-// cluster must exist and have one shard (docs/scaling.md).
+// a cluster (o.Cluster) the DDL runs ON CLUSTER with replicated tables; with
+// more than one shard (o.Shards, from Describe) the written tables go to
+// schema.ShardDatabase(db) and db reads them through Distributed tables, and
+// Apply refuses a database placed for another shard count
+// (docs/scaling.md, "More than one shard").
 func Apply(ctx context.Context, conn driver.Conn, db string, o schema.Options, logger *slog.Logger) error {
 	if o.Cluster != "" {
-		if _, err := Replicas(ctx, conn, o.Cluster); err != nil {
+		if _, err := Describe(ctx, conn, o.Cluster); err != nil {
 			return err
 		}
 	}
@@ -65,53 +70,131 @@ func Apply(ctx context.Context, conn driver.Conn, db string, o schema.Options, l
 	if v > schema.Version {
 		return fmt.Errorf("database %s has schema version %d, newer than this processor's %d", db, v, schema.Version)
 	}
+	if err := CheckLayout(ctx, conn, db, o); err != nil {
+		return err
+	}
 	for _, stmt := range schema.Statements(db, o) {
 		if err := conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("apply schema: %w", err)
+		}
+	}
+	if o.Sharded() {
+		if err := recordLayout(ctx, conn, db, o.Shards); err != nil {
+			return err
 		}
 	}
 	if v == 0 {
 		if err := recordVersion(ctx, conn, db, schema.Version); err != nil {
 			return err
 		}
-		logger.Info("schema created", "database", db, "version", schema.Version, "cluster", o.Cluster)
+		logger.Info("schema created", "database", db, "version", schema.Version, "cluster", o.Cluster, "shards", max(o.Shards, 1))
 	}
 	return nil
+}
+
+// CheckLayout fails when db's data was placed for another shard count than
+// o's: a sharded database under a cluster of another shard count, or a
+// database created for one server or one shard under a sharded cluster (or
+// the reverse). Moving data between shards is not built (docs/scaling.md).
+func CheckLayout(ctx context.Context, conn driver.Conn, db string, o schema.Options) error {
+	var events, distributed, layout uint64
+	if err := conn.QueryRow(ctx, "SELECT countIf(name = ?), countIf(name = ? AND engine = 'Distributed'), countIf(name = ?) "+
+		"FROM system.tables WHERE database = ?", schema.Events, schema.Events, schema.ShardLayout, db).
+		Scan(&events, &distributed, &layout); err != nil {
+		return fmt.Errorf("read the shard layout: %w", err)
+	}
+	placed := 0 // shards the data was placed for (1: one server or one shard; 0: nothing yet)
+	if events > 0 && distributed == 0 {
+		placed = 1
+	}
+	if distributed > 0 && layout > 0 {
+		var recorded uint32
+		if err := conn.QueryRow(ctx, "SELECT max(shards) FROM "+db+"."+schema.ShardLayout).Scan(&recorded); err != nil {
+			return fmt.Errorf("read the shard layout: %w", err)
+		}
+		placed = int(recorded)
+	}
+	want := 1
+	if o.Sharded() {
+		want = o.Shards
+	}
+	if placed == 0 || placed == want {
+		return nil
+	}
+	return fmt.Errorf("database %s holds data placed for %d ClickHouse shard(s), but cluster %q now has %d: moving data "+
+		"between shards is not supported (docs/scaling.md, \"More than one shard\")", db, placed, o.Cluster, want)
+}
+
+// recordLayout records the shard count a sharded database is placed for,
+// once.
+func recordLayout(ctx context.Context, conn driver.Conn, db string, shards int) error {
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+"."+schema.ShardLayout).Scan(&n); err != nil {
+		return fmt.Errorf("read the shard layout: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	return insertOne(ctx, conn, db+"."+schema.ShardLayout+" (shards, applied_ms)", uint32(shards), time.Now().UnixMilli())
 }
 
 // recordVersion notes that db reached version v.
 func recordVersion(ctx context.Context, conn driver.Conn, db string, v int) error {
-	// A native batch: 18.16 hangs on INSERT … VALUES with bound parameters.
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+schema.SchemaVersion+" (version, applied_ms)")
-	if err != nil {
-		return fmt.Errorf("record schema version: %w", err)
-	}
-	defer func() { _ = batch.Abort() }()
-	if err := batch.Append(uint32(v), time.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("record schema version: %w", err)
-	}
-	if err := batch.Send(); err != nil {
+	if err := insertOne(ctx, conn, db+"."+schema.SchemaVersion+" (version, applied_ms)", uint32(v), time.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("record schema version: %w", err)
 	}
 	return nil
 }
 
-// Replicas is the number of replicas of the single shard of cluster (as
-// remote_servers on the connected server describes it). A cluster this
-// server does not know, or one of several shards, is an error: every copy of
-// an event id must meet its winner on one shard, and Tally does not yet route
-// writes by shard (docs/scaling.md, "More than one shard").
-func Replicas(ctx context.Context, conn driver.Conn, cluster string) (int, error) {
-	var shards, replicas uint64
-	if err := conn.QueryRow(ctx, "SELECT uniqExact(shard_num), count() FROM system.clusters WHERE cluster = ?", cluster).
-		Scan(&shards, &replicas); err != nil {
-		return 0, fmt.Errorf("read cluster %s: %w", cluster, err)
+// insertOne inserts one row into "db.table (columns)".
+func insertOne(ctx context.Context, conn driver.Conn, into string, values ...any) error {
+	// A native batch: 18.16 hangs on INSERT … VALUES with bound parameters.
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+into)
+	if err != nil {
+		return err
 	}
-	switch {
-	case replicas == 0:
-		return 0, fmt.Errorf("ClickHouse does not know cluster %q (TALLY_CLICKHOUSE_CLUSTER): check remote_servers", cluster)
-	case shards > 1:
-		return 0, fmt.Errorf("cluster %q has %d shards; Tally writes to one shard of replicas (docs/scaling.md)", cluster, shards)
+	defer func() { _ = batch.Abort() }()
+	if err := batch.Append(values...); err != nil {
+		return err
 	}
-	return int(replicas), nil
+	return batch.Send()
+}
+
+// Shard is one shard of a cluster: its number and its replicas' native
+// addresses (host:port), as remote_servers names them.
+type Shard struct {
+	Num      int
+	Replicas []string
+}
+
+// Describe reads cluster's shards, in shard order, from the connected
+// server's remote_servers. A cluster the server does not know is an error.
+func Describe(ctx context.Context, conn driver.Conn, cluster string) ([]Shard, error) {
+	rows, err := conn.Query(ctx, "SELECT shard_num, host_name, port FROM system.clusters WHERE cluster = ? "+
+		"ORDER BY shard_num, replica_num", cluster)
+	if err != nil {
+		return nil, fmt.Errorf("read cluster %s: %w", cluster, err)
+	}
+	defer rows.Close()
+	var shards []Shard
+	for rows.Next() {
+		var num uint32
+		var host string
+		var port uint16
+		if err := rows.Scan(&num, &host, &port); err != nil {
+			return nil, fmt.Errorf("read cluster %s: %w", cluster, err)
+		}
+		if len(shards) == 0 || shards[len(shards)-1].Num != int(num) {
+			shards = append(shards, Shard{Num: int(num)})
+		}
+		last := &shards[len(shards)-1]
+		last.Replicas = append(last.Replicas, net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read cluster %s: %w", cluster, err)
+	}
+	if len(shards) == 0 {
+		return nil, fmt.Errorf("ClickHouse does not know cluster %q (TALLY_CLICKHOUSE_CLUSTER): check remote_servers", cluster)
+	}
+	return shards, nil
 }

@@ -382,6 +382,8 @@ type rig struct {
 	tenants pipeline.Tenants
 	// cacheRows bounds the pipeline's cache of read-model rows (0: default).
 	cacheRows int
+	// shards is the ClickHouse shard count the pipeline is told (0: one).
+	shards int
 	// maxSeries bounds the series the pipeline's index keeps (0: default).
 	maxSeries int
 	// attempt overrides the pipeline's AttemptTimeout (0: default).
@@ -442,7 +444,7 @@ func (r *rig) processor() *pipeline.Pipeline {
 		store = r.wrap(store)
 	}
 	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
-		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, MaxSeries: r.maxSeries, AttemptTimeout: r.attempt,
+		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, MaxSeries: r.maxSeries, Shards: r.shards, AttemptTimeout: r.attempt,
 		RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
 }
 

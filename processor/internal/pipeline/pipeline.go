@@ -76,6 +76,11 @@ type Options struct {
 	// partition's index keeps (default 200,000, about 20 MB); past it new
 	// series are read from the store like any key. Negative: none.
 	MaxSeries int
+	// Shards is the ClickHouse shard count when the store places partition
+	// p on shard p mod Shards (0 or 1: one server or one shard). A topic
+	// whose partition count it does not divide is refused: its partitions'
+	// slots would not be on their partition's shard.
+	Shards int
 }
 
 // Pipeline processes batches. Process is for one goroutine at a time;

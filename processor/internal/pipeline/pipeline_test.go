@@ -504,6 +504,31 @@ func TestMarksMoveTheWatermarkOnlyAfterTheReadModel(t *testing.T) {
 	}
 }
 
+// Partition p is placed on ClickHouse shard p mod shards: a topic whose
+// partition count the shards do not divide is refused before anything is
+// written (its slots would straddle shards), and one they divide is not.
+func TestAPartitionCountTheShardsDoNotDivideIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		shards int
+		ok     bool
+	}{{3, false}, {2, true}, {4, true}} {
+		r := newRig(t, 8)
+		r.shards = tc.shards
+		r.send(ev("c", "m", "1", "2026-01-02T03:04:05Z"))
+		// A refused topic is retried (the operator fixes it) and says why.
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		p := r.processor()
+		_, err := p.Process(ctx, r.log.poll([]int32{0, 1, 2, 3, 4, 5, 6, 7}, 10))
+		cancel()
+		if tc.ok != (err == nil) {
+			t.Fatalf("%d shards of 8 partitions: err = %v", tc.shards, err)
+		}
+		if !tc.ok && (!strings.Contains(p.LastError(), "not a multiple of the 3 ClickHouse shards") || len(r.store.winners)+len(r.store.state) > 0) {
+			t.Fatalf("last error %q; %d winners and %d state keys written", p.LastError(), len(r.store.winners), len(r.store.state))
+		}
+	}
+}
+
 // A topic deleted and recreated, and the raw log replayed into it (a
 // disaster recovery): every record lands at the offset it had before. An
 // origin names its stream, so a replayed record is a duplicate of its old

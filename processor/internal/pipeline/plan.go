@@ -161,6 +161,10 @@ func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*pa
 		return nil, fmt.Errorf("topic %s has %d partitions, which does not divide the %d owner slots: choose a divisor "+
 			"(8, 12, 16, 24, 32, 48, 64, 96, 128, …)", topic, info.Partitions, event.Slots)
 	}
+	if p.o.Shards > 1 && info.Partitions%int32(p.o.Shards) != 0 {
+		return nil, fmt.Errorf("topic %s has %d partitions, not a multiple of the %d ClickHouse shards that place partition p "+
+			"on shard p mod %[3]d: choose a multiple (docs/scaling.md)", topic, info.Partitions, p.o.Shards)
+	}
 	ps = &partState{topic: topic, stream: topic + "/" + info.ID, part: part, owners: info.Partitions,
 		rows: make(map[StateKey]StateRow)}
 	pk := positionKey(ps.stream, part)

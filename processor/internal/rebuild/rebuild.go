@@ -283,9 +283,12 @@ func Compare(live, rebuilt map[pipeline.StateKey]pipeline.StateRow) []Difference
 }
 
 // Apply writes rows into a fresh state table and swaps it in with one
-// RENAME (on every server of o.Cluster, when set). The processors must be
-// stopped.
+// RENAME (on every server of o.Cluster, when set; on a sharded cluster in
+// the shards' database, where write puts each row on its partition's shard
+// and the Distributed state table follows the name). The processors must
+// be stopped.
 func Apply(ctx context.Context, conn driver.Conn, db string, o schema.Options, rows map[pipeline.StateKey]pipeline.StateRow, write func(ctx context.Context, table string, rows []pipeline.StateRow) error) (string, error) {
+	db = o.WriteDatabase(db)
 	// A new name each time: a replicated table's ZooKeeper path is named
 	// after it, and a dropped one's path may linger.
 	now := time.Now().Unix()
