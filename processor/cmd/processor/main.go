@@ -362,8 +362,25 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 			return err
 		}
 	}
-	if err := migrate.Apply(ctx, conn, db, o, logger); err != nil {
-		return fmt.Errorf("migrate clickhouse: %w", err)
+	// A cluster's DDL goes through ZooKeeper: right after ZooKeeper or a
+	// server restarts it can fail for a while (an expired session, a
+	// read-only replica). Those are retried for two minutes; anything else
+	// (a refused layout, a bad setting) is reported at once.
+	tctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer tcancel()
+	for {
+		err := migrate.Apply(tctx, conn, db, o, logger)
+		if err == nil {
+			break
+		}
+		if !migrate.Transient(err) || tctx.Err() != nil {
+			return fmt.Errorf("migrate clickhouse: %w", err)
+		}
+		logger.Warn("migrate: clickhouse is not ready for DDL yet; retrying", "err", err)
+		select {
+		case <-tctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
 	logger.Info("migrated", "database", db, "topics", []string{cfg.Kafka.RawTopic, cfg.Kafka.DLQTopic},
 		"replicationFactor", cfg.ReplicationFactor, "minInsyncReplicas", cfg.MinInSyncReplicas())

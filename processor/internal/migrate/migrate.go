@@ -10,6 +10,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 
 	"github.com/tally-dev/tally/event/schema"
 )
@@ -197,4 +199,22 @@ func Describe(ctx context.Context, conn driver.Conn, cluster string) ([]Shard, e
 		return nil, fmt.Errorf("ClickHouse does not know cluster %q (TALLY_CLICKHOUSE_CLUSTER): check remote_servers", cluster)
 	}
 	return shards, nil
+}
+
+// transientCodes are ClickHouse errors of a cluster that is still coming
+// back: ZooKeeper unreachable or its session expired (999, 225), a replica
+// in read-only mode until it reconnects (242), an ON CLUSTER statement that
+// timed out waiting for a server (159), a connection that dropped (210).
+var transientCodes = map[int32]bool{999: true, 225: true, 242: true, 159: true, 210: true}
+
+// Transient reports whether err from Apply is worth retrying: the cluster
+// was not ready, and the same statements may succeed in a moment (every
+// statement is idempotent).
+func Transient(err error) bool {
+	var ex *proto.Exception
+	if errors.As(err, &ex) {
+		return transientCodes[ex.Code]
+	}
+	var op *net.OpError
+	return errors.As(err, &op)
 }
