@@ -27,10 +27,13 @@ func (c Config) aptPackages() []aptPackage {
 		{"clickhouse-client", "clickhouse-client"},
 		{"kcat", "kcat"},
 		{"curl", "curl"},
+		// Network cuts of one node (Stack.Isolate).
+		{"iptables", "iptables"},
 	}
 	if c.Chromium {
 		p = append(p, aptPackage{"chromium", "chromium"})
 	}
+
 	return p
 }
 

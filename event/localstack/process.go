@@ -100,20 +100,30 @@ func alive(pid int, start uint64) bool {
 // pgid. Zombies do not count: on a machine whose init does not reap
 // orphans they would otherwise keep a stopped node "running" forever.
 func groupAlive(pgid int) bool {
-	entries, err := os.ReadDir("/proc")
+	members, err := groupMembers(pgid)
 	if err != nil {
 		return syscall.Kill(-pgid, 0) == nil
 	}
+	return len(members) > 0
+}
+
+// groupMembers lists the live processes of process group pgid.
+func groupMembers(pgid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		if st, err := readProcStat(pid); err == nil && st.pgrp == pgid && !st.dead() {
-			return true
+			out = append(out, pid)
 		}
 	}
-	return false
+	return out, nil
 }
 
 // signalGroup sends sig to the process group that pid leads (every node

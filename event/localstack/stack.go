@@ -481,6 +481,16 @@ func (s *Stack) Down(ctx context.Context) error {
 }
 
 func (s *Stack) down(ctx context.Context) error {
+	var errs []error
+	if s.cfg.Topology == Cluster {
+		// A cut left by a test that died mid-fault would outlive the
+		// stack on these ports.
+		for _, n := range s.cfg.Nodes() {
+			if n.Kind == Kafka || n.Kind == ClickHouse || n.Kind == ZooKeeper {
+				errs = append(errs, s.Heal(ctx, n.Name))
+			}
+		}
+	}
 	byRank := map[int][]string{}
 	var ranks []int
 	for _, name := range s.started() {
@@ -491,7 +501,6 @@ func (s *Stack) down(ctx context.Context) error {
 		byRank[r] = append(byRank[r], name)
 	}
 	slices.Sort(ranks)
-	var errs []error
 	for _, r := range ranks {
 		var tasks []func(context.Context) error
 		for _, name := range byRank[r] {

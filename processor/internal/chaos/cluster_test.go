@@ -5,6 +5,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"syscall"
@@ -45,15 +46,58 @@ func clusterCases() []chaosCase {
 			time.Sleep(p.outage / 2)
 			s.up(t)
 		}, after: func(t *testing.T, s *stack) { s.replicasAgree(t) }},
+		// A real network cut: the broker leading most partitions keeps
+		// running, but every packet it sends or is sent is dropped
+		// (iptables; localstack.Stack.Isolate) for longer than the
+		// controller's session timeout, then the network heals.
+		{name: "cluster: cut the busiest broker off the network, heal", fault: func(t *testing.T, s *stack, p profile) {
+			sleepRandom(p.duration / 3)
+			name := s.busiestLeader(t)
+			s.isolate(t, name)
+			time.Sleep(20 * time.Second)
+			s.heal(t, name)
+		}},
 		// A frozen broker (SIGSTOP) past the controller's session timeout
-		// (9 s) is cut off from its peers and clients as a network partition
-		// would cut it, without needing root for network namespaces.
+		// (9 s): it holds its sockets and sessions but answers nothing, as
+		// a process in a long pause would.
 		{name: "cluster: freeze one broker past its session timeout", fault: func(t *testing.T, s *stack, p profile) {
 			sleepRandom(p.duration / 3)
 			s.signal(t, "kafka-2", syscall.SIGSTOP)
 			time.Sleep(15 * time.Second)
 			s.signal(t, "kafka-2", syscall.SIGCONT)
 		}},
+	}
+}
+
+// isolate cuts node name off the network and checks the cut: the node is
+// alive but its port does not answer. The cut is healed when the test
+// ends, whatever happens.
+func (s *stack) isolate(t *testing.T, name string) {
+	t.Helper()
+	if err := s.st.Isolate(t.Context(), name); err != nil {
+		t.Errorf("cut %s off the network: %v", name, err)
+		return
+	}
+	t.Cleanup(func() { s.heal(t, name) })
+	n, err := s.st.Node(name)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if c, err := net.DialTimeout("tcp", n.Addr(), 2*time.Second); err == nil {
+		_ = c.Close()
+		t.Errorf("%s still accepts connections after the cut", name)
+	}
+	if !s.st.Running(name) {
+		t.Errorf("%s is not running: a cut must not stop it", name)
+	}
+	t.Logf("%s cut off the network", name)
+}
+
+func (s *stack) heal(t *testing.T, name string) {
+	t.Helper()
+	if err := s.st.Heal(context.Background(), name); err != nil {
+		t.Errorf("heal %s: %v", name, err)
 	}
 }
 
