@@ -65,8 +65,11 @@ func (s *Stack) Isolate(ctx context.Context, name string) error {
 		return fmt.Errorf("isolate %s: %w", name, err)
 	}
 	members, err := groupMembers(pid)
-	if err != nil || len(members) == 0 {
-		return fmt.Errorf("isolate %s: list its processes: %v", name, err)
+	if err != nil {
+		return fmt.Errorf("isolate %s: list its processes: %w", name, err)
+	}
+	if len(members) == 0 {
+		return fmt.Errorf("isolate %s: %w", name, ErrNotRunning)
 	}
 	chain := cutChain(n)
 	group := filepath.Join(root, strings.ToLower(chain))
