@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tally-dev/tally/event/localstack"
+	"github.com/tally-dev/tally/event/testenv"
 )
 
 // TestClickHouseReplicasOfOneShard starts the cluster topology's ZooKeeper
@@ -24,49 +23,9 @@ import (
 // appears on the other, and a repeated identical insert block is dropped
 // (block deduplication, which needs ZooKeeper).
 func TestClickHouseReplicasOfOneShard(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := os.Getenv("TALLY_TEST_CLUSTER_PORT_BASE")
-	if base == "" {
-		base = "21000"
-	}
-	cfg, err := localstack.FromEnv(root, func(k string) string {
-		switch k {
-		case "TOPOLOGY":
-			return "cluster"
-		case "STACK_DIR":
-			return filepath.Join(root, ".stack-test-cluster")
-		case "PORT_BASE":
-			return base
-		case "TALLY_CACHE_DIR":
-			return os.Getenv(k)
-		}
-		return ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Log = testLog{t}
-	s, err := localstack.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testenv.PrivateStack(t, ".stack-test-cluster", "TALLY_TEST_CLUSTER_PORT_BASE", 21000, map[string]string{"TOPOLOGY": "cluster"})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	// Start from empty data so every run is independent of the last.
-	if err := s.Clean(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	if err := s.Install(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, n := range []string{"zookeeper", "clickhouse-1", "clickhouse-2"} {
 		if err := s.Start(ctx, n); err != nil {
 			t.Fatal(err)
@@ -148,12 +107,4 @@ func query(ctx context.Context, t *testing.T, n localstack.Node, sql string) str
 		t.Fatalf("%s: %s: %s: %s", n.Name, sql, resp.Status, b)
 	}
 	return string(b)
-}
-
-// testLog sends the supervisor's progress lines to the test log.
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

@@ -337,3 +337,18 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// FindRoot is the repository holding dir: the nearest directory at or above
+// it that holds go.work.
+func FindRoot(dir string) (string, error) {
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (no go.work above " + dir + ")")
+		}
+		dir = parent
+	}
+}

@@ -82,13 +82,10 @@ func (s *Stack) Isolate(ctx context.Context, name string) error {
 			return fmt.Errorf("isolate %s: move pid %d into its cgroup: %w", name, p, err)
 		}
 	}
-	ports := slices.Collect(func(yield func(int) bool) {
-		for _, role := range n.Roles() {
-			if !yield(n.Ports[role]) {
-				return
-			}
-		}
-	})
+	var ports []int
+	for _, role := range n.Roles() {
+		ports = append(ports, n.Ports[role])
+	}
 	open, err := localPorts(ctx, members)
 	if err != nil {
 		_ = s.Heal(ctx, name)

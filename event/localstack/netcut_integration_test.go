@@ -6,13 +6,11 @@ import (
 	"bufio"
 	"context"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tally-dev/tally/event/localstack"
+	"github.com/tally-dev/tally/event/testenv"
 )
 
 // TestIsolateCutsANodeOffTheNetwork cuts a running node (Redis, on its own
@@ -21,39 +19,9 @@ import (
 // yet the node keeps running; after the heal it answers again, and the
 // stack stops cleanly with nothing of the cut left behind.
 func TestIsolateCutsANodeOffTheNetwork(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := localstack.FromEnv(root, func(k string) string {
-		switch k {
-		case "STACK_DIR":
-			return filepath.Join(root, ".stack-test-netcut")
-		case "PORT_BASE":
-			return "22000"
-		case "TALLY_CACHE_DIR":
-			return os.Getenv(k)
-		}
-		return ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Log = testLog{t}
-	s, err := localstack.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testenv.PrivateStack(t, ".stack-test-netcut", "TALLY_TEST_NETCUT_PORT_BASE", 22000, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	t.Cleanup(func() {
-		if err := s.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	if err := s.Install(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Start(ctx, "redis"); err != nil {
 		t.Fatal(err)
 	}

@@ -21,11 +21,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -149,16 +147,11 @@ func repoRoot() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the repository root (no go.work above the working directory); set TALLY_STACK_ROOT")
-		}
-		dir = parent
+	root, err := localstack.FindRoot(dir)
+	if err != nil {
+		return "", fmt.Errorf("%w; set TALLY_STACK_ROOT", err)
 	}
+	return root, nil
 }
 
 func names(nodes []localstack.Node) string {

@@ -5,10 +5,7 @@ package eventstore_test
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"maps"
 	"testing"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/localstack"
 	"github.com/tally-dev/tally/event/schema"
+	"github.com/tally-dev/tally/event/testenv"
 	"github.com/tally-dev/tally/processor/internal/eventstore"
 	"github.com/tally-dev/tally/processor/internal/migrate"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
@@ -117,54 +115,16 @@ func TestClusterQuorumWrites(t *testing.T) {
 	}
 }
 
-// startCluster runs ZooKeeper and the ClickHouse servers of a cluster stack
-// in its own directory under the repository (dir) and ports (PORT_BASE from
-// the environment variable baseVar, else base); env shapes it further. It
-// stops them when the test ends.
+// startCluster runs ZooKeeper and the ClickHouse servers of a private
+// cluster stack (testenv.PrivateStack: its own directory dir and ports, env
+// shaping it further).
 func startCluster(t *testing.T, dir, baseVar string, base int, env map[string]string) (*localstack.Stack, localstack.Config, func(string) string) {
 	t.Helper()
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	portBase := os.Getenv(baseVar)
-	if portBase == "" {
-		portBase = strconv.Itoa(base)
-	}
-	cfg, err := localstack.FromEnv(root, func(k string) string {
-		switch k {
-		case "TOPOLOGY":
-			return "cluster"
-		case "STACK_DIR":
-			return filepath.Join(root, dir)
-		case "PORT_BASE":
-			return portBase
-		case "TALLY_CACHE_DIR":
-			return os.Getenv(k)
-		}
-		return env[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Log = testLog{t}
-	s, err := localstack.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	shape := map[string]string{"TOPOLOGY": "cluster"}
+	maps.Copy(shape, env)
+	s := testenv.PrivateStack(t, dir, baseVar, base, shape)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := s.Clean(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	if err := s.Install(ctx); err != nil {
-		t.Fatal(err)
-	}
 	nodes := []string{"zookeeper"}
 	for _, n := range s.Nodes() {
 		if n.Kind == localstack.ClickHouse {
@@ -176,7 +136,7 @@ func startCluster(t *testing.T, dir, baseVar string, base int, env map[string]st
 			t.Fatal(err)
 		}
 	}
-	return s, cfg, func(name string) string {
+	return s, s.Config(), func(name string) string {
 		n, err := s.Node(name)
 		if err != nil {
 			t.Fatal(err)
@@ -202,11 +162,4 @@ func count(t *testing.T, c driver.Conn, q string) uint64 {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
-}
-
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
