@@ -21,24 +21,30 @@ type Amount struct {
 
 // String returns the shortest exact decimal text: "1200", "-0.5", "3.000000001".
 // It is the form hashed into event ids, so it must never change.
-func (a Amount) String() string {
-	var b strings.Builder
-	neg := a.Units < 0 || a.Nanos < 0
+func (a Amount) String() string { return string(a.AppendTo(nil)) }
+
+// AppendTo appends the amount as String writes it.
+func (a Amount) AppendTo(b []byte) []byte {
 	u, n := a.Units, int64(a.Nanos)
-	if neg {
-		b.WriteByte('-')
+	if a.Units < 0 || a.Nanos < 0 {
+		b = append(b, '-')
 		// Units may be MinInt64; format via uint64 to avoid overflow.
-		b.WriteString(strconv.FormatUint(uint64(-(u+1))+1, 10))
+		b = strconv.AppendUint(b, uint64(-(u+1))+1, 10)
 		n = -n
 	} else {
-		b.WriteString(strconv.FormatInt(u, 10))
+		b = strconv.AppendInt(b, u, 10)
 	}
 	if n != 0 {
-		frac := strconv.FormatInt(n+NanosPerUnit, 10)[1:] // zero-padded to 9 digits
-		b.WriteByte('.')
-		b.WriteString(strings.TrimRight(frac, "0"))
+		b = append(b, '.')
+		start := len(b)
+		b = strconv.AppendInt(b, n+NanosPerUnit, 10) // zero-padded to 9 digits after its leading 1
+		copy(b[start:], b[start+1:])
+		b = b[:len(b)-1]
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
+		}
 	}
-	return b.String()
+	return b
 }
 
 // MarshalJSON writes the amount as a JSON number with no loss of precision.

@@ -62,20 +62,19 @@ func OwnedSlots(p, n int32) []int32 {
 // idempotency key reused for other content); a timestamp-less event's
 // copies differ only in received time, which is not content, so they match.
 func (c Canonical) Fingerprint() uint64 {
-	h := sha256.New()
-	h.Write([]byte("tally-fp-v1"))
-	h.Write([]byte{0})
-	h.Write([]byte(c.Metric))
-	h.Write([]byte{0})
-	h.Write([]byte(c.Amount.String()))
-	h.Write([]byte{0})
+	// One buffer on the stack, hashed at once: the processor computes a
+	// fingerprint per event (issue #14).
+	var buf [128]byte
+	b := append(buf[:0], "tally-fp-v1\x00"...)
+	b = append(b, c.Metric...)
+	b = append(b, 0)
+	b = c.Amount.AppendTo(b)
+	b = append(b, 0)
 	if !c.TimestampDefaulted {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(c.Timestamp.UnixMilli()))
-		h.Write(b[:])
+		b = binary.BigEndian.AppendUint64(b, uint64(c.Timestamp.UnixMilli()))
 	}
-	var sum [sha256.Size]byte
-	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+	sum := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // MaxCopiedHeaderBytes bounds the producer headers the processor copies

@@ -21,7 +21,6 @@ package seenkey
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"strconv"
 )
@@ -43,24 +42,43 @@ var ErrBadID = errors.New("seenkey: event id is not 64 lowercase hex digits")
 
 // Split returns the hash key and field of an event id.
 func Split(id string) (key string, field string, err error) {
-	if len(id) != 64 {
-		return "", "", ErrBadID
-	}
-	var b [32]byte
-	if _, err := hex.Decode(b[:], []byte(id)); err != nil || !lowerHex(id) {
+	b, ok := decodeID(id)
+	if !ok {
 		return "", "", ErrBadID
 	}
 	return "tally:s:" + id[:5], string(b[2:]), nil
 }
 
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
+// decodeID decodes a 64-digit lower-case hex id.
+func decodeID(id string) (b [32]byte, ok bool) {
+	if len(id) != 64 {
+		return b, false
 	}
-	return true
+	for i := range b {
+		hi, lo := hexValue[id[2*i]], hexValue[id[2*i+1]]
+		if hi|lo > 0xf {
+			return b, false
+		}
+		b[i] = hi<<4 | lo
+	}
+	return b, true
 }
+
+// hexValue maps a lower-case hex digit to its value and every other byte
+// to 0xff: one pass decodes an id and refuses upper case (an id has one
+// spelling).
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c] = c - 'a' + 10
+	}
+	return t
+}()
 
 // Encode renders an origin as an entry value.
 func Encode(o Origin) string {
@@ -115,11 +133,8 @@ func HealToken(stream string, n, p int32) string {
 // is answered "new". It is not part of the seen-set: the processor neither
 // reads nor writes it, and losing it costs a wrong hint, never data.
 func ClaimKey(id string) (string, error) {
-	if len(id) != 64 || !lowerHex(id) {
-		return "", ErrBadID
-	}
-	var b [32]byte
-	if _, err := hex.Decode(b[:], []byte(id)); err != nil {
+	b, ok := decodeID(id)
+	if !ok {
 		return "", ErrBadID
 	}
 	return "tally:c:" + string(b[:]), nil

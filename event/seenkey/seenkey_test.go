@@ -1,6 +1,8 @@
 package seenkey
 
 import (
+	"bytes"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -76,4 +78,22 @@ func TestClaimKeyIsApart(t *testing.T) {
 			t.Errorf("ClaimKey(%q) accepted", id)
 		}
 	}
+}
+
+// An id decodes as encoding/hex would, and only in lower case.
+func TestDecodeIDMatchesHex(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		raw := rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "raw")
+		id := hex.EncodeToString(raw)
+		b, ok := decodeID(id)
+		if !ok || !bytes.Equal(b[:], raw) {
+			t.Fatalf("decodeID(%s) = %x, %v", id, b, ok)
+		}
+		i := rapid.IntRange(0, 63).Draw(t, "i")
+		bad := []byte(id)
+		bad[i] = rapid.SampledFrom([]byte("ABCDEFgxz /:\x00\xff")).Draw(t, "c")
+		if _, ok := decodeID(string(bad)); ok {
+			t.Fatalf("decodeID(%q) accepted", bad)
+		}
+	})
 }

@@ -128,43 +128,24 @@ func (s *Store) Write(ctx context.Context, b pipeline.Batch) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.writeEvents(gctx, b.Winners, now) })
 	g.Go(func() error {
-		return s.insert(gctx, schema.EventIDs, schema.EventIDsColumns, len(b.Winners), func(i int) []any {
-			w := b.Winners[i]
-			return []any{w.Slot, w.Tenant, w.Event.EventID, w.Event.Timestamp.UnixMilli(), w.Event.Fingerprint(),
-				w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, now}
+		return s.insert(gctx, schema.EventIDs, schema.EventIDsColumns, len(b.Winners), func() []any { return eventIDsColumns(b.Winners, now) })
+	})
+	g.Go(func() error {
+		return s.insert(gctx, schema.Rejected, schema.RejectedColumns, len(b.Rejected), func() []any { return rejectedColumns(b.Rejected, now) })
+	})
+	g.Go(func() error {
+		return s.insert(gctx, schema.DeadLetters, schema.DeadLettersColumns, len(b.DeadLetters), func() []any {
+			return deadLettersColumns(b.DeadLetters, now)
 		})
 	})
 	g.Go(func() error {
-		return s.insert(gctx, schema.Rejected, schema.RejectedColumns, len(b.Rejected), func(i int) []any {
-			r := b.Rejected[i]
-			return []any{r.Tenant, r.Code, r.Field, r.Message, r.ClientHint, string(r.Raw), r.Source.Received.UnixMilli(),
-				r.Source.Stream, r.Source.Topic, r.Source.Partition, r.Source.Offset, now}
-		})
-	})
-	g.Go(func() error {
-		return s.insert(gctx, schema.DeadLetters, schema.DeadLettersColumns, len(b.DeadLetters), func(i int) []any {
-			r := b.DeadLetters[i]
-			return []any{r.Tenant, r.Reason, string(r.Raw), r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
-				r.Source.Partition, r.Source.Offset, now}
-		})
-	})
-	g.Go(func() error {
-		return s.insert(gctx, schema.Forwarded, schema.ForwardedColumns, len(b.Forwarded), func(i int) []any {
-			r := b.Forwarded[i]
-			return []any{r.Tenant, r.EventID, r.ClientID, r.Source.Received.UnixMilli(), r.Source.Stream, r.Source.Topic,
-				r.Source.Partition, r.Source.Offset, r.To.Partition, r.To.Offset, now}
+		return s.insert(gctx, schema.Forwarded, schema.ForwardedColumns, len(b.Forwarded), func() []any {
+			return forwardedColumns(b.Forwarded, now)
 		})
 	})
 	duplicates := func(ctx context.Context) error {
-		return s.insert(ctx, schema.Duplicates, schema.DuplicatesColumns, len(b.Duplicates), func(i int) []any {
-			d := b.Duplicates[i]
-			kind := schema.OutcomeDuplicate
-			if d.Conflict {
-				kind = schema.OutcomeConflict
-			}
-			return []any{d.Tenant, d.Event.EventID, kind, d.Source.Stream, d.Source.Topic, d.Source.Partition,
-				d.Source.Offset, d.Original.Partition, d.Original.Offset, d.Event.ClientID, d.Event.Metric, Decimal(d.Event.Amount),
-				d.Event.Timestamp.UnixMilli(), boolByte(d.Event.TimestampDefaulted), string(d.Raw), d.Source.Received.UnixMilli(), now}
+		return s.insert(ctx, schema.Duplicates, schema.DuplicatesColumns, len(b.Duplicates), func() []any {
+			return duplicatesColumns(b.Duplicates, now)
 		})
 	}
 	if !originalsInBatch(b) {
@@ -221,12 +202,8 @@ func (s *Store) writeEvents(ctx context.Context, rows []pipeline.Winner, now int
 		for _, m := range order[start:min(len(order), start+maxMonthsPerInsert)] {
 			idx = append(idx, months[m]...)
 		}
-		if err := s.insert(ctx, schema.Events, schema.EventsColumns, len(idx), func(i int) []any {
-			w := rows[idx[i]]
-			e := w.Event
-			return []any{w.Tenant, e.EventID, e.ClientID, e.Metric, Decimal(e.Amount), e.Timestamp.UTC(),
-				e.Timestamp.UnixMilli(), boolByte(e.TimestampDefaulted), e.IdempotencyKey, e.Fingerprint(),
-				w.Source.Received.UnixMilli(), w.Source.Stream, w.Source.Topic, w.Source.Partition, w.Source.Offset, string(w.Raw), now}
+		if err := s.insert(ctx, schema.Events, schema.EventsColumns, len(idx), func() []any {
+			return eventsColumns(rows, idx, now)
 		}); err != nil {
 			return err
 		}
@@ -243,12 +220,7 @@ func (s *Store) WriteState(ctx context.Context, rows []pipeline.StateRow) error 
 // WriteStateTo writes state rows into table (a copy of the state table, for
 // rebuilds).
 func (s *Store) WriteStateTo(ctx context.Context, table string, rows []pipeline.StateRow) error {
-	return s.insert(ctx, table, schema.StateColumns, len(rows), func(i int) []any {
-		r := rows[i]
-		k := r.Key
-		return []any{k.Tenant, k.Kind, k.Level, k.Bucket, k.Client, k.Metric, k.Stream, k.Part, r.Version, r.Count,
-			SumDecimal(r.Sum), Decimal(r.Min), Decimal(r.Max), r.MinTs, r.MaxTs}
-	})
+	return s.insert(ctx, table, schema.StateColumns, len(rows), func() []any { return stateColumns(rows) })
 }
 
 // RollupIndex reads, for one partition's rollup rows, the newest bucket per
@@ -483,9 +455,10 @@ func (s *Store) Winners(ctx context.Context, slots []int32, stream string, from 
 	return rows.Err()
 }
 
-// insert writes n rows to table as one native batch. ClickHouse 18.16 needs
-// the column list spelled out; row returns row i's values in that order.
-func (s *Store) insert(ctx context.Context, table string, columns []string, n int, row func(i int) []any) error {
+// insert writes n rows to table as one native batch, column by column
+// (columns.go): cols returns one typed slice per column, in the order of
+// columns. ClickHouse 18.16 needs the column list spelled out.
+func (s *Store) insert(ctx context.Context, table string, columns []string, n int, cols func() []any) error {
 	if n == 0 {
 		return nil
 	}
@@ -494,9 +467,9 @@ func (s *Store) insert(ctx context.Context, table string, columns []string, n in
 		return fmt.Errorf("prepare %s insert: %w", table, err)
 	}
 	defer func() { _ = batch.Abort() }()
-	for i := range n {
-		if err := batch.Append(row(i)...); err != nil {
-			return appendError{fmt.Errorf("append %s row: %w", table, err)}
+	for i, c := range cols() {
+		if err := batch.Column(i).Append(c); err != nil {
+			return appendError{fmt.Errorf("append %s column %s: %w", table, columns[i], err)}
 		}
 	}
 	if err := batch.Send(); err != nil {

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/tally-dev/tally/event"
+	"github.com/tally-dev/tally/event/schema"
 	"github.com/tally-dev/tally/processor/internal/pipeline"
 )
 
@@ -77,8 +79,12 @@ type orderBatch struct {
 	table string
 }
 
-func (b *orderBatch) Append(...any) error { return nil }
-func (b *orderBatch) Abort() error        { return nil }
+func (b *orderBatch) Column(int) driver.BatchColumn { return anyColumn{} }
+func (b *orderBatch) Abort() error                  { return nil }
+
+type anyColumn struct{ driver.BatchColumn }
+
+func (anyColumn) Append(any) error { return nil }
 func (b *orderBatch) Send() error {
 	if other, ok := b.c.waits[b.table]; ok {
 		select {
@@ -92,4 +98,42 @@ func (b *orderBatch) Send() error {
 	b.c.mu.Unlock()
 	close(b.c.sentCh[b.table])
 	return nil
+}
+
+// Every insert's builder gives one column per name in its table's column
+// list, each with one value per row. (Their types are checked by the
+// integration tests, on a real server.)
+func TestColumnBuildersMatchTheirTables(t *testing.T) {
+	src := pipeline.Source{Stream: "raw/abc", Topic: "raw", Partition: 1, Offset: 5, Received: time.Unix(0, 0)}
+	ev := event.Canonical{EventID: "e", ClientID: "c", Metric: "m", Amount: event.Amount{Units: 3}, Timestamp: time.Unix(60, 0)}
+	winners := []pipeline.Winner{{Tenant: "t", Event: ev, Source: src}, {Tenant: "t", Event: ev, Source: src, Fingerprint: 9}}
+	key := pipeline.StateKey{Tenant: "t", Client: "c", Metric: "m", Stream: "raw/abc", Part: 1}
+	for _, c := range []struct {
+		table string
+		names []string
+		cols  []any
+	}{
+		{"events", schema.EventsColumns, eventsColumns(winners, []int{1, 0}, 7)},
+		{"event_ids", schema.EventIDsColumns, eventIDsColumns(winners, 7)},
+		{"duplicates", schema.DuplicatesColumns, duplicatesColumns([]pipeline.Duplicate{{Event: ev, Source: src}, {Conflict: true}}, 7)},
+		{"rejected_events", schema.RejectedColumns, rejectedColumns([]pipeline.Rejected{{Code: "x"}, {Raw: []byte("{")}}, 7)},
+		{"dead_letters", schema.DeadLettersColumns, deadLettersColumns([]pipeline.DeadLetter{{Reason: "r"}, {}}, 7)},
+		{"forwarded", schema.ForwardedColumns, forwardedColumns([]pipeline.ForwardedRow{{EventID: "e"}, {}}, 7)},
+		{"state", schema.StateColumns, stateColumns([]pipeline.StateRow{{Key: key, Count: 1}, {Key: key}})},
+	} {
+		if len(c.cols) != len(c.names) {
+			t.Errorf("%s: %d columns built for %d names", c.table, len(c.cols), len(c.names))
+			continue
+		}
+		for i, col := range c.cols {
+			if v := reflect.ValueOf(col); v.Kind() != reflect.Slice || v.Len() != 2 {
+				t.Errorf("%s.%s: %T is not a slice of 2 values", c.table, c.names[i], col)
+			}
+		}
+	}
+	// The fingerprint is the pipeline's when it computed one, else the event's.
+	fp := eventIDsColumns(winners, 7)[4].([]uint64)
+	if fp[0] != ev.Fingerprint() || fp[1] != 9 {
+		t.Errorf("fingerprints %v, want [%d 9]", fp, ev.Fingerprint())
+	}
 }

@@ -166,7 +166,7 @@ func copyEvents(ctx context.Context, conn driver.Conn, db string, store *eventst
 			last = id
 			winner = pipeline.Origin{Stream: pipeline.StreamTag(stream), Partition: partition, Offset: offset, Fingerprint: ev.Fingerprint()}
 			b.Winners = append(b.Winners, pipeline.Winner{Tenant: event.DefaultTenant, Event: ev, Source: src, Slot: event.Slot(client),
-				Raw: []byte(raw)})
+				Raw: []byte(raw), Fingerprint: winner.Fingerprint})
 			nWin++
 		} else {
 			d := pipeline.Duplicate{Tenant: event.DefaultTenant, Event: ev, Source: src, Original: winner}

@@ -447,8 +447,8 @@ func (p *Pipeline) commitPlan(pl *plan) {
 		}
 		ps.position = pp.to
 	}
-	for _, r := range pl.state {
-		if pp := pl.owner[r.Key]; pp != nil {
+	for i, r := range pl.state {
+		if pp := pl.stateOwner[i]; pp != nil {
 			pp.ps.rows[r.Key] = r
 			if r.Key.Kind == schema.KindRollup {
 				pp.ps.wrote(r.Key, p.o.MaxSeries)

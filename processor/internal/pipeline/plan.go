@@ -20,9 +20,9 @@ type plan struct {
 	dead        []*kgo.Record
 	deadReasons []string
 	parts       []*partPlan
-	deltas      map[StateKey]*delta
-	owner       map[StateKey]*partPlan
+	deltas      map[StateKey]*delta // each knows its partition
 	state       []StateRow
+	stateOwner  []*partPlan // of each state row; nil for positions
 	marks       []Marks
 	res         Result
 	forwarded   bool
@@ -59,9 +59,8 @@ func (pl *plan) count(pp *partPlan, tenant, outcome string, n int64) {
 func (pl *plan) add(pp *partPlan, k StateKey) *delta {
 	d := pl.deltas[k]
 	if d == nil {
-		d = &delta{}
+		d = &delta{pp: pp}
 		pl.deltas[k] = d
-		pl.owner[k] = pp
 	}
 	return d
 }
@@ -81,7 +80,9 @@ func (pl *plan) deadLetter(pp *partPlan, r *kgo.Record, src Source, tenant, reas
 // plan classifies records and computes every row the batch writes. It has
 // no side effects beyond healing the seen-set, so it may be retried.
 func (p *Pipeline) plan(ctx, batchCtx context.Context, records []*kgo.Record) (*plan, error) {
-	pl := &plan{deltas: make(map[StateKey]*delta), owner: make(map[StateKey]*partPlan)}
+	// About two read-model keys per record when history arrives (a new
+	// minute for most events), a few in a live stream.
+	pl := &plan{deltas: make(map[StateKey]*delta, 2*len(records))}
 	for _, g := range groupByPartition(records) {
 		ps, err := p.partition(ctx, g.topic, g.part)
 		if err != nil {
@@ -399,7 +400,8 @@ func (p *Pipeline) decide(pl *plan, pp *partPlan, known map[string]Origin) {
 		}
 		known[id] = self
 		pp.winners[id] = self
-		pl.batch.Winners = append(pl.batch.Winners, Winner{Tenant: c.tenant, Event: c.ev, Source: c.src, Slot: c.slot, Raw: c.raw})
+		pl.batch.Winners = append(pl.batch.Winners, Winner{Tenant: c.tenant, Event: c.ev, Source: c.src, Slot: c.slot, Raw: c.raw,
+			Fingerprint: c.fp})
 		pl.count(pp, c.tenant, schema.OutcomeProcessed, 1)
 		pl.res.Stored++
 		ms := c.ev.Timestamp.UnixMilli()
@@ -416,8 +418,13 @@ func (p *Pipeline) decide(pl *plan, pp *partPlan, known map[string]Origin) {
 // the batch planned again (errStale), so nothing is added twice.
 func (p *Pipeline) stateRows(ctx context.Context, pl *plan) error {
 	var missing []StateKey
-	for k, pp := range pl.owner {
-		if _, ok := pp.ps.rows[k]; !ok && !pp.ps.absent(k) {
+	for k, d := range pl.deltas {
+		ps := d.pp.ps
+		if r, ok := ps.rows[k]; ok {
+			if int64(r.Version) > d.pp.from {
+				return p.stale(ps)
+			}
+		} else if !ps.absent(k) {
 			missing = append(missing, k)
 		}
 	}
@@ -426,27 +433,35 @@ func (p *Pipeline) stateRows(ctx context.Context, pl *plan) error {
 		return fmt.Errorf("load read model rows: %w", err)
 	}
 	for k, r := range loaded {
-		pl.owner[k].ps.rows[k] = r
-	}
-	for k, pp := range pl.owner {
-		if r, ok := pp.ps.rows[k]; ok && int64(r.Version) > pp.from {
-			p.Forget(pp.ps.topic, []int32{pp.ps.part})
-			return errStale
+		pp := pl.deltas[k].pp
+		if int64(r.Version) > pp.from {
+			return p.stale(pp.ps)
 		}
+		pp.ps.rows[k] = r
 	}
+	pl.state = make([]StateRow, 0, len(pl.parts)+len(pl.deltas))
+	pl.stateOwner = make([]*partPlan, 0, cap(pl.state))
 	for _, pp := range pl.parts {
 		ps := pp.ps
 		v := uint64(pp.to)
 		pl.state = append(pl.state, StateRow{Key: positionKey(ps.stream, ps.part), Version: v, Count: v})
+		pl.stateOwner = append(pl.stateOwner, nil)
 		pl.marks = append(pl.marks, Marks{Stream: ps.stream, N: ps.owners, Part: ps.part, From: pp.from, To: pp.to, Winners: pp.winners})
 	}
 	for k, d := range pl.deltas {
-		pp := pl.owner[k]
-		row := d.apply(pp.ps.rows[k], uint64(pp.to))
+		row := d.apply(d.pp.ps.rows[k], uint64(d.pp.to))
 		row.Key = k
 		pl.state = append(pl.state, row)
+		pl.stateOwner = append(pl.stateOwner, d.pp)
 	}
 	return nil
+}
+
+// stale forgets a partition whose read model moved under the plan: it is
+// reloaded and the batch planned again, so nothing is added twice.
+func (p *Pipeline) stale(ps *partState) error {
+	p.Forget(ps.topic, []int32{ps.part})
+	return errStale
 }
 
 // unparseable reports rejection codes for bytes that are not a JSON event at

@@ -217,6 +217,9 @@ type Winner struct {
 	Source Source
 	Slot   int32
 	Raw    []byte
+	// Fingerprint is Event.Fingerprint(), computed once when the winner
+	// was decided (0: not computed; stores compute it).
+	Fingerprint uint64
 }
 
 // Duplicate is a copy that lost to a winner; Conflict when its content

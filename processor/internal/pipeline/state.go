@@ -52,6 +52,7 @@ func rollupKey(tenant string, level uint8, tsMs int64, client, metric, stream st
 
 // delta accumulates one batch's contributions to one key.
 type delta struct {
+	pp           *partPlan // the partition whose row it changes
 	count        uint64
 	sum          event.Sum
 	min, max     event.Amount
