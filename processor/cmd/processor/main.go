@@ -775,7 +775,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		DeadLetters: dlq.NewProducer(producer, cfg.Kafka.DLQTopic, cfg.MaxRecordBytes), Topology: topology.New(adm),
 		Metrics: metrics, Logger: logger, MaxRecordBytes: cfg.MaxRecordBytes,
 		AttemptTimeout: cfg.BatchTimeout, HealTimeout: cfg.HealTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
-		Shards: chStore.shards,
+		Shards: chStore.shards, Groups: cfg.BatchGroups,
 	})
 
 	var proc consumer.Processor = pipe

@@ -51,6 +51,10 @@ type Config struct {
 	// processed (fewer, larger inserts; 0 processes whatever is there).
 	BatchSize   int           `env:"TALLY_BATCH_SIZE" envDefault:"20000"`
 	BatchLinger time.Duration `env:"TALLY_BATCH_LINGER" envDefault:"50ms"`
+	// BatchGroups is how many groups of a batch's partitions are planned
+	// and written side by side: while one waits for ClickHouse, another
+	// classifies.
+	BatchGroups int `env:"TALLY_BATCH_GROUPS" envDefault:"2"`
 	// BatchTimeout bounds one write attempt; retries continue after it.
 	BatchTimeout time.Duration `env:"TALLY_BATCH_TIMEOUT" envDefault:"30s"`
 	// HealTimeout bounds one refill of the Redis seen-set from ClickHouse
@@ -150,6 +154,7 @@ func (c Config) Validate() error {
 	}
 	check(c.BatchSize > 0 && c.BatchSize <= 1_000_000, "TALLY_BATCH_SIZE must be in 1..1000000, got %d", c.BatchSize)
 	check(c.BatchLinger >= 0, "TALLY_BATCH_LINGER must not be negative")
+	check(c.BatchGroups >= 1 && c.BatchGroups <= 64, "TALLY_BATCH_GROUPS must be in 1..64, got %d", c.BatchGroups)
 	check(c.BatchTimeout > 0, "TALLY_BATCH_TIMEOUT must be positive")
 	check(c.HealTimeout > 0, "TALLY_HEAL_TIMEOUT must be positive")
 	check(c.MaxRecordBytes > 0, "TALLY_MAX_RECORD_BYTES must be positive")

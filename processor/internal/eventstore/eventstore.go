@@ -88,9 +88,11 @@ func Open(opts Options) (*Store, error) {
 		TLS:  tlsConfig,
 		Auth: clickhouse.Auth{Database: "default", Username: opts.User, Password: opts.Password},
 		// Large batches compress well; LZ4 costs little CPU.
-		Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
-		DialTimeout:     5 * time.Second,
-		MaxOpenConns:    8,
+		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		DialTimeout: 5 * time.Second,
+		// A batch's groups (TALLY_BATCH_GROUPS) each insert up to six
+		// tables at once.
+		MaxOpenConns:    16,
 		ConnMaxLifetime: time.Hour,
 		Settings:        opts.Settings(),
 	})

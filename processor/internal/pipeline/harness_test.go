@@ -386,6 +386,8 @@ type rig struct {
 	shards int
 	// maxSeries bounds the series the pipeline's index keeps (0: default).
 	maxSeries int
+	// groups is the pipeline's Groups: partition groups side by side.
+	groups int
 	// attempt overrides the pipeline's AttemptTimeout (0: default).
 	attempt time.Duration
 	// wrap, when set, wraps the store the processors see (a slow or
@@ -444,7 +446,7 @@ func (r *rig) processor() *pipeline.Pipeline {
 		store = r.wrap(store)
 	}
 	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
-		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, MaxSeries: r.maxSeries, Shards: r.shards, AttemptTimeout: r.attempt,
+		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, MaxSeries: r.maxSeries, Shards: r.shards, Groups: r.groups, GroupMinRecords: 1, AttemptTimeout: r.attempt,
 		RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
 }
 

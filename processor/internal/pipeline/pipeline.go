@@ -33,11 +33,13 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +83,11 @@ type Options struct {
 	// whose partition count it does not divide is refused: its partitions'
 	// slots would not be on their partition's shard.
 	Shards int
+	// Groups is how many groups of a batch's partitions are planned and
+	// written side by side (0 or 1: the whole batch as one), each of at
+	// least GroupMinRecords records (default 5,000).
+	Groups          int
+	GroupMinRecords int
 }
 
 // Pipeline processes batches. Process is for one goroutine at a time;
@@ -188,6 +195,14 @@ func New(o Options) *Pipeline {
 	if o.MaxSeries == 0 {
 		o.MaxSeries = 200_000
 	}
+	if o.GroupMinRecords <= 0 {
+		// A group costs an insert per table, and small inserts cost
+		// ClickHouse merges: at 10,000 events/s (batches of 1,500-4,000
+		// records) two groups added a third to ClickHouse's CPU and made
+		// freshness no better; a backlog's batches of 18,000 split in two
+		// drained faster (docs/benchmarks/2026-12-02-processor-cpu.md).
+		o.GroupMinRecords = 5000
+	}
 	if o.StateCacheRows <= 0 {
 		o.StateCacheRows = 100_000
 	}
@@ -239,11 +254,73 @@ type Result struct {
 // Process makes records durable following the contract in the package doc.
 // It returns nil when every record is durably accounted for, or ctx's error
 // if ctx ends first (nothing may be committed then).
+//
+// A batch's partitions are split into up to Options.Groups groups (of at
+// least Options.GroupMinRecords records), each planned and written on its
+// own goroutine: every step of the contract is
+// per partition (positions, read-model rows, seen-set watermarks, winners:
+// an id's copies all sit in its owner partition), so groups share nothing a
+// step depends on — the same independence that lets several processes own
+// a topic's partitions. While one group waits for ClickHouse the other
+// classifies. Read-model caches move, and the seen-set is marked, only once
+// every group has returned.
 func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, error) {
 	if len(records) == 0 {
 		return Result{}, nil
 	}
 	start := time.Now()
+	groups := splitGroups(records, min(p.o.Groups, len(records)/p.o.GroupMinRecords))
+	done := make([]groupDone, len(groups))
+	if len(groups) == 1 {
+		done[0] = p.processGroup(ctx, groups[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, g := range groups {
+			wg.Go(func() { done[i] = p.processGroup(ctx, g) })
+		}
+		wg.Wait()
+	}
+	var res Result
+	var err error
+	var marks []Marks
+	m := p.o.Metrics
+	for _, d := range done {
+		res.add(d.res)
+		if d.err != nil {
+			err = cmp.Or(err, d.err)
+			continue
+		}
+		// Durable: the caches may move to it, whatever another group met.
+		p.commitPlan(d.pl)
+		marks = append(marks, d.pl.marks...)
+		m.Consumed.Add(float64(d.records))
+		m.Processed.Add(float64(d.res.Stored))
+		m.Duplicates.Add(float64(d.res.Duplicates))
+		m.Conflicts.Add(float64(d.res.Conflicts))
+		m.Rejected.Add(float64(d.res.Rejected))
+		m.DeadLettered.Add(float64(d.res.DeadLettered))
+		m.Forwarded.Add(float64(d.res.Forwarded))
+		m.Skipped.Add(float64(d.res.Skipped))
+	}
+	p.markBeside(ctx, marks)
+	if err != nil {
+		return res, err
+	}
+	m.BatchSeconds.Observe(time.Since(start).Seconds())
+	m.BatchRecords.Observe(float64(len(records)))
+	return res, nil
+}
+
+// groupDone is what one group of a batch came to.
+type groupDone struct {
+	pl      *plan // written when err is nil
+	res     Result
+	records int
+	err     error
+}
+
+// processGroup plans and writes one group's records (steps 1–3).
+func (p *Pipeline) processGroup(ctx context.Context, records []*kgo.Record) groupDone {
 	var pl *plan
 	attempts := 0
 	for {
@@ -256,40 +333,58 @@ func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, 
 			return err
 		})
 		if err != nil {
-			return Result{Attempts: attempts}, err
+			return groupDone{res: Result{Attempts: attempts}, err: err}
 		}
 		err = p.retry(ctx, &attempts, "write batch", func(ctx context.Context) error { return p.write(ctx, pl) })
 		if errors.Is(err, errPoison) {
 			continue // plan again, with the poison dead-lettered
 		}
+		res := pl.result()
+		res.Attempts = attempts
 		if err != nil {
-			res := pl.result()
-			res.Attempts = attempts
-			return res, err
+			return groupDone{res: res, err: err}
 		}
-		break
+		written := time.Now()
+		for _, r := range records {
+			p.o.Metrics.RecordDelay.Observe(max(0, written.Sub(r.Timestamp).Seconds()))
+		}
+		return groupDone{pl: pl, res: res, records: len(records)}
 	}
-	written := time.Now()
-	for _, r := range records {
-		p.o.Metrics.RecordDelay.Observe(max(0, written.Sub(r.Timestamp).Seconds()))
-	}
-	res := pl.result()
-	res.Attempts = attempts
-	p.commitPlan(pl)
-	p.markBeside(ctx, pl)
+}
 
-	m := p.o.Metrics
-	m.Consumed.Add(float64(len(records)))
-	m.Processed.Add(float64(res.Stored))
-	m.Duplicates.Add(float64(res.Duplicates))
-	m.Conflicts.Add(float64(res.Conflicts))
-	m.Rejected.Add(float64(res.Rejected))
-	m.DeadLettered.Add(float64(res.DeadLettered))
-	m.Forwarded.Add(float64(res.Forwarded))
-	m.Skipped.Add(float64(res.Skipped))
-	m.BatchSeconds.Observe(time.Since(start).Seconds())
-	m.BatchRecords.Observe(float64(len(records)))
-	return res, nil
+// splitGroups splits a poll into at most n groups of whole partitions with
+// about as many records each (the largest partitions placed first, each in
+// the group holding the fewest records so far), each partition's records in
+// offset order.
+func splitGroups(records []*kgo.Record, n int) [][]*kgo.Record {
+	parts := groupByPartition(records)
+	if n <= 1 || len(parts) <= 1 {
+		return [][]*kgo.Record{records}
+	}
+	n = min(n, len(parts))
+	slices.SortStableFunc(parts, func(a, b partitionGroup) int { return len(b.records) - len(a.records) })
+	out := make([][]*kgo.Record, n)
+	for _, g := range parts {
+		least := 0
+		for i := range out {
+			if len(out[i]) < len(out[least]) {
+				least = i
+			}
+		}
+		out[least] = append(out[least], g.records...)
+	}
+	return out
+}
+
+func (r *Result) add(o Result) {
+	r.Stored += o.Stored
+	r.Duplicates += o.Duplicates
+	r.Conflicts += o.Conflicts
+	r.Rejected += o.Rejected
+	r.DeadLettered += o.DeadLettered
+	r.Forwarded += o.Forwarded
+	r.Skipped += o.Skipped
+	r.Attempts += o.Attempts
 }
 
 // errPoison means records were found that fail permanently; the batch is
@@ -494,8 +589,8 @@ func (p *Pipeline) evict() {
 // batch is durable already, and a mark that never happens (a crash, a
 // failure) costs only speed — the watermark stays behind and a later batch
 // heals. WaitMarks waits for it.
-func (p *Pipeline) markBeside(ctx context.Context, pl *plan) {
-	if p.o.Seen == nil || len(pl.marks) == 0 {
+func (p *Pipeline) markBeside(ctx context.Context, marks []Marks) {
+	if p.o.Seen == nil || len(marks) == 0 {
 		return
 	}
 	done := make(chan struct{})
@@ -504,7 +599,7 @@ func (p *Pipeline) markBeside(ctx context.Context, pl *plan) {
 	p.mu.Unlock()
 	go func() {
 		defer close(done)
-		p.mark(context.WithoutCancel(ctx), pl)
+		p.mark(context.WithoutCancel(ctx), marks)
 	}()
 }
 
@@ -528,14 +623,11 @@ func (p *Pipeline) WaitMarks(ctx context.Context) error {
 
 // mark adds the batch's winners to the seen-set (step 5). A failure costs
 // only speed: the watermark stays behind and the next batch heals.
-func (p *Pipeline) mark(ctx context.Context, pl *plan) {
-	if p.o.Seen == nil || len(pl.marks) == 0 {
-		return
-	}
+func (p *Pipeline) mark(ctx context.Context, marks []Marks) {
 	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	defer p.o.Metrics.since("mark", time.Now())
-	if err := p.o.Seen.Mark(mctx, pl.marks); err != nil {
+	if err := p.o.Seen.Mark(mctx, marks); err != nil {
 		p.o.Metrics.RedisFailOpen.Inc()
 		p.o.Logger.WarnContext(ctx, "marking winners in redis failed; the next batch heals it", "err", err)
 	}

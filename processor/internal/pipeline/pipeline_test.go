@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,38 +230,96 @@ func TestGapsAreSkippedOffsetsAndTheBooksBalance(t *testing.T) {
 // the read model, after the Redis marks (Redis first marked, then flushed,
 // or not), and outages that fail a step and are retried.
 func TestCrashAtEveryPointIsExact(t *testing.T) {
-	for _, step := range []string{"write", "state"} {
-		for _, flush := range []bool{false, true} {
-			t.Run(fmt.Sprintf("after-%s/flush=%v", step, flush), func(t *testing.T) {
-				r := newRig(t, 2)
-				for i := range 5 {
-					r.send(ev("client_A", "m", fmt.Sprint(i), "2026-01-02T03:04:05Z"))
-					r.send(ev("client_B", "m", "1", "")) // one timestamp-less event, resent
-				}
-				crashed := false
-				ctx, cancel := context.WithCancel(context.Background())
-				p := r.processor()
-				r.store.after = func(s string) error {
-					if s == step && !crashed {
-						crashed = true
-						cancel() // the process dies right after the step
-						return errCrash
+	for _, groups := range []int{1, 2} {
+		for _, step := range []string{"write", "state"} {
+			for _, flush := range []bool{false, true} {
+				t.Run(fmt.Sprintf("groups=%d/after-%s/flush=%v", groups, step, flush), func(t *testing.T) {
+					r := newRig(t, 2)
+					r.groups = groups
+					for i := range 5 {
+						r.send(ev("client_A", "m", fmt.Sprint(i), "2026-01-02T03:04:05Z"))
+						r.send(ev("client_B", "m", "1", "")) // one timestamp-less event, resent
 					}
-					return nil
-				}
-				recs := r.log.poll([]int32{0, 1}, 3)
-				if _, err := p.Process(ctx, recs); !errors.Is(err, context.Canceled) {
-					t.Fatalf("crashed batch returned %v", err)
-				}
-				if flush {
-					r.mr.FlushAll()
-				}
-				r.store.after = nil
-				r.drain(r.processor(), 4) // a new process, other batch boundaries
-				r.check()
-			})
+					var crashed atomic.Bool
+					ctx, cancel := context.WithCancel(context.Background())
+					p := r.processor()
+					r.store.after = func(s string) error {
+						if s == step && crashed.CompareAndSwap(false, true) {
+							cancel() // the process dies right after the step
+							return errCrash
+						}
+						return nil
+					}
+					recs := r.log.poll([]int32{0, 1}, 3)
+					if _, err := p.Process(ctx, recs); !errors.Is(err, context.Canceled) {
+						t.Fatalf("crashed batch returned %v", err)
+					}
+					if flush {
+						r.mr.FlushAll()
+					}
+					r.store.after = nil
+					r.drain(r.processor(), 4) // a new process, other batch boundaries
+					r.check()
+				})
+			}
 		}
 	}
+}
+
+// A batch's partition groups are written side by side: each group's write
+// waits until the other's has started (written one after the other, the
+// first would wait for ever).
+func TestPartitionGroupsAreWrittenSideBySide(t *testing.T) {
+	r := newRig(t, 2)
+	r.groups = 2
+	for i := range 4 {
+		r.send(ev("client_A", "m", fmt.Sprint(i), "2026-01-02T03:04:05Z"))
+		r.send(ev("client_B", "m", fmt.Sprint(i), "2026-01-02T03:04:05Z"))
+	}
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	r.wrap = func(s pipeline.Store) pipeline.Store { return barrierStore{Store: s, arrived: &arrived} }
+	recs := r.log.poll([]int32{0, 1}, 10)
+	if parts := partitionsOf(recs); len(parts) != 2 {
+		t.Fatalf("the batch holds partitions %v; the test needs both", parts)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := r.processor().Process(ctx, recs); err != nil {
+		t.Fatalf("process: %v (the groups were written one after the other)", err)
+	}
+	r.log.commit(recs)
+	r.wrap = nil
+	r.drain(r.processor(), 10)
+	r.check()
+}
+
+// barrierStore's first Write of each caller waits until two have arrived.
+type barrierStore struct {
+	pipeline.Store
+	arrived *sync.WaitGroup
+}
+
+func (b barrierStore) Write(ctx context.Context, batch pipeline.Batch) error {
+	b.arrived.Done()
+	waited := make(chan struct{})
+	go func() { b.arrived.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Store.Write(ctx, batch)
+}
+
+func partitionsOf(recs []*kgo.Record) []int32 {
+	var out []int32
+	for _, r := range recs {
+		if !slices.Contains(out, r.Partition) {
+			out = append(out, r.Partition)
+		}
+	}
+	return out
 }
 
 func TestOutagesAreRetriedUntilDurable(t *testing.T) {
@@ -334,6 +395,8 @@ func TestReadModelIsExactUnderAnyFaults(t *testing.T) {
 		r.cacheRows = rapid.SampledFrom([]int{0, 1, 8}).Draw(t, "cacheRows")
 		// The index of series: kept, overflowing, or none.
 		r.maxSeries = rapid.SampledFrom([]int{0, 1, -1}).Draw(t, "maxSeries")
+		// Partition groups written side by side, or the batch as one.
+		r.groups = rapid.IntRange(1, 3).Draw(t, "groups")
 		seed := rapid.Uint64().Draw(t, "seed")
 		rng := rand.New(rand.NewPCG(seed, seed))
 		clients := []string{"client_A", "client_B", "c3", "ünï"}
