@@ -533,8 +533,17 @@ func replayKilled(t *testing.T, s *stack, l *ledger, from, n int) string {
 	if kills == 0 {
 		t.Errorf("dlq replay always finished before it could be killed")
 	}
-	return fmt.Sprintf("%d dead letters; replay killed -9 (%v) once %d copies were on the raw topic (offsets not committed), then run to the end: %s",
-		n, exit, copied, strings.TrimSpace(lastLine(out)))
+	last := strings.TrimSpace(lastLine(out))
+	// Replay commits its progress after each produced batch, so the kill
+	// lands either before a commit (the rerun copies those dead letters
+	// again, and the copies deduplicate) or after the last one (nothing is
+	// left to replay). Say which one this run saw.
+	when := "before the replay committed its progress: the rerun copied them again"
+	if strings.Contains(last, "replayed 0 dead letters") {
+		when = "after the replay had committed its last batch: the rerun found nothing left"
+	}
+	return fmt.Sprintf("%d dead letters; replay killed -9 (%v) once %d copies were on the raw topic, %s; rerun: %s",
+		n, exit, copied, when, last)
 }
 
 func lastLine(b []byte) string {
