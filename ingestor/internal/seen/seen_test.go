@@ -2,6 +2,8 @@ package seen
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -88,5 +90,151 @@ func TestClaimErrors(t *testing.T) {
 	m.Close()
 	if got, err := r.Claim(context.Background(), []string{strings.Repeat("d", 64)}); err == nil || got != nil {
 		t.Errorf("redis down: %v %v, want an error and no answer", got, err)
+	}
+}
+
+// gate is a go-redis hook that holds every claim pipeline until released
+// and counts them.
+type gate struct {
+	release chan struct{}
+	mu      sync.Mutex
+	trips   int
+	cmds    int // commands in the pipelines seen
+}
+
+func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return next
+}
+func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		// go-redis sets up a new connection with a pipeline of its own.
+		if len(cmds) == 0 || cmds[0].Name() != "hexists" {
+			return next(ctx, cmds)
+		}
+		g.mu.Lock()
+		g.trips++
+		g.cmds += len(cmds)
+		g.mu.Unlock()
+		<-g.release
+		return next(ctx, cmds)
+	}
+}
+
+func id(i int) string { return fmt.Sprintf("%064x", i+1) }
+
+// Concurrent requests share round trips: while the first round trips are on
+// the wire, every claim that arrives joins the next one.
+func TestClaimsShareRoundTrips(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	g := &gate{release: make(chan struct{})}
+	rdb.AddHook(g)
+	r := NewRedis(rdb, 10*time.Second)
+
+	const callers = 64
+	var wg sync.WaitGroup
+	answers := make([][]bool, callers)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := r.Claim(context.Background(), []string{id(i), id(i + callers)})
+			if err != nil {
+				t.Error(err)
+			}
+			answers[i] = got
+		}()
+	}
+	// Wait until every caller is either in a round trip the gate holds or
+	// queued behind them (a caller's two ids are four commands).
+	for {
+		r.mu.Lock()
+		queued := len(r.queue)
+		r.mu.Unlock()
+		g.mu.Lock()
+		held := g.cmds / 4
+		g.mu.Unlock()
+		if queued+held == callers {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(g.release)
+	wg.Wait()
+	for i, a := range answers {
+		if len(a) != 2 || a[0] || a[1] {
+			t.Fatalf("caller %d: %v, want two new ids", i, a)
+		}
+	}
+	// At most maxInFlight held round trips, then each goroutine takes the
+	// whole queue once.
+	g.mu.Lock()
+	trips := g.trips
+	g.mu.Unlock()
+	if trips > 2*maxInFlight {
+		t.Errorf("%d callers took %d round trips, want at most %d", callers, trips, 2*maxInFlight)
+	}
+	// Every claim was made: a second copy of any id is a duplicate.
+	got, err := r.Claim(context.Background(), []string{id(0), id(2*callers - 1)})
+	if err != nil || !got[0] || !got[1] {
+		t.Errorf("second copies answered %v (%v), want duplicates", got, err)
+	}
+}
+
+// A large request (its own round trip) and a burst of small ones larger
+// than one shared pipeline are answered whole.
+func TestClaimLargeRequest(t *testing.T) {
+	r, _ := newRedis(t)
+	ids := make([]string, 3*maxBatchIDs/2)
+	for i := range ids {
+		ids[i] = id(i)
+	}
+	got, err := r.Claim(context.Background(), ids)
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("claim of %d ids: %d answers, %v", len(ids), len(got), err)
+	}
+	for i, dup := range got {
+		if dup {
+			t.Fatalf("id %d answered duplicate on its first claim", i)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 3 * maxBatchIDs / ownTripIDs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			small := ids[i*ownTripIDs/2 : (i+1)*ownTripIDs/2]
+			got, err := r.Claim(context.Background(), small)
+			if err != nil || len(got) != len(small) {
+				t.Errorf("small claim %d: %d answers, %v", i, len(got), err)
+				return
+			}
+			for j, dup := range got {
+				if !dup {
+					t.Errorf("small claim %d: id %d answered new after the large claim took it", i, j)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// A caller waits at most the timeout, even when Redis never answers.
+func TestClaimWaitsAtMostTheTimeout(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	g := &gate{release: make(chan struct{})}
+	rdb.AddHook(g)
+	t.Cleanup(func() { close(g.release); rdb.Close() })
+	r := NewRedis(rdb, 50*time.Millisecond)
+	start := time.Now()
+	got, err := r.Claim(context.Background(), []string{id(1)})
+	if err == nil || got != nil {
+		t.Fatalf("redis holding every answer: %v %v, want an error", got, err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("waited %s for a 50ms timeout", waited)
 	}
 }
