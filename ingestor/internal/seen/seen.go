@@ -111,29 +111,22 @@ func (r *Redis) Claim(ctx context.Context, ids []string) ([]bool, error) {
 		}
 		c.fields[i] = hint{key: key, field: field, claim: claim}
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	if len(ids) > ownTripIDs {
-		ctx, cancel := context.WithTimeout(ctx, r.timeout)
-		defer cancel()
 		r.roundTrip(ctx, []*call{c})
-		if c.err != nil {
-			return nil, fmt.Errorf("redis duplicate hint: %w", c.err)
+	} else {
+		r.enqueue(c)
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("redis duplicate hint: no answer: %w", ctx.Err())
 		}
-		return c.out, nil
 	}
-	timer := time.NewTimer(r.timeout)
-	defer timer.Stop()
-	r.enqueue(c)
-	select {
-	case <-c.done:
-		if c.err != nil {
-			return nil, fmt.Errorf("redis duplicate hint: %w", c.err)
-		}
-		return c.out, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("redis duplicate hint: %w", ctx.Err())
-	case <-timer.C:
-		return nil, fmt.Errorf("redis duplicate hint: no answer within %s", r.timeout)
+	if c.err != nil {
+		return nil, fmt.Errorf("redis duplicate hint: %w", c.err)
 	}
+	return c.out, nil
 }
 
 // enqueue adds c to the queue and starts a round-trip goroutine when fewer
