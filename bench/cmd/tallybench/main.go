@@ -201,7 +201,7 @@ func run() error {
 	prefillEvents := flag.Int("prefill-events", -1, "override the profile's events per drain run")
 	runs := flag.Int("runs", -1, "override the profile's runs per step")
 	ceilingRecords := flag.Int("ceiling-records", -1, "override the profile's records per Kafka ceiling and sink run")
-	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, auth, ceiling-sink, e2e, processor, scale, query, redis); empty runs all")
+	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, auth, ceiling-sink, e2e, freshness (only when named), processor, scale, query, redis); empty runs all")
 	flag.Parse()
 	if prof == "scale" {
 		prof = "full"
@@ -303,6 +303,16 @@ func run() error {
 	step("auth", b.authOverhead)
 	step("ceiling-sink", b.ceilingSink)
 	step("e2e", b.endToEnd)
+	// Freshness alone, on a stack that is not merging an e2e run's load
+	// (for working on it; the e2e step measures it too, after its load).
+	if selected["freshness"] {
+		step("freshness", func(ctx context.Context) (map[string]any, error) {
+			if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
+				return nil, err
+			}
+			return b.freshness(ctx)
+		})
+	}
 	step("processor", b.drain)
 	if p.ScaleEvents > 0 {
 		step("scale", b.scale)
@@ -572,6 +582,7 @@ func (b *bench) freshness(ctx context.Context) (map[string]any, error) {
 		mu.Unlock()
 	}
 	probeTruth := load.NewTruth()
+	phases0 := b.phases(ctx)
 	sendersDone := make(chan struct{})
 	var pw sync.WaitGroup
 	pw.Go(func() {
@@ -658,6 +669,7 @@ func (b *bench) freshness(ctx context.Context) (map[string]any, error) {
 	})
 	pw.Wait()
 	wg.Wait()
+	phases := phaseDelta(phases0, b.phases(ctx))
 	b.truth.Merge(probeTruth)
 	if bgErr != nil {
 		return nil, bgErr
@@ -667,7 +679,8 @@ func (b *bench) freshness(ctx context.Context) (map[string]any, error) {
 		"probes": len(lat), "failed_probes": failures, "poll_errors": pollErrors,
 		"p50_ms": load.Quantile(lat, 0.5), "p99_ms": load.Quantile(lat, 0.99), "max_ms": load.Quantile(lat, 1),
 		"background_acked_events_per_second": bg.AckedPerSec, "background_p99_ms": bg.P99ms,
-		"note": "202 of the probe -> aggregation for its client id shows count 1; one poller asks for all outstanding probes every 50 ms",
+		"processor_phases": phases,
+		"note":             "202 of the probe -> aggregation for its client id shows count 1; one poller asks for all outstanding probes every 50 ms",
 	}
 	b.measure("freshness", "freshness at 10,000 events/s: 202 → visible, p99", "ms", []float64{load.Quantile(lat, 0.99)}, nil, "", "p99 ≤ 1,000 ms")
 	if failures > 0 || pollErrors > 0 {

@@ -6,13 +6,16 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +92,97 @@ func (b *bench) processorPhases(ctx context.Context, base string) (map[string]fl
 	return parsePhases(resp.Body)
 }
 
+// phases reads every processor's phase counters (nil for one that does not
+// answer).
+func (b *bench) phases(ctx context.Context) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for _, nm := range b.processorNames() {
+		if node, err := b.stack.Node(nm); err == nil {
+			if ph, err := b.processorPhases(ctx, node.URL()); err == nil {
+				out[nm] = ph
+			}
+		}
+	}
+	return out
+}
+
+// phaseDelta is what each processor did between two phases readings, as
+// means: milliseconds per call of each phase ("<phase>_ms"), records per
+// batch, milliseconds per batch and per insert, and the mean record delay
+// (Kafka timestamp to read-model write).
+func phaseDelta(before, after map[string]map[string]float64) map[string]any {
+	out := map[string]any{}
+	for nm, a := range after {
+		b := before[nm]
+		d := func(k string) float64 { return a[k] - b[k] }
+		mean := func(sum, count string, scale float64) float64 {
+			if n := d(count); n > 0 {
+				return d(sum) / n * scale
+			}
+			return 0
+		}
+		m := map[string]float64{
+			"batches":           d("batch_records_count"),
+			"records_per_batch": mean("batch_records_sum", "batch_records_count", 1),
+			"batch_ms":          mean("batch_seconds_sum", "batch_seconds_count", 1000),
+			"insert_ms":         mean("insert_seconds_sum", "insert_seconds_count", 1000),
+			"record_delay_ms":   mean("record_delay_seconds_sum", "record_delay_seconds_count", 1000),
+		}
+		for _, h := range []string{"record_delay", "batch", "insert"} {
+			m[h+"_p99_ms"] = max(-1, quantile(a, b, h, 0.99)*1000)
+			m[h+"_max_ms"] = max(-1, quantile(a, b, h, 1)*1000)
+		}
+		for k := range a {
+			if ph, ok := strings.CutSuffix(k, "_seconds"); ok && a[ph+"_count"] > 0 {
+				m[ph+"_ms"] = mean(k, ph+"_count", 1000)
+			}
+		}
+		out[nm] = m
+	}
+	return out
+}
+
+// histogramBucket splits tally_processor_<h>_bucket{le="x"} for the batch,
+// insert and record-delay histograms.
+func histogramBucket(name string) (h, le string, ok bool) {
+	for _, h := range []string{"batch_seconds", "insert_seconds", "record_delay_seconds"} {
+		if le, ok := strings.CutPrefix(name, "tally_processor_"+h+`_bucket{le="`); ok {
+			return strings.TrimSuffix(h, "_seconds"), strings.TrimSuffix(le, `"}`), true
+		}
+	}
+	return "", "", false
+}
+
+// quantile is the upper bound of the bucket of histogram h holding quantile
+// q of the observations between two readings (-1: past the last finite
+// bound; 0: none).
+func quantile(after, before map[string]float64, h string, q float64) float64 {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k, v := range after {
+		if le, ok := strings.CutPrefix(k, h+"_le:"); ok {
+			bound, err := strconv.ParseFloat(le, 64) // "+Inf" parses
+			if err != nil {
+				continue
+			}
+			bs = append(bs, bucket{bound, v - before[k]})
+		}
+	}
+	slices.SortFunc(bs, func(x, y bucket) int { return cmp.Compare(x.le, y.le) })
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return 0
+	}
+	for _, b := range bs {
+		if b.n >= q*bs[len(bs)-1].n {
+			if math.IsInf(b.le, 1) {
+				return -1
+			}
+			return b.le
+		}
+	}
+	return -1
+}
+
 // parsePhases picks tally_processor_phase_seconds_{sum,count}{phase="p"}
 // (as "p_seconds", "p_count") and the sums and counts of the processor's
 // batch, insert and records histograms out of Prometheus text.
@@ -110,11 +204,15 @@ func parsePhases(r io.Reader) (map[string]float64, error) {
 			out[strings.TrimSuffix(rest, `"}`)+"_seconds"] = v
 			continue
 		}
+		if h, le, ok := histogramBucket(name); ok {
+			out[h+"_le:"+le] = v
+			continue
+		}
 		if rest, ok := strings.CutPrefix(name, `tally_processor_phase_seconds_count{phase="`); ok {
 			out[strings.TrimSuffix(rest, `"}`)+"_count"] = v
 			continue
 		}
-		for _, h := range []string{"batch_seconds", "insert_seconds", "batch_records"} {
+		for _, h := range []string{"batch_seconds", "insert_seconds", "batch_records", "record_delay_seconds"} {
 			for _, suf := range []string{"_sum", "_count"} {
 				if name == "tally_processor_"+h+suf {
 					out[h+suf] = v

@@ -87,6 +87,43 @@ tally_processor_events_processed_total 180000
 	}
 }
 
+// The delay quantile is read from the buckets' growth between two readings,
+// not from their totals.
+func TestPhaseDeltaDelayQuantile(t *testing.T) {
+	read := func(text string) map[string]float64 {
+		m, err := parsePhases(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before := read(`tally_processor_record_delay_seconds_bucket{le="0.1"} 0
+tally_processor_record_delay_seconds_bucket{le="1"} 0
+tally_processor_record_delay_seconds_bucket{le="+Inf"} 1000
+tally_processor_batch_records_sum 1000
+tally_processor_batch_records_count 1
+tally_processor_phase_seconds_sum{phase="lookup"} 5
+tally_processor_phase_seconds_count{phase="lookup"} 1
+`)
+	after := read(`tally_processor_record_delay_seconds_bucket{le="0.1"} 980
+tally_processor_record_delay_seconds_bucket{le="1"} 1000
+tally_processor_record_delay_seconds_bucket{le="+Inf"} 2000
+tally_processor_batch_records_sum 2000
+tally_processor_batch_records_count 3
+tally_processor_phase_seconds_sum{phase="lookup"} 5.5
+tally_processor_phase_seconds_count{phase="lookup"} 3
+`)
+	d := phaseDelta(map[string]map[string]float64{"p": before}, map[string]map[string]float64{"p": after})["p"].(map[string]float64)
+	if d["record_delay_p99_ms"] != 1000 || d["records_per_batch"] != 500 || d["batches"] != 2 || d["lookup_ms"] != 250 {
+		t.Fatalf("delta %v", d)
+	}
+	after["record_delay_le:+Inf"] = 3000 // 1,000 more past the last bound
+	d = phaseDelta(map[string]map[string]float64{"p": before}, map[string]map[string]float64{"p": after})["p"].(map[string]float64)
+	if d["record_delay_p99_ms"] != -1 {
+		t.Fatalf("p99 past the last bound: %v", d["record_delay_p99_ms"])
+	}
+}
+
 // A failed run says so at the top of its report, with each reason, and the
 // dated copy lands beside latest.
 func TestWriteReport(t *testing.T) {
