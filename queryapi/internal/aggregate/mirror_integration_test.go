@@ -224,6 +224,62 @@ func TestMirrorIsExact(t *testing.T) {
 	}
 }
 
+// An incremental refresh reads only rows above the versions it certified
+// for the partitions it knows; rows of a partition or a stream it has not
+// seen yet (partitions added, the raw topic recreated) it must read whole,
+// counters and positions included, or it would certify a mirror that lacks
+// them and serve it.
+func TestMirrorReadsNewPartitionsAndStreamsWhole(t *testing.T) {
+	conn, db := chtest.DB(t)
+	ctx := context.Background()
+	gen := newGenerator()
+	var truth []logical
+	write := func(sw *chtest.StateWriter, parts ...int32) {
+		t.Helper()
+		var ws []chtest.Winner
+		for i := range 60 {
+			ev, w := gen.one(parts[i%len(parts)])
+			truth, ws = append(truth, ev), append(ws, w)
+		}
+		sw.Write(t, ws, 7, false)
+	}
+	known := &chtest.StateWriter{Conn: conn, DB: db, Books: true}
+	write(known, 0, 1)
+
+	m := aggregate.NewMirror(conn, db, aggregate.MirrorConfig{MaxAge: time.Hour}, slog.New(slog.DiscardHandler))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collectors()...)
+	store := aggregate.NewStore(conn, db).WithMirror(m)
+	check := func(step string, positions int) {
+		t.Helper()
+		if err := m.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []aggregate.GroupBy{aggregate.GroupNone, aggregate.GroupBoth} {
+			q := aggregate.Query{GroupBy: g}
+			before := mirrorAnswers(t, reg, "mirror")
+			got, err := store.Aggregate(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mirrorAnswers(t, reg, "mirror") != before+1 {
+				logReasons(t, reg)
+				t.Fatalf("%s: the mirror did not answer the all-time groupBy=%s", step, g)
+			}
+			t.Run(step+"/"+string(g), func(t *testing.T) { assertGroups(t, got, expected(truth, q)) })
+		}
+		books, ok := m.Books()
+		if !ok || len(books.Positions) != positions {
+			t.Fatalf("%s: the mirror's books hold %d positions (ok %v), want %d", step, len(books.Positions), ok, positions)
+		}
+	}
+	check("first read", 2)
+	write(known, 1, 2) // partition 2 is new to the mirror
+	other := &chtest.StateWriter{Conn: conn, DB: db, Books: true, Stream: "events.raw/00000000000000000000000000000002"}
+	write(other, 0) // so is every partition of another stream
+	check("new partition and stream", 4)
+}
+
 // setOf is xs as a set (the order of rows read from a map means nothing).
 func setOf[T comparable](xs []T) map[T]bool {
 	out := map[T]bool{}

@@ -91,10 +91,12 @@ func WriteWinners(t testing.TB, conn driver.Conn, db string, winners []Winner, b
 // keep accumulating, so later calls continue the partitions (offsets must
 // grow). With Books, every batch's insert also carries its tenants'
 // processed counters and the partition's position, as the processor's does.
+// Its state rows belong to Stream ("" means the package's Stream).
 type StateWriter struct {
-	Conn  driver.Conn
-	DB    string
-	Books bool
+	Conn   driver.Conn
+	DB     string
+	Books  bool
+	Stream string
 
 	acc       map[stateKey]*row
 	processed map[stateKey]uint64 // by tenant and part
@@ -107,6 +109,7 @@ func (sw *StateWriter) Write(t testing.TB, winners []Winner, batch int, replay b
 		sw.acc, sw.processed = map[stateKey]*row{}, map[stateKey]uint64{}
 	}
 	conn, db, acc := sw.Conn, sw.DB, sw.acc
+	stream, _ := streamOf(sw.Stream)
 	byPart := map[int32][]Winner{}
 	for _, w := range winners {
 		byPart[w.Partition] = append(byPart[w.Partition], w)
@@ -147,16 +150,16 @@ func (sw *StateWriter) Write(t testing.TB, winners []Winner, batch int, replay b
 			var rows [][]any
 			for k := range touched {
 				r := acc[k]
-				rows = append(rows, []any{k.tenant, schema.KindRollup, k.level, k.bucket, k.client, k.metric, Stream, k.part, version,
+				rows = append(rows, []any{k.tenant, schema.KindRollup, k.level, k.bucket, k.client, k.metric, stream, k.part, version,
 					r.count, decimal.NewFromBigInt(r.sum, -9), decimal.NewFromBigInt(r.min, -9), decimal.NewFromBigInt(r.max, -9),
 					r.minTs, r.maxTs})
 			}
 			if sw.Books {
 				for k := range tenants {
-					rows = append(rows, []any{k.tenant, schema.KindCounter, uint8(0), uint32(0), "", schema.OutcomeProcessed, Stream, part,
+					rows = append(rows, []any{k.tenant, schema.KindCounter, uint8(0), uint32(0), "", schema.OutcomeProcessed, stream, part,
 						version, sw.processed[k], decimal.Zero, decimal.Zero, decimal.Zero, int64(0), int64(0)})
 				}
-				rows = append(rows, []any{"", schema.KindPosition, uint8(0), uint32(0), "", "", Stream, part, version, version,
+				rows = append(rows, []any{"", schema.KindPosition, uint8(0), uint32(0), "", "", stream, part, version, version,
 					decimal.Zero, decimal.Zero, decimal.Zero, int64(0), int64(0)})
 			}
 			Insert(t, conn, "INSERT INTO "+db+".state ("+schema.Cols(schema.StateColumns)+")", rows...)
