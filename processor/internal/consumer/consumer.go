@@ -1,7 +1,9 @@
 // Package consumer runs the processor's consumer-group loop on the raw topic.
 //
 // The loop polls a batch, hands it to the pipeline, and commits the batch's
-// offsets only after the pipeline returned nil (every record durable). Auto
+// offsets only after the pipeline returned nil (every record durable). A
+// batch is the fetch the client buffered meanwhile plus the one fetched right
+// after it (collect), so it holds what arrived up to about now. Auto
 // commit is off and BlockRebalanceOnPoll is on, so a rebalance can only
 // happen between batches: a partition is never revoked while its records are
 // being written, and nothing is committed for records that are not durable.
