@@ -142,10 +142,13 @@ func phaseDelta(before, after map[string]map[string]float64) map[string]any {
 	return out
 }
 
-// histogramBucket splits tally_processor_<h>_bucket{le="x"} for the batch,
-// insert and record-delay histograms.
+// timings are the processor's latency histograms the benchmark reads: sums
+// and counts (means), and buckets (quantiles over a run).
+var timings = []string{"batch_seconds", "insert_seconds", "record_delay_seconds"}
+
+// histogramBucket splits tally_processor_<h>_bucket{le="x"} of the timings.
 func histogramBucket(name string) (h, le string, ok bool) {
-	for _, h := range []string{"batch_seconds", "insert_seconds", "record_delay_seconds"} {
+	for _, h := range timings {
 		if le, ok := strings.CutPrefix(name, "tally_processor_"+h+`_bucket{le="`); ok {
 			return strings.TrimSuffix(h, "_seconds"), strings.TrimSuffix(le, `"}`), true
 		}
@@ -185,11 +188,13 @@ func quantile(after, before map[string]float64, h string, q float64) float64 {
 
 // parsePhases picks tally_processor_phase_seconds_{sum,count}{phase="p"}
 // (as "p_seconds", "p_count") and the sums and counts of the processor's
-// batch, insert and records histograms out of Prometheus text.
+// batch, insert, record-delay and records histograms, and the timings' buckets
+// (as "<h>_le:<bound>"), out of Prometheus text.
 func parsePhases(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	summed := append(slices.Clip(timings), "batch_records")
 	for sc.Scan() {
 		line := sc.Text()
 		name, value, ok := strings.Cut(line, " ")
@@ -212,7 +217,7 @@ func parsePhases(r io.Reader) (map[string]float64, error) {
 			out[strings.TrimSuffix(rest, `"}`)+"_count"] = v
 			continue
 		}
-		for _, h := range []string{"batch_seconds", "insert_seconds", "batch_records", "record_delay_seconds"} {
+		for _, h := range summed {
 			for _, suf := range []string{"_sum", "_count"} {
 				if name == "tally_processor_"+h+suf {
 					out[h+suf] = v
