@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,7 +46,9 @@ func (h *handler) parseIngest(c *gin.Context) (ingest.Request, bool) {
 }
 
 // requestOptions reads what every ingest route takes besides the body: the
-// simulateFailure parameter and the Idempotency-Key header.
+// simulateFailure parameter, the Idempotency-Key header and the
+// duplicate-hint preference (Prefer, RFC 7240), which it confirms with
+// Preference-Applied.
 func (h *handler) requestOptions(c *gin.Context) (ingest.Request, bool) {
 	simulate := false
 	if v := c.Query("simulateFailure"); v != "" {
@@ -67,12 +70,38 @@ func (h *handler) requestOptions(c *gin.Context) (ingest.Request, bool) {
 			"Idempotency-Key is longer than "+strconv.Itoa(maxIdempotencyKey)+" bytes")
 		return ingest.Request{}, false
 	}
+	hint := prefers(c.Request.Header, preferDuplicateHint)
+	if hint {
+		c.Header("Preference-Applied", preferDuplicateHint)
+	}
 	return ingest.Request{
 		RequestID:       c.GetString(ctxRequestID),
 		IdempotencyKey:  key,
 		SimulateFailure: simulate,
 		ReceivedAt:      h.cfg.Now(),
+		DuplicateHint:   hint,
 	}, true
+}
+
+// preferDuplicateHint is the preference that asks for the duplicate hint
+// (a Redis round trip per request, two commands per event) on the /v1 ingest
+// routes; /api/events always answers it, as the seed did.
+const preferDuplicateHint = "duplicate-hint"
+
+// prefers reports whether the Prefer headers hold the preference token
+// (RFC 7240: comma-separated preferences, each "token[=value][; params]",
+// tokens compared case-insensitively).
+func prefers(header http.Header, token string) bool {
+	for _, v := range header.Values("Prefer") {
+		for pref := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(pref, ";")
+			name, _, _ = strings.Cut(name, "=")
+			if strings.EqualFold(strings.TrimSpace(name), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // readBody reads the (possibly gzipped) body within the limits.
@@ -237,6 +266,8 @@ func (h *handler) ingestSeed(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// The seed answered isDuplicate on every request; its clients keep it.
+	req.DuplicateHint = true
 	if !h.admitRequest(c, &req) {
 		return
 	}

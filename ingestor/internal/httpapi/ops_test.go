@@ -69,11 +69,27 @@ func TestDuplicateHint(t *testing.T) {
 	// refused at once.
 	opts.redisTimeout = 5 * time.Second
 	h := newHarness(t, opts)
+	ask := map[string]string{"Prefer": "return=minimal, Duplicate-Hint"}
 
-	w := h.do(request{path: "/v1/events", body: []byte(evA)})
+	// Not asked for: no Redis command, and only what the request itself
+	// shows (a repeated element) is answered.
+	w := h.do(request{path: "/v1/events", body: []byte("[" + evB + "," + evB + "]")})
+	quiet := decode[v1Response](t, w)
+	if w.Code != http.StatusAccepted || quiet.Results[0].Duplicate != nil || quiet.Results[1].Duplicate == nil ||
+		!*quiet.Results[1].Duplicate || w.Header().Get("Preference-Applied") != "" {
+		t.Fatalf("without the preference: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if n := mr.CommandCount(); n != 0 {
+		t.Fatalf("without the preference the ingestor sent Redis %d commands, want 0", n)
+	}
+
+	w = h.do(request{path: "/v1/events", body: []byte(evA), header: ask})
 	first := decode[v1Response](t, w)
 	if w.Code != http.StatusAccepted || first.Results[0].Duplicate == nil || *first.Results[0].Duplicate {
 		t.Fatalf("first post: %d %s", w.Code, w.Body)
+	}
+	if got := w.Header().Get("Preference-Applied"); got != "duplicate-hint" {
+		t.Errorf("Preference-Applied = %q, want duplicate-hint", got)
 	}
 	// The processor marks an id only after its durable write; the claim of
 	// the first copy expires.
@@ -84,7 +100,7 @@ func TestDuplicateHint(t *testing.T) {
 	}
 	mr.HSet(key, field, "x")
 	mr.FastForward(seen.ClaimWindow + time.Second)
-	w = h.do(request{path: "/v1/events", body: []byte("[" + evA + "," + evC + "]")})
+	w = h.do(request{path: "/v1/events", body: []byte("[" + evA + "," + evC + "]"), header: ask})
 	second := decode[v1Response](t, w)
 	if w.Code != http.StatusAccepted || !*second.Results[0].Duplicate || *second.Results[1].Duplicate {
 		t.Fatalf("second post: %d %s", w.Code, w.Body)
@@ -103,7 +119,7 @@ func TestDuplicateHint(t *testing.T) {
 	// Redis down: still 202; the hint is unknown, never "new".
 	mr.Close()
 	start := time.Now()
-	w = h.do(request{path: "/v1/events", body: []byte(evA)})
+	w = h.do(request{path: "/v1/events", body: []byte(evA), header: ask})
 	down := decode[v1Response](t, w)
 	if w.Code != http.StatusAccepted || down.Accepted != 1 || down.Results[0].Duplicate != nil {
 		t.Fatalf("redis down: %d %s", w.Code, w.Body)
@@ -115,8 +131,8 @@ func TestDuplicateHint(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
 		t.Errorf("redis down cost %s", elapsed)
 	}
-	if got := len(h.records(7, 5*time.Second)); got != 7 {
-		t.Errorf("got %d records, want 7", got)
+	if got := len(h.records(9, 5*time.Second)); got != 9 {
+		t.Errorf("got %d records, want 9", got)
 	}
 }
 

@@ -23,8 +23,13 @@
 // The preflight verdict is informational: the processor re-normalizes every
 // record with the same configuration and the same keys (the fallback key
 // travels in its own header) and decides authoritatively. So is the
-// duplicate hint (see Claimer): it is asked only for acknowledged events,
-// after the ack, and says "unknown" when it cannot answer.
+// duplicate hint (see Claimer): it is asked only when the request asks for
+// it (Request.DuplicateHint), only for acknowledged events, after the ack,
+// and says "unknown" when it cannot answer. It costs Redis two commands per
+// event, which at batched rates doubled Redis's work and halved the
+// ingestor's throughput (docs/benchmarks/2026-12-02-duplicate-hint.md), so
+// a request that does not ask gets only what the request itself shows: an
+// element repeating an earlier element's id is a duplicate.
 package ingest
 
 import (
@@ -123,6 +128,10 @@ type Request struct {
 	// Layout is how every element is laid out (format, CloudEvents
 	// attributes, Segment sentAt); the zero value is Tally JSON.
 	Layout Layout
+	// DuplicateHint asks the Claimer (Redis) whether each acknowledged
+	// event is a duplicate. Without it only repeats within the request are
+	// answered, and every other hint is unknown.
+	DuplicateHint bool
 }
 
 // Result is the verdict for one event.
@@ -318,7 +327,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 		s.cfg.Metrics.produceFailures.Inc()
 		s.cfg.Metrics.failed.Add(float64(out.Failed))
 	}
-	s.hint(ctx, req.RequestID, out.Results, acked)
+	s.hint(ctx, req, out.Results, acked)
 	if failure != nil {
 		if timedOut {
 			return out, fmt.Errorf("%w: %d of %d records failed or were not acknowledged within %s", failure, out.Failed, n, s.cfg.ProduceTimeout)
@@ -330,10 +339,10 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 
 // hint fills the duplicate hint of the acknowledged, accepted results (at
 // acked). A repeat of an id within the request is a duplicate of its first
-// element; the first of each id asks the Claimer. It runs after the ack, so
-// a copy that failed never claims an id and only stored-or-storing copies
-// compete for "new".
-func (s *Service) hint(ctx context.Context, requestID string, results []Result, acked []int) {
+// element; when req asks for the hint, the first of each id asks the
+// Claimer. It runs after the ack, so a copy that failed never claims an id
+// and only stored-or-storing copies compete for "new".
+func (s *Service) hint(ctx context.Context, req Request, results []Result, acked []int) {
 	if len(acked) == 0 {
 		return
 	}
@@ -350,13 +359,13 @@ func (s *Service) hint(ctx context.Context, requestID string, results []Result, 
 		ids = append(ids, r.EventID)
 		idx = append(idx, i)
 	}
-	if s.cfg.Seen == nil {
+	if s.cfg.Seen == nil || !req.DuplicateHint {
 		return
 	}
 	dup, err := s.cfg.Seen.Claim(ctx, ids)
 	if err != nil {
 		s.cfg.Metrics.hintFailures.Inc()
-		s.cfg.Logger.DebugContext(ctx, "duplicate hint unavailable; answering unknown", "request_id", requestID, "error", err)
+		s.cfg.Logger.DebugContext(ctx, "duplicate hint unavailable; answering unknown", "request_id", req.RequestID, "error", err)
 		return
 	}
 	for j, i := range idx {

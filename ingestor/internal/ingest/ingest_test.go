@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,6 +145,7 @@ func TestIngestRecordsAndHint(t *testing.T) {
 	out, err := svc.Ingest(context.Background(), Request{
 		Elements: append(elements(`{"a":1}`, `{"a":2}`, `{"bad":1}`, `{"a":1}`), body.Element{Raw: []byte(`7`), Issue: body.IssueNotObject, Message: "m"}),
 		Shape:    body.ShapeArray, RequestID: "req", IdempotencyKey: "k", SimulateFailure: true, ReceivedAt: at,
+		DuplicateHint: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -188,5 +190,47 @@ func TestIngestHintFailsOpen(t *testing.T) {
 	out, err := svc.Ingest(context.Background(), Request{Elements: elements(`{"a":1}`), Shape: body.ShapeObject, IdempotencyKey: "k"})
 	if err != nil || out.Accepted != 1 || out.Results[0].Duplicate != DuplicateUnknown {
 		t.Fatalf("out %+v err %v", out, err)
+	}
+}
+
+// claimCounter fails the test if the hint reaches Redis.
+type claimCounter struct{ calls atomic.Int64 }
+
+func (c *claimCounter) Claim(_ context.Context, ids []string) ([]bool, error) {
+	c.calls.Add(1)
+	return make([]bool, len(ids)), nil
+}
+
+// The hint costs Redis two commands per event, so it is asked only when the
+// request asks; a repeat within the request is still known without it.
+func TestDuplicateHintOnlyWhenAsked(t *testing.T) {
+	claims := &claimCounter{}
+	svc, _ := newService(t, &fakeProducer{failAt: -1}, claims)
+	req := Request{Elements: elements(`{"a":1}`, `{"a":2}`, `{"a":1}`), Shape: body.ShapeArray, RequestID: "r"}
+	out, err := svc.Ingest(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Duplicate{DuplicateUnknown, DuplicateUnknown, DuplicateYes}
+	for i, r := range out.Results {
+		if r.Duplicate != want[i] {
+			t.Errorf("not asked: result %d duplicate %v, want %v", i, r.Duplicate, want[i])
+		}
+	}
+	if n := claims.calls.Load(); n != 0 {
+		t.Fatalf("not asked: the Claimer was called %d times, want 0", n)
+	}
+	req.DuplicateHint = true
+	if out, err = svc.Ingest(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	want = []Duplicate{DuplicateNo, DuplicateNo, DuplicateYes}
+	for i, r := range out.Results {
+		if r.Duplicate != want[i] {
+			t.Errorf("asked: result %d duplicate %v, want %v", i, r.Duplicate, want[i])
+		}
+	}
+	if n := claims.calls.Load(); n != 1 {
+		t.Errorf("asked: the Claimer was called %d times, want 1", n)
 	}
 }

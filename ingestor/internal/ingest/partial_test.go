@@ -246,7 +246,7 @@ func TestDuplicateHintClaims(t *testing.T) {
 	claims := &claimSet{claims: map[string]bool{}}
 	p := &logProducer{fail: map[string]bool{ev: true}, failErr: errors.New("down")}
 	svc, _ := engineService(t, p, claims)
-	req := Request{Elements: elements(ev), Shape: body.ShapeObject, ReceivedAt: time.Unix(1, 0)}
+	req := Request{Elements: elements(ev), Shape: body.ShapeObject, ReceivedAt: time.Unix(1, 0), DuplicateHint: true}
 	out, err := svc.Ingest(context.Background(), req)
 	if err == nil || out.Results[0].Duplicate != DuplicateUnknown || len(claims.claims) != 0 {
 		t.Fatalf("a failed copy: err %v result %+v claims %v; it must claim nothing", err, out.Results[0], claims.claims)

@@ -57,7 +57,7 @@ describe('SubmitPanel', () => {
     expect(JSON.parse(post!.body)).toHaveLength(2);
   });
 
-  it('sends simulateFailure=true when the switch is on, and the Idempotency-Key header', async () => {
+  it('sends simulateFailure=true when the switch is on, the Idempotency-Key header and asks for the duplicate hint', async () => {
     const api = mockFetch({
       'GET /query/v1/stats': stats(),
       'POST /ingest/v1/events': () =>
@@ -71,6 +71,7 @@ describe('SubmitPanel', () => {
     const [post] = api.to('POST', '/ingest/v1/events');
     expect(post!.url.searchParams.get('simulateFailure')).toBe('true');
     expect(post!.headers.get('Idempotency-Key')).toBe('order-17');
+    expect(post!.headers.get('Prefer')).toBe('duplicate-hint');
   });
 
   it('hints duplicates: server flag, repeated id in one batch, and a resend', async () => {

@@ -42,7 +42,9 @@ export function SubmitPanel() {
         ingest.POST('/v1/events', {
           params: {
             query: simulateFailure ? { simulateFailure: true } : {},
-            header: idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {},
+            // The duplicate hint costs the ingestor a Redis round trip, so it
+            // is answered only when asked; this panel shows it.
+            header: { Prefer: 'duplicate-hint', ...(idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}) },
           },
           body,
         }),

@@ -412,7 +412,7 @@ export interface components {
              * @enum {string}
              */
             status: "accepted" | "rejected" | "failed";
-            /** @description Present only when known (a hint; the processor decides): true when an earlier element, a stored copy or another copy acknowledged in the last 5 s has the id; false when none is known and this copy claimed the id. Absent when Redis is off or failed. */
+            /** @description Present only when known (a hint; the processor decides). With `Prefer: duplicate-hint`: true when an earlier element, a stored copy or another copy acknowledged in the last 5 s has the id; false when none is known and this copy claimed the id; absent when Redis is off or failed. Without the preference: true for an element repeating an earlier element's id, otherwise absent. */
             duplicate?: boolean;
             error?: components["schemas"]["ErrorDetail"];
         };
@@ -1125,6 +1125,8 @@ export interface components {
         RateLimitReset: number;
         /** @description draft-ietf-httpapi-ratelimit-headers-07: `<limit>;w=<window seconds>`. */
         RateLimitPolicy: string;
+        /** @description RFC 7240: `duplicate-hint` when the request asked for the duplicate hint. */
+        PreferenceApplied: string;
     };
     pathItems: never;
 }
@@ -1178,6 +1180,8 @@ export interface operations {
             header?: {
                 /** @description Client idempotency key. On a single object it is the event's key (it wins over a key in the payload); in an array or NDJSON body an element's own key (payload idempotencyKey, Segment messageId, CloudEvents id) wins and an element without one gets `<key>:<index>`, which is stable only for a resend of the identical array. The event id is then derived from client id + key. */
                 "Idempotency-Key"?: string;
+                /** @description RFC 7240 preferences. `duplicate-hint` asks for the duplicate hint (`duplicate` in each result): one Redis round trip per request, two commands per event, so it is answered only when asked; the answer then carries `Preference-Applied: duplicate-hint`. Without it `duplicate` is given only for an element repeating an earlier element's id. `POST /api/events` always answers it (the seed's `isDuplicate`). */
+                Prefer?: string;
                 /** @description Request body compression. */
                 "Content-Encoding"?: "gzip" | "identity";
                 /** @description Binary-mode CloudEvents: must be `1.0`; its presence makes the request binary mode (unless Content-Type is a CloudEvents structured or batch type). Other `ce-<name>` headers are extension attributes; values are percent-encoded UTF-8, else 400 `invalid_cloudevent_header`. */
@@ -1211,6 +1215,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
                     "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Preference-Applied": components["headers"]["PreferenceApplied"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1768,6 +1773,8 @@ export interface operations {
             header?: {
                 /** @description Client idempotency key. For an array or NDJSON body the key of element *i* is `<key>:<i>`. The event id is then derived from client id + key. */
                 "Idempotency-Key"?: string;
+                /** @description RFC 7240 preferences. `duplicate-hint` asks for the duplicate hint (`duplicate` in each result): one Redis round trip per request, two commands per event, so it is answered only when asked; the answer then carries `Preference-Applied: duplicate-hint`. Without it `duplicate` is given only for an element repeating an earlier element's id. `POST /api/events` always answers it (the seed's `isDuplicate`). */
+                Prefer?: string;
                 /** @description Request body compression. */
                 "Content-Encoding"?: "gzip" | "identity";
             };
@@ -1783,6 +1790,7 @@ export interface operations {
             /** @description Every message is durable in Kafka (rejected ones too, for audit); the results say which are counted. */
             200: {
                 headers: {
+                    "Preference-Applied": components["headers"]["PreferenceApplied"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1804,6 +1812,8 @@ export interface operations {
             header?: {
                 /** @description Client idempotency key. For an array or NDJSON body the key of element *i* is `<key>:<i>`. The event id is then derived from client id + key. */
                 "Idempotency-Key"?: string;
+                /** @description RFC 7240 preferences. `duplicate-hint` asks for the duplicate hint (`duplicate` in each result): one Redis round trip per request, two commands per event, so it is answered only when asked; the answer then carries `Preference-Applied: duplicate-hint`. Without it `duplicate` is given only for an element repeating an earlier element's id. `POST /api/events` always answers it (the seed's `isDuplicate`). */
+                Prefer?: string;
                 /** @description Request body compression. */
                 "Content-Encoding"?: "gzip" | "identity";
             };
@@ -1819,6 +1829,7 @@ export interface operations {
             /** @description Every message is durable in Kafka (rejected ones too, for audit); the results say which are counted. */
             200: {
                 headers: {
+                    "Preference-Applied": components["headers"]["PreferenceApplied"];
                     [name: string]: unknown;
                 };
                 content: {
