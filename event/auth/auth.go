@@ -197,25 +197,65 @@ func TenantSignature(secret []byte, tenant string, value []byte) []byte {
 	return []byte(hex.EncodeToString(m.Sum(nil)))
 }
 
-// NewTenantSigner returns TenantSignature for one secret, keeping keyed
-// HMAC states in a pool: the ingestor signs every record, and building
-// the HMAC (two hashed key blocks, allocations) per record costs more than
-// hashing a small event.
+// NewTenantSigner returns TenantSignature for one secret (TenantKey.Sign).
 func NewTenantSigner(secret []byte) func(tenant string, value []byte) []byte {
+	return NewTenantKey(secret).Sign
+}
+
+// TenantKey signs and verifies record tenants (TenantSignature) with one
+// secret, keeping keyed HMAC states in a pool: the ingestor signs every
+// record and the processor verifies every record, and building the HMAC
+// (two hashed key blocks, allocations) per record costs more than hashing a
+// small event (9% of the processor's CPU in an end-to-end run). It is safe
+// for concurrent use.
+type TenantKey struct {
+	pool sync.Pool // of *keyedHMAC
+	set  bool
+}
+
+// keyedHMAC is one pooled HMAC state with its scratch space, so a
+// signature allocates nothing.
+type keyedHMAC struct {
+	h      hash.Hash
+	prefix []byte // the tenant and its 0 terminator
+	sum    [sha256.Size]byte
+}
+
+// NewTenantKey returns the key for secret; with an empty secret nothing
+// verifies.
+func NewTenantKey(secret []byte) *TenantKey {
 	key := bytes.Clone(secret)
-	pool := sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
-	return func(tenant string, value []byte) []byte {
-		m := pool.Get().(hash.Hash)
-		m.Reset()
-		m.Write([]byte(tenant))
-		m.Write([]byte{0})
-		m.Write(value)
-		var sum [sha256.Size]byte
-		out := make([]byte, hex.EncodedLen(sha256.Size))
-		hex.Encode(out, m.Sum(sum[:0]))
-		pool.Put(m)
-		return out
+	k := &TenantKey{set: len(key) > 0}
+	k.pool.New = func() any { return &keyedHMAC{h: hmac.New(sha256.New, key)} }
+	return k
+}
+
+// sum writes the hex signature of tenant and value into out.
+func (k *TenantKey) sum(tenant string, value []byte, out *[2 * sha256.Size]byte) {
+	m := k.pool.Get().(*keyedHMAC)
+	m.h.Reset()
+	m.prefix = append(append(m.prefix[:0], tenant...), 0)
+	m.h.Write(m.prefix)
+	m.h.Write(value)
+	hex.Encode(out[:], m.h.Sum(m.sum[:0]))
+	k.pool.Put(m)
+}
+
+// Sign is TenantSignature with this key.
+func (k *TenantKey) Sign(tenant string, value []byte) []byte {
+	var out [2 * sha256.Size]byte
+	k.sum(tenant, value, &out)
+	return out[:]
+}
+
+// Verify is VerifyTenant with this key: constant time, no allocation.
+func (k *TenantKey) Verify(tenant string, value, sig []byte) bool {
+	if !k.set {
+		return false
 	}
+	var want [2 * sha256.Size]byte
+	k.sum(tenant, value, &want)
+	return hmac.Equal(want[:], sig)
 }
 
 // VerifyTenant checks a signature made by TenantSignature, in constant time.

@@ -129,3 +129,66 @@ func TestNewTenantSigner(t *testing.T) {
 		t.Fatal("does not verify")
 	}
 }
+
+// TestTenantKeyVerify: the pooled verifier agrees with VerifyTenant on valid
+// and forged signatures, concurrently, and refuses everything with no
+// secret.
+func TestTenantKeyVerify(t *testing.T) {
+	secret := []byte("a shared secret of some length")
+	key := NewTenantKey(secret)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				tenant, value := fmt.Sprintf("t%d", g), []byte(fmt.Sprintf(`{"n":%d}`, i))
+				sig := TenantSignature(secret, tenant, value)
+				forged := append([]byte(nil), sig...)
+				forged[i%len(forged)] ^= 1
+				for _, c := range []struct {
+					tenant string
+					value  []byte
+					sig    []byte
+				}{{tenant, value, sig}, {tenant, value, forged}, {tenant + "x", value, sig}, {tenant, append(value, ' '), sig}, {tenant, value, sig[:10]}} {
+					if got, want := key.Verify(c.tenant, c.value, c.sig), VerifyTenant(secret, c.tenant, c.value, c.sig); got != want {
+						t.Errorf("Verify(%q, %s, %s) = %v, VerifyTenant says %v", c.tenant, c.value, c.sig, got, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if !key.Verify("acme", []byte("v"), key.Sign("acme", []byte("v"))) {
+		t.Fatal("its own signature does not verify")
+	}
+	empty := NewTenantKey(nil)
+	if empty.Verify("acme", []byte("v"), TenantSignature(nil, "acme", []byte("v"))) {
+		t.Error("an empty secret verified a signature")
+	}
+}
+
+// BenchmarkTenantVerify: the processor verifies every record's tenant.
+// VerifyTenant builds the HMAC each time; TenantKey reuses keyed states
+// (2026-12-02: 1.0 µs and 11 allocations → 0.4 µs and none, for a
+// 130-byte event).
+func BenchmarkTenantVerify(b *testing.B) {
+	secret := []byte("24b3b571457685866567c2a85430e9beb2b978f88691e101")
+	value := []byte(`{"clientId":"client_17","metric":"api_calls","amount":"12.50","timestamp":"2026-12-02T12:00:00.123Z","idempotencyKey":"k-1234567"}`)
+	sig := TenantSignature(secret, "default", value)
+	b.Run("VerifyTenant", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			VerifyTenant(secret, "default", value, sig)
+		}
+	})
+	b.Run("TenantKey", func(b *testing.B) {
+		key := NewTenantKey(secret)
+		b.ReportAllocs()
+		for b.Loop() {
+			key.Verify("default", value, sig)
+		}
+	})
+}

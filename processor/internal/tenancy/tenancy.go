@@ -18,6 +18,7 @@ package tenancy
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -39,6 +40,17 @@ type Resolver struct {
 	Previous []byte
 	// Disabled trusts every claim (TALLY_AUTH=disabled).
 	Disabled bool
+
+	once          sync.Once
+	current, prev *auth.TenantKey
+}
+
+// keys are Secret's and Previous's pooled HMAC states, built on first use.
+func (t *Resolver) keys() (current, prev *auth.TenantKey) {
+	t.once.Do(func() {
+		t.current, t.prev = auth.NewTenantKey(t.Secret), auth.NewTenantKey(t.Previous)
+	})
+	return t.current, t.prev
 }
 
 var _ pipeline.Tenants = (*Resolver)(nil)
@@ -52,7 +64,8 @@ func (t *Resolver) Tenant(r *kgo.Record, claimed string, signature []byte) (stri
 		return claimed, nil
 	}
 	if claimed != "" {
-		if auth.VerifyTenant(t.Secret, claimed, r.Value, signature) || auth.VerifyTenant(t.Previous, claimed, r.Value, signature) {
+		current, prev := t.keys()
+		if current.Verify(claimed, r.Value, signature) || prev.Verify(claimed, r.Value, signature) {
 			return claimed, nil
 		}
 		return "", &pipeline.TenantRejection{Code: pipeline.CodeTenantUnverified, Message: "the record claims tenant " +
@@ -74,5 +87,6 @@ func (t *Resolver) Signer() func(tenant string, value []byte) []byte {
 	if t.Disabled || len(t.Secret) == 0 {
 		return nil
 	}
-	return func(tenant string, value []byte) []byte { return auth.TenantSignature(t.Secret, tenant, value) }
+	current, _ := t.keys()
+	return current.Sign
 }
