@@ -346,9 +346,10 @@ func (s *Service) hint(ctx context.Context, req Request, results []Result, acked
 	if len(acked) == 0 {
 		return
 	}
+	ask := s.cfg.Seen != nil && req.DuplicateHint
 	first := make(map[string]struct{}, len(acked))
-	ids := make([]string, 0, len(acked))
-	idx := make([]int, 0, len(acked))
+	var ids []string // the first of each id, when the Claimer is asked
+	var idx []int
 	for _, i := range acked {
 		r := &results[i]
 		if _, again := first[r.EventID]; again {
@@ -356,10 +357,12 @@ func (s *Service) hint(ctx context.Context, req Request, results []Result, acked
 			continue
 		}
 		first[r.EventID] = struct{}{}
-		ids = append(ids, r.EventID)
-		idx = append(idx, i)
+		if ask {
+			ids = append(ids, r.EventID)
+			idx = append(idx, i)
+		}
 	}
-	if s.cfg.Seen == nil || !req.DuplicateHint {
+	if !ask {
 		return
 	}
 	dup, err := s.cfg.Seen.Claim(ctx, ids)
