@@ -31,6 +31,7 @@ test: test-unit test-dashboard test-integration ## every tier CI runs
 
 test-unit: ## Go unit tests (kfake, miniredis, fakes), with the race detector; the compat check's own tests
 	@for m in $(GO_MODULES); do echo "== unit: $$m"; (cd $$m && go test -race -count=1 ./...) || exit 1; done
+	@echo "== unit: bench (its own module, outside go.work)" && cd bench && GOWORK=off go test -race -count=1 ./...
 	@echo "== unit: scripts/clickhouse-compat" && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s scripts/clickhouse-compat
 
 test-dashboard:

@@ -19,18 +19,24 @@ package main
 // The scratch topic and table are removed at the end of the run.
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -104,32 +110,48 @@ func (b *bench) ceilingIngest(ctx context.Context) (map[string]any, error) {
 	res["kafka_records_per_second"] = kafka
 	b.measure("ceiling.kafka", "ceiling: Kafka produce (franz-go async, acks=all)", "records/s", kafka, nil, "", "")
 
-	srv, err := b.startCeilingServer()
-	if err != nil {
-		return res, err
-	}
-	defer srv.close()
+	// The HTTP ceiling runs as its own process, as the ingestor does, and
+	// also inside this benchmark process: there the server and the load
+	// generator share one Go runtime, so no request crosses a process
+	// boundary — a bound no separate server reaches. The ratios use the
+	// separate process; the in-process figure stays beside it.
 	d := time.Duration(b.prof.IngestSeconds) * time.Second
-	var single, singleP99, batch, batchP99 []float64
-	for i := range b.prof.Runs {
-		r, err := b.loadRun(ctx, fmt.Sprintf("ceiling-ingest: HTTP + ProduceSync, single events, max rate, run %d/%d", i+1, b.prof.Runs),
-			srv.url, load.Config{Batch: 1, Concurrency: 64, Duration: d, DupRatio: 0.1}, false)
-		if err != nil {
-			return res, err
-		}
-		single, singleP99 = append(single, r.ReqPerSec), append(singleP99, r.P99ms)
-		r, err = b.loadRun(ctx, fmt.Sprintf("ceiling-ingest: HTTP + ProduceSync, batches of 500, max rate, run %d/%d", i+1, b.prof.Runs),
-			srv.url, load.Config{Batch: 500, Concurrency: 4, Duration: d, DupRatio: 0.1}, false)
-		if err != nil {
-			return res, err
-		}
-		batch, batchP99 = append(batch, r.AckedPerSec), append(batchP99, r.P99ms)
+	servers := []struct {
+		key, where string
+		start      func() (*ceilingServer, error)
+	}{
+		{"", "own process", b.startCeilingProcess},
+		{"_inprocess", "in the benchmark process", b.startCeilingServer},
 	}
-	res["http_single_requests_per_second"], res["http_single_p99_ms"] = single, singleP99
-	res["http_batch_events_per_second"], res["http_batch_p99_ms"] = batch, batchP99
-	b.measure("ceiling.http_single", "ceiling: HTTP + ProduceSync, single events, max rate", "req/s", single, singleP99, "", "")
-	b.measure("ceiling.http_batch", "ceiling: HTTP + ProduceSync, batches of 500, max rate", "events/s", batch, batchP99, "", "")
-	res["note"] = "minimal net/http server in the benchmark process: reads the body, produces each event (acks=all, linger 2 ms like the ingestor) with ProduceSync, answers 202 with per-event ids; same load generator settings as the ingest steps"
+	for _, sv := range servers {
+		srv, err := sv.start()
+		if err != nil {
+			return res, err
+		}
+		var single, singleP99, batch, batchP99 []float64
+		for i := range b.prof.Runs {
+			r, err := b.loadRun(ctx, fmt.Sprintf("ceiling-ingest: HTTP + ProduceSync (%s), single events, max rate, run %d/%d", sv.where, i+1, b.prof.Runs),
+				srv.url, load.Config{Batch: 1, Concurrency: 64, Duration: d, DupRatio: 0.1}, false)
+			if err != nil {
+				srv.close()
+				return res, err
+			}
+			single, singleP99 = append(single, r.ReqPerSec), append(singleP99, r.P99ms)
+			r, err = b.loadRun(ctx, fmt.Sprintf("ceiling-ingest: HTTP + ProduceSync (%s), batches of 500, max rate, run %d/%d", sv.where, i+1, b.prof.Runs),
+				srv.url, load.Config{Batch: 500, Concurrency: 4, Duration: d, DupRatio: 0.1}, false)
+			if err != nil {
+				srv.close()
+				return res, err
+			}
+			batch, batchP99 = append(batch, r.AckedPerSec), append(batchP99, r.P99ms)
+		}
+		srv.close()
+		res["http_single_requests_per_second"+sv.key], res["http_single_p99_ms"+sv.key] = single, singleP99
+		res["http_batch_events_per_second"+sv.key], res["http_batch_p99_ms"+sv.key] = batch, batchP99
+		b.measure("ceiling.http_single"+sv.key, "ceiling: HTTP + ProduceSync ("+sv.where+"), single events, max rate", "req/s", single, singleP99, "", "")
+		b.measure("ceiling.http_batch"+sv.key, "ceiling: HTTP + ProduceSync ("+sv.where+"), batches of 500, max rate", "events/s", batch, batchP99, "", "")
+	}
+	res["note"] = "minimal net/http server, run as its own process (tallybench ceiling-server; the ratios use it) and inside the benchmark process: reads the body, produces each event (acks=all, linger 2 ms like the ingestor) with ProduceSync, answers 202 with per-event ids; same load generator settings as the ingest steps"
 	return res, nil
 }
 
@@ -177,20 +199,16 @@ func cmpOr(a, b error) error {
 }
 
 type ceilingServer struct {
-	url  string
-	srv  *http.Server
-	prod *kgo.Client
+	url   string
+	srv   *http.Server
+	prod  *kgo.Client
+	close func()
 }
 
-func (s *ceilingServer) close() {
-	_ = s.srv.Close()
-	s.prod.Close()
-}
-
-// startCeilingServer starts the minimal produce-then-202 server on a free
-// loopback port.
-func (b *bench) startCeilingServer() (*ceilingServer, error) {
-	prod, err := kgo.NewClient(kgo.SeedBrokers(b.brokers...), kgo.DefaultProduceTopic(b.ceilingTopic()),
+// newCeilingServer starts the minimal produce-then-202 server on a free
+// loopback port; close stops it.
+func newCeilingServer(brokers []string, topic string) (*ceilingServer, error) {
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond))
 	if err != nil {
 		return nil, err
@@ -202,8 +220,109 @@ func (b *bench) startCeilingServer() (*ceilingServer, error) {
 	}
 	s := &ceilingServer{url: "http://" + ln.Addr().String(), prod: prod}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	s.close = func() {
+		_ = s.srv.Close()
+		s.prod.Close()
+	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// startCeilingServer runs the ceiling server inside this process.
+func (b *bench) startCeilingServer() (*ceilingServer, error) {
+	return newCeilingServer(b.brokers, b.ceilingTopic())
+}
+
+// ceilingProcessName names the separate ceiling server in the cost table.
+const ceilingProcessName = "ceiling-server"
+
+// startCeilingProcess runs the ceiling server as a child process
+// ("tallybench ceiling-server"), like the ingestor runs beside the load
+// generator. The child stops when its standard input closes, so it never
+// outlives the benchmark, not even one that was killed.
+func (b *bench) startCeilingProcess() (*ceilingServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, ceilingProcessName, "-brokers", strings.Join(b.brokers, ","), "-topic", b.ceilingTopic())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = b.log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the ceiling server: %w", err)
+	}
+	stop := func() {
+		_ = stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	// The child's first line is its URL.
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	var url string
+	select {
+	case url = <-line:
+	case <-time.After(30 * time.Second):
+	}
+	if !strings.HasPrefix(url, "http://") {
+		stop()
+		return nil, fmt.Errorf("the ceiling server did not report its address (got %q)", url)
+	}
+	pid := cmd.Process.Pid
+	b.costs.watch(ceilingProcessName, pid)
+	return &ceilingServer{url: url, close: func() {
+		b.costs.sample(b.stack) // its CPU up to the end of the load
+		stop()
+		b.costs.forget(ceilingProcessName, pid)
+	}}, nil
+}
+
+// runCeilingServer is "tallybench ceiling-server": it serves until its
+// standard input closes (or SIGTERM), after printing its URL on stdout.
+func runCeilingServer(args []string) error {
+	fs := flag.NewFlagSet(ceilingProcessName, flag.ContinueOnError)
+	brokers := fs.String("brokers", "", "Kafka brokers, comma-separated")
+	topic := fs.String("topic", "", "topic to produce to")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *brokers == "" || *topic == "" {
+		return errors.New("ceiling-server needs -brokers and -topic")
+	}
+	s, err := newCeilingServer(strings.Split(*brokers, ","), *topic)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	fmt.Println(s.url)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		stop()
+	}()
+	<-ctx.Done()
+	return nil
 }
 
 // serve is the whole ceiling ingestor: one JSON object or an array of

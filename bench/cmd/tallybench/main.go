@@ -175,6 +175,13 @@ func median(v []float64) float64 {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == ceilingProcessName {
+		if err := runCeilingServer(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "tallybench ceiling-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "tallybench:", err)
 		os.Exit(1)

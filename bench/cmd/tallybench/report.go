@@ -20,6 +20,9 @@ type costTracker struct {
 	mu    sync.Mutex
 	procs map[string]map[int]*pidCost
 	dead  map[int]bool
+	// extra are processes the benchmark started itself (the ceiling
+	// server), by pid.
+	extra map[int]string
 	// begun is set after the first sample: a process first seen later was
 	// started during the run, so all of its CPU counts.
 	begun bool
@@ -31,7 +34,7 @@ type pidCost struct {
 }
 
 func newCostTracker() *costTracker {
-	return &costTracker{procs: map[string]map[int]*pidCost{}, dead: map[int]bool{}}
+	return &costTracker{procs: map[string]map[int]*pidCost{}, dead: map[int]bool{}, extra: map[int]string{}}
 }
 
 // sample reads CPU and RSS of every running node of the stack.
@@ -60,13 +63,25 @@ func (c *costTracker) sample(st *localstack.Stack) {
 		}
 		p.last, p.rss, p.seen = cpu, math.Max(p.rss, rss), true
 	}
-	for _, n := range st.Status() {
-		if n.Running {
-			read(n.Name, n.PID)
+	if st != nil {
+		for _, n := range st.Status() {
+			if n.Running {
+				read(n.Name, n.PID)
+			}
 		}
 	}
 	read("loadgen", os.Getpid())
+	for pid, name := range c.extra {
+		read(name, pid)
+	}
 	c.begun = true
+}
+
+// watch adds a process the benchmark started to the samples, until forget.
+func (c *costTracker) watch(name string, pid int) {
+	c.mu.Lock()
+	c.extra[pid] = name
+	c.mu.Unlock()
 }
 
 // cumulative is each process name's CPU seconds so far in the run.
@@ -85,6 +100,7 @@ func (c *costTracker) cumulative() map[string]float64 {
 func (c *costTracker) forget(name string, pid int) {
 	c.mu.Lock()
 	c.dead[pid] = true
+	delete(c.extra, pid)
 	c.mu.Unlock()
 }
 
@@ -103,7 +119,7 @@ func (c *costTracker) report() map[string]any {
 		out[name] = map[string]any{"cpu_seconds": round(cpu, 2), "peak_rss_mb": round(rss, 1), "pids": len(pids)}
 	}
 	out["total_cpu_seconds"] = round(total, 2)
-	out["note"] = "utime+stime from /proc/<pid>/stat over the benchmark run (first to last sample, once a second; processes restarted mid-run are summed); peak RSS = VmHWM. loadgen = this benchmark process (load generator, prefill producer, pollers)."
+	out["note"] = "utime+stime from /proc/<pid>/stat over the benchmark run (first to last sample, once a second; processes restarted mid-run are summed); peak RSS = VmHWM. loadgen = this benchmark process (load generator, prefill producer, pollers, the in-process ceiling server); ceiling-server = the ceiling server run as its own process."
 	return out
 }
 
@@ -326,7 +342,7 @@ func table(m map[string]any) string {
 		fmt.Fprintf(&s, "| %s | %s | %s |\n", n, num(cost, n, "cpu_seconds"), num(cost, n, "peak_rss_mb"))
 	}
 	fmt.Fprintf(&s, "| total | %s | |\n", num(cost, "total_cpu_seconds"))
-	s.WriteString("\n`loadgen` is the benchmark process: the load generator, the in-process ceiling server, the prefill producer and the pollers.\n")
+	s.WriteString("\n`loadgen` is the benchmark process: the load generator, the in-process ceiling server, the prefill producer and the pollers. `ceiling-server` is the same ceiling server run as its own process (`tallybench ceiling-server`), the one the ingest ratios use.\n")
 
 	s.WriteString("\n## Steps and load average\n\n| s | step | load 1/5/15 |\n|---|---|---|\n")
 	if marks, ok := m["marks"].([]any); ok {
