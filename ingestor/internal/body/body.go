@@ -167,21 +167,33 @@ func Read(r io.Reader, contentEncoding string, contentLength int64, maxBytes int
 	return data, nil
 }
 
-// readCapped reads at most maxBytes; one byte more is an Error 413.
+// readCapped reads at most maxBytes; one byte more is an Error 413. With a
+// size hint (Content-Length) the body lands in one buffer of that size plus
+// the byte that shows EOF, with no growing and no second allocation.
 func readCapped(r io.Reader, sizeHint, maxBytes int64) ([]byte, error) {
 	n := int64(bytes.MinRead)
 	if sizeHint > 0 && sizeHint <= maxBytes {
-		n = sizeHint + 1 // +1 so ReadFrom sees EOF without growing
+		n = sizeHint + 1
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	got, err := buf.ReadFrom(io.LimitReader(r, maxBytes+1))
-	if err != nil {
-		return nil, err
+	buf := make([]byte, 0, n)
+	lr := io.LimitReader(r, maxBytes+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if got > maxBytes {
+	if int64(len(buf)) > maxBytes {
 		return nil, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body exceeds %d bytes", maxBytes)
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 func readError(err error, maxBytes int64) *Error {

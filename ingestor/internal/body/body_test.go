@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 var testLimits = Limits{MaxBodyBytes: 1 << 20, MaxEvents: 5, MaxEventBytes: 200, MaxDepth: 4}
@@ -171,6 +173,39 @@ func TestRead(t *testing.T) {
 	}
 }
 
+// TestReadSizes reads bodies around the buffer's edges — the size hint
+// exact, too small, too large or absent, 512 bytes (the unhinted first
+// buffer) and the cap itself — from readers that return one byte at a time
+// or the last bytes together with EOF; every read must return the body
+// exactly, and one byte over the cap must be a 413.
+func TestReadSizes(t *testing.T) {
+	const maxBytes = 2000
+	for _, size := range []int{0, 1, 130, 511, 512, 513, 1024, maxBytes - 1, maxBytes, maxBytes + 1} {
+		body := bytes.Repeat([]byte("x"), size)
+		for _, hint := range []int64{-1, 0, int64(size), int64(size) / 2, int64(size) + 100} {
+			for name, r := range map[string]func() io.Reader{
+				"whole":   func() io.Reader { return bytes.NewReader(body) },
+				"onebyte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(body)) },
+				"dataerr": func() io.Reader { return iotest.DataErrReader(bytes.NewReader(body)) },
+			} {
+				got, err := Read(r(), "", hint, maxBytes)
+				if size > maxBytes {
+					if err == nil || err.Code != CodeBodyTooLarge {
+						t.Errorf("size %d hint %d %s: %v, want %s", size, hint, name, err, CodeBodyTooLarge)
+					}
+					continue
+				}
+				if err != nil || !bytes.Equal(got, body) {
+					t.Errorf("size %d hint %d %s: got %d bytes, %v", size, hint, name, len(got), err)
+				}
+			}
+		}
+	}
+	if _, err := Read(iotest.ErrReader(io.ErrUnexpectedEOF), "", 10, maxBytes); err == nil || err.Code != CodeReadFailed {
+		t.Errorf("failing reader: %v, want %s", err, CodeReadFailed)
+	}
+}
+
 // FuzzSplit checks that splitting never panics and agrees with
 // encoding/json about which bodies are valid, and that elements are exact,
 // valid sub-slices of the body.
@@ -206,4 +241,15 @@ func FuzzSplit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkRead reads a typical single-event body with its Content-Length.
+func BenchmarkRead(b *testing.B) {
+	body := []byte(`{"clientId":"client_0042","metric":"api_call","amount":12.5,"timestamp":"2026-12-02T10:00:00.000Z","idempotencyKey":"k-1"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Read(bytes.NewReader(body), "", int64(len(body)), 1<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -208,7 +208,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	// One backing array for every record's headers saves an allocation per event.
 	headers := make([]kgo.RecordHeader, 0, n*8)
 	receivedAt := req.ReceivedAt.UTC().Truncate(time.Millisecond)
-	receivedText := []byte(receivedAt.Format(receivedAtLayout))
+	receivedText := receivedAt.AppendFormat(make([]byte, 0, len(receivedAtLayout)), receivedAtLayout)
 	requestID := []byte(req.RequestID)
 
 	layoutHeaders := req.Layout.headers()
