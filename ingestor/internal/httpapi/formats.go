@@ -196,8 +196,8 @@ func (h *handler) answerSegment(c *gin.Context, req ingest.Request) {
 		// Some events were not acknowledged: the per-event results say which
 		// (the same partial-failure answer as /v1/events).
 		resp.Error = &fail.err
-		c.JSON(fail.status, resp)
+		h.writeSegmentResponse(c, fail.status, &resp)
 		return
 	}
-	c.JSON(http.StatusOK, resp)
+	h.writeSegmentResponse(c, http.StatusOK, &resp)
 }

@@ -78,6 +78,8 @@ type handler struct {
 	// policyText is the RateLimit header text of the last policy seen
 	// (most keys share one): built once, not on every request.
 	policyText atomic.Pointer[policyText]
+	// responseBuffers are reused to encode the /v1 answers (v1json.go).
+	responseBuffers bufferPool
 }
 
 // New returns the ingestor's routes.

@@ -206,10 +206,10 @@ func (h *handler) ingestV1(c *gin.Context) {
 	resp := newV1Response(out)
 	if fail != nil {
 		resp.Error = &fail.err
-		c.JSON(fail.status, resp)
+		h.writeV1Response(c, fail.status, &resp)
 		return
 	}
-	c.JSON(http.StatusAccepted, resp)
+	h.writeV1Response(c, http.StatusAccepted, &resp)
 }
 
 func newV1Response(out ingest.Outcome) v1Response {
