@@ -75,6 +75,9 @@ type options struct {
 	// instantAcks replaces Kafka with a producer that acks every record at
 	// once (benchmarks of the ingestor's own work).
 	instantAcks bool
+	// logs receives the handler's log lines at logLevel (nil: discarded).
+	logs     io.Writer
+	logLevel slog.Level
 }
 
 // instantProducer acks every record as soon as it is handed over.
@@ -132,7 +135,7 @@ func newHarness(t testing.TB, opts options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logger := testLogger(opts)
 	h.registry = prometheus.NewRegistry()
 	im, err := ingest.NewMetrics(h.registry)
 	if err != nil {
@@ -405,4 +408,11 @@ type errorResponse struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
+}
+
+func testLogger(opts options) *slog.Logger {
+	if opts.logs == nil {
+		return slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: opts.logLevel}))
 }

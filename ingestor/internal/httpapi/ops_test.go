@@ -1,8 +1,11 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,4 +194,56 @@ func TestProfilesNeedAdmin(t *testing.T) {
 	if w := h.do(request{method: http.MethodGet, path: "/debug/pprof/goroutine?debug=1", header: bearer}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "goroutine profile") {
 		t.Errorf("admin, goroutines: %d %.200s", w.Code, w.Body)
 	}
+}
+
+// TestAccessLogLevels: a request's access line is written at debug when it
+// succeeds, info for a 4xx and error for a 5xx, and a logger that does not
+// take the level gets nothing.
+func TestAccessLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		level         slog.Level
+		ok, badLogged bool
+	}{
+		{level: slog.LevelInfo, ok: false, badLogged: true},
+		{level: slog.LevelDebug, ok: true, badLogged: true},
+		{level: slog.LevelError, ok: false, badLogged: false},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			var logs syncBuffer
+			opts := defaultOptions()
+			opts.logs, opts.logLevel = &logs, tc.level
+			h := newHarness(t, opts)
+			if w := h.do(request{path: "/v1/events", body: []byte(evA), header: map[string]string{"X-Request-Id": "ok-1"}}); w.Code != http.StatusAccepted {
+				t.Fatalf("good event: %d %s", w.Code, w.Body)
+			}
+			if w := h.do(request{path: "/v1/events", body: []byte(`{`), header: map[string]string{"X-Request-Id": "bad-1"}}); w.Code != http.StatusBadRequest {
+				t.Fatalf("bad JSON: %d %s", w.Code, w.Body)
+			}
+			got := logs.String()
+			if strings.Contains(got, `"request_id":"ok-1"`) != tc.ok {
+				t.Errorf("202 logged = %v at %s, want %v:\n%s", !tc.ok, tc.level, tc.ok, got)
+			}
+			if strings.Contains(got, `"request_id":"bad-1","method":"POST","route":"/v1/events","status":400`) != tc.badLogged {
+				t.Errorf("400 logged = %v at %s, want %v:\n%s", !tc.badLogged, tc.level, tc.badLogged, got)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the handler's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
