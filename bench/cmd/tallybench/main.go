@@ -41,6 +41,7 @@ import (
 	"math/big"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -107,6 +108,11 @@ type bench struct {
 	tlMu      sync.Mutex
 	marks     []mark
 	measures  []*measure
+	// loadCPU is each process's CPU seconds per million events during
+	// each load, by label (the load's name without its run number), one
+	// value per run; loadOrder keeps the labels in the order they ran.
+	loadCPU   map[string]map[string][]float64
+	loadOrder []string
 	// ceilingProduced is how many records the scratch topic holds.
 	ceilingProduced int64
 	statsErrors     int   // sampler polls of /v1/stats that failed
@@ -340,6 +346,7 @@ func run() error {
 	out["stats_poll_errors"] = b.statsErrors
 	b.costs.sample(b.stack)
 	out["cost"] = b.costs.report()
+	out["load_cpu"] = b.loadCPUReport()
 	out["finished"] = time.Now().UTC().Format(time.RFC3339)
 	out["loadavg_end"] = loadavg()
 	b.tlMu.Lock()
@@ -417,10 +424,14 @@ func (b *bench) loadRun(ctx context.Context, name, target string, c load.Config,
 	if tally {
 		c.APIKey = b.api.key
 	}
+	b.costs.sample(b.stack)
+	cpu0 := b.costs.cumulative()
 	r, err := load.Run(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	b.costs.sample(b.stack)
+	b.recordLoadCPU(name, cpuPerMillion(cpu0, b.costs.cumulative(), r.Events))
 	if tally {
 		b.truth.Merge(r.Truth)
 		// A request that timed out or failed in transit may still have been
@@ -1082,6 +1093,37 @@ func (b *bench) queries(ctx context.Context) (map[string]any, error) {
 		return res, errors.New(strings.Join(failures, "; "))
 	}
 	return res, nil
+}
+
+// runSuffix is the ", run i/n" that ends the name of a repeated load.
+var runSuffix = regexp.MustCompile(`, run \d+/\d+$`)
+
+// recordLoadCPU keeps one run's CPU per million events under its load's label.
+func (b *bench) recordLoadCPU(name string, cpu map[string]float64) {
+	label := runSuffix.ReplaceAllString(name, "")
+	if b.loadCPU == nil {
+		b.loadCPU = map[string]map[string][]float64{}
+	}
+	if b.loadCPU[label] == nil {
+		b.loadCPU[label] = map[string][]float64{}
+		b.loadOrder = append(b.loadOrder, label)
+	}
+	for proc, v := range cpu {
+		b.loadCPU[label][proc] = append(b.loadCPU[label][proc], v)
+	}
+}
+
+// loadCPUReport is the median of each load's runs, per process, in run order.
+func (b *bench) loadCPUReport() []map[string]any {
+	var out []map[string]any
+	for _, label := range b.loadOrder {
+		med := map[string]any{}
+		for proc, v := range b.loadCPU[label] {
+			med[proc] = round(median(v), 1)
+		}
+		out = append(out, map[string]any{"load": label, "runs": len(b.loadCPU[label][loadgenName]), "cpu_seconds_per_million_events": med})
+	}
+	return out
 }
 
 // cpuPerMillion is each process's CPU seconds between two cumulative

@@ -14,6 +14,9 @@ import (
 	"github.com/tally-dev/tally/event/localstack"
 )
 
+// loadgenName names this benchmark process in the cost tables.
+const loadgenName = "loadgen"
+
 // costTracker keeps, per process name and pid, the first and last CPU
 // reading and the peak RSS, so processes restarted mid-run are summed.
 type costTracker struct {
@@ -70,7 +73,7 @@ func (c *costTracker) sample(st *localstack.Stack) {
 			}
 		}
 	}
-	read("loadgen", os.Getpid())
+	read(loadgenName, os.Getpid())
 	for pid, name := range c.extra {
 		read(name, pid)
 	}
@@ -344,6 +347,10 @@ func table(m map[string]any) string {
 	fmt.Fprintf(&s, "| total | %s | |\n", num(cost, "total_cpu_seconds"))
 	s.WriteString("\n`loadgen` is the benchmark process: the load generator, the in-process ceiling server, the prefill producer and the pollers. `ceiling-server` is the same ceiling server run as its own process (`tallybench ceiling-server`), the one the ingest ratios use.\n")
 
+	if loads, ok := m["load_cpu"].([]any); ok && len(loads) > 0 {
+		s.WriteString(loadCPUTable(loads))
+	}
+
 	s.WriteString("\n## Steps and load average\n\n| s | step | load 1/5/15 |\n|---|---|---|\n")
 	if marks, ok := m["marks"].([]any); ok {
 		for _, x := range marks {
@@ -475,5 +482,51 @@ func plot(m map[string]any) string {
 	}
 	fmt.Fprintf(&s, `<text x="%.0f" y="%.0f" text-anchor="middle">seconds since start (%.0f s)</text>`+"\n", (L+W-R)/2, T+ph+16, tmax)
 	s.WriteString("</svg>\n")
+	return s.String()
+}
+
+// loadCPUTable is the CPU each process spent per event during each load:
+// where a throughput figure's CPU went, beside the ceiling's.
+func loadCPUTable(loads []any) string {
+	var s strings.Builder
+	procSet := map[string]bool{}
+	for _, x := range loads {
+		l, _ := x.(map[string]any)
+		if cpu, ok := l["cpu_seconds_per_million_events"].(map[string]any); ok {
+			for p := range cpu {
+				procSet[p] = true
+			}
+		}
+	}
+	var procs []string
+	for p := range procSet {
+		procs = append(procs, p)
+	}
+	sort.Strings(procs)
+	s.WriteString("\n## CPU per event during each load\n\nCPU seconds per million events (µs per event; per request for single events), median of the runs, from /proc/<pid>/stat read just before and after each load. Every process shares the same two cores, so a process downstream of the ingestor (the processor, ClickHouse, Redis) takes CPU the ingestor could have used.\n\n| load | runs |")
+	for _, p := range procs {
+		s.WriteString(" " + p + " |")
+	}
+	s.WriteString(" total |\n|---|---|")
+	for range procs {
+		s.WriteString("---|")
+	}
+	s.WriteString("---|\n")
+	for _, x := range loads {
+		l, _ := x.(map[string]any)
+		cpu, _ := l["cpu_seconds_per_million_events"].(map[string]any)
+		fmt.Fprintf(&s, "| %v | %s |", l["load"], fmtNum(l["runs"]))
+		var total float64
+		for _, p := range procs {
+			v, ok := cpu[p].(float64)
+			if !ok {
+				s.WriteString(" — |")
+				continue
+			}
+			total += v
+			s.WriteString(" " + fmtNum(v) + " |")
+		}
+		s.WriteString(" " + fmtNum(total) + " |\n")
+	}
 	return s.String()
 }

@@ -211,3 +211,36 @@ func TestStatsDiff(t *testing.T) {
 		}
 	}
 }
+
+// Each load's CPU per event is kept per run under the load's label (its
+// name without ", run i/n") and reported as the median per process, in
+// the order the loads ran, as a table with a total per load.
+func TestLoadCPU(t *testing.T) {
+	b := &bench{}
+	b.recordLoadCPU("ingest: single events, max rate, run 1/3", map[string]float64{"ingestor": 100, loadgenName: 90})
+	b.recordLoadCPU("ceiling: single, run 1/2", map[string]float64{"ceiling-server": 70, loadgenName: 80})
+	b.recordLoadCPU("ingest: single events, max rate, run 2/3", map[string]float64{"ingestor": 120, loadgenName: 95})
+	b.recordLoadCPU("ingest: single events, max rate, run 3/3", map[string]float64{"ingestor": 110, loadgenName: 85})
+	rep := b.loadCPUReport()
+	if len(rep) != 2 || rep[0]["load"] != "ingest: single events, max rate" || rep[0]["runs"] != 3 || rep[1]["load"] != "ceiling: single" {
+		t.Fatalf("report = %v", rep)
+	}
+	if cpu := rep[0]["cpu_seconds_per_million_events"].(map[string]any); cpu["ingestor"] != 110.0 || cpu[loadgenName] != 90.0 {
+		t.Fatalf("medians = %v, want ingestor 110, loadgen 90", cpu)
+	}
+	dir := t.TempDir()
+	out := map[string]any{"profile": "quick", "started": "2026-12-01T10:30:00Z", "load_cpu": rep}
+	if err := write(dir, "", out); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "latest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| load | runs | ceiling-server | ingestor | loadgen | total |",
+		"| ingest: single events, max rate | 3 | — | 110 | 90 | 200 |", "| ceiling: single | 1 | 70 | — | 80 | 150 |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
