@@ -1134,7 +1134,11 @@ func cpuPerMillion(before, after map[string]float64, events int64) map[string]fl
 		return out
 	}
 	for name, a := range after {
-		out[name] = round((a-before[name])/float64(events)*1e6, 2)
+		// A process that used no CPU at all was not running (the
+		// separate ceiling server outside its own step).
+		if d := a - before[name]; d > 0 {
+			out[name] = round(d/float64(events)*1e6, 2)
+		}
 	}
 	return out
 }
