@@ -503,7 +503,7 @@ func loadCPUTable(loads []any) string {
 		procs = append(procs, p)
 	}
 	sort.Strings(procs)
-	s.WriteString("\n## CPU per event during each load\n\nCPU seconds per million events (µs per event; per request for single events), median of the runs, from /proc/<pid>/stat read just before and after each load. Every process shares the same two cores, so a process downstream of the ingestor (the processor, ClickHouse, Redis) takes CPU the ingestor could have used.\n\n| load | runs |")
+	s.WriteString("\n## CPU per event during each load\n\nCPU seconds per million events (µs per event; per request for single events), median of the runs, from /proc/<pid>/stat: for a ceiling, over the load alone (nothing consumes its scratch topic); for Tally's ingest loads, from the load's start, with the books balanced, until they balance again, so the processor's, ClickHouse's and Redis's work on the load's events is counted. Every process shares the same two cores: what runs downstream of the ingestor during a load takes CPU the ingestor could have used.\n\n| load | runs |")
 	for _, p := range procs {
 		s.WriteString(" " + p + " |")
 	}
