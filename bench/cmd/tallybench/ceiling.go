@@ -19,7 +19,7 @@ package main
 // The scratch topic and table are removed at the end of the run.
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -263,10 +263,11 @@ func (b *bench) startCeilingProcess() (*ceilingServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
+	// The child's first line on stdout is its URL. A writer rather than
+	// StdoutPipe: exec copies into it and Wait waits for that copy, so
+	// stopping the child never races a read of the pipe.
+	url := &firstLine{line: make(chan string, 1)}
+	cmd.Stdout = url
 	cmd.Stderr = b.log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the ceiling server: %w", err)
@@ -282,32 +283,44 @@ func (b *bench) startCeilingProcess() (*ceilingServer, error) {
 			<-done
 		}
 	}
-	// The child's first line is its URL.
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		close(line)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var url string
+	var addr string
 	select {
-	case url = <-line:
+	case addr = <-url.line:
 	case <-time.After(30 * time.Second):
 	}
-	if !strings.HasPrefix(url, "http://") {
+	if !strings.HasPrefix(addr, "http://") {
 		stop()
-		return nil, fmt.Errorf("the ceiling server did not report its address (got %q)", url)
+		return nil, fmt.Errorf("the ceiling server did not report its address within 30 s (got %q)", addr)
 	}
 	pid := cmd.Process.Pid
 	b.costs.watch(ceilingProcessName, pid)
-	return &ceilingServer{url: url, close: func() {
+	return &ceilingServer{url: addr, close: func() {
 		b.costs.sample(b.stack) // its CPU up to the end of the load
 		stop()
 		b.costs.forget(ceilingProcessName, pid)
 	}}, nil
+}
+
+// firstLine is a writer that hands on the first line written to it and
+// discards the rest.
+type firstLine struct {
+	mu   sync.Mutex
+	buf  []byte
+	sent bool
+	line chan string
+}
+
+func (f *firstLine) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.sent {
+		f.buf = append(f.buf, p...)
+		if i := bytes.IndexByte(f.buf, '\n'); i >= 0 {
+			f.line <- string(f.buf[:i])
+			f.sent, f.buf = true, nil
+		}
+	}
+	return len(p), nil
 }
 
 // runCeilingServer is "tallybench ceiling-server": it serves until its

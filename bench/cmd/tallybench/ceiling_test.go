@@ -84,3 +84,27 @@ func TestCeilingProcess(t *testing.T) {
 		t.Fatalf("the ceiling server still answers after close: %d", resp.StatusCode)
 	}
 }
+
+// firstLine hands on the first line even when it arrives in pieces, once,
+// and swallows everything after it.
+func TestFirstLine(t *testing.T) {
+	f := &firstLine{line: make(chan string, 1)}
+	for _, p := range []string{"http://127.0", ".0.1:4", "242\nmore\n", "and more\n"} {
+		if n, err := f.Write([]byte(p)); n != len(p) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	select {
+	case got := <-f.line:
+		if got != "http://127.0.0.1:4242" {
+			t.Fatalf("first line %q", got)
+		}
+	default:
+		t.Fatal("no line handed on")
+	}
+	select {
+	case got := <-f.line:
+		t.Fatalf("a second line was handed on: %q", got)
+	default:
+	}
+}
