@@ -197,11 +197,6 @@ func TenantSignature(secret []byte, tenant string, value []byte) []byte {
 	return []byte(hex.EncodeToString(m.Sum(nil)))
 }
 
-// NewTenantSigner returns TenantSignature for one secret (TenantKey.Sign).
-func NewTenantSigner(secret []byte) func(tenant string, value []byte) []byte {
-	return NewTenantKey(secret).Sign
-}
-
 // TenantKey signs and verifies record tenants (TenantSignature) with one
 // secret, keeping keyed HMAC states in a pool: the ingestor signs every
 // record and the processor verifies every record, and building the HMAC

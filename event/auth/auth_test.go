@@ -105,11 +105,11 @@ func TestTenantSignature(t *testing.T) {
 	}
 }
 
-// TestNewTenantSigner: the pooled signer makes exactly TenantSignature's
+// TestTenantKeySign: the pooled signer makes exactly TenantSignature's
 // signatures, also when used concurrently.
-func TestNewTenantSigner(t *testing.T) {
+func TestTenantKeySign(t *testing.T) {
 	secret := []byte("a shared secret of some length")
-	sign := NewTenantSigner(secret)
+	sign := NewTenantKey(secret).Sign
 	concurrently(func(i int, tenant string, value []byte) bool {
 		if got, want := sign(tenant, value), TenantSignature(secret, tenant, value); string(got) != string(want) {
 			t.Errorf("%s %s: %s, want %s", tenant, value, got, want)

@@ -132,15 +132,7 @@ func (b *bench) ceilingIngest(ctx context.Context) (map[string]any, error) {
 		// No consumer reads the scratch topic: a ceiling load's CPU is the
 		// load's window alone.
 		run := func(name string, c load.Config) (*load.Result, error) {
-			b.costs.sample(b.stack)
-			cpu0 := b.costs.cumulative()
-			r, err := b.loadRun(ctx, name, srv.url, c, false)
-			if err != nil {
-				return nil, err
-			}
-			b.costs.sample(b.stack)
-			b.recordLoadCPU(name, cpuPerMillion(cpu0, b.costs.cumulative(), r.Events))
-			return r, nil
+			return b.withCPU(name, func() (*load.Result, error) { return b.loadRun(ctx, name, srv.url, c, false) })
 		}
 		for i := range b.prof.Runs {
 			r, err := run(fmt.Sprintf("ceiling-ingest: HTTP + ProduceSync (%s), single events, max rate, run %d/%d", sv.where, i+1, b.prof.Runs),
@@ -213,7 +205,6 @@ func cmpOr(a, b error) error {
 
 type ceilingServer struct {
 	url   string
-	srv   *http.Server
 	prod  *kgo.Client
 	close func()
 }
@@ -232,12 +223,12 @@ func newCeilingServer(brokers []string, topic string) (*ceilingServer, error) {
 		return nil, err
 	}
 	s := &ceilingServer{url: "http://" + ln.Addr().String(), prod: prod}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
 	s.close = func() {
-		_ = s.srv.Close()
-		s.prod.Close()
+		_ = srv.Close()
+		prod.Close()
 	}
-	go func() { _ = s.srv.Serve(ln) }()
+	go func() { _ = srv.Serve(ln) }()
 	return s, nil
 }
 

@@ -480,18 +480,16 @@ func (b *bench) ingestScenarios(ctx context.Context) (map[string]any, error) {
 		if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
 			return nil, fmt.Errorf("before %s: %w", name, err)
 		}
-		b.costs.sample(b.stack)
-		cpu0 := b.costs.cumulative()
-		r, err := b.load(ctx, name, c)
-		if err != nil {
-			return nil, err
-		}
-		if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
-			return nil, fmt.Errorf("after %s: %w", name, err)
-		}
-		b.costs.sample(b.stack)
-		b.recordLoadCPU(name, cpuPerMillion(cpu0, b.costs.cumulative(), r.Events))
-		return r, nil
+		return b.withCPU(name, func() (*load.Result, error) {
+			r, err := b.load(ctx, name, c)
+			if err != nil {
+				return nil, err
+			}
+			if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
+				return nil, fmt.Errorf("after %s: %w", name, err)
+			}
+			return r, nil
+		})
 	}
 	for i := range b.prof.Runs {
 		of := fmt.Sprintf(", run %d/%d", i+1, b.prof.Runs)
@@ -1115,6 +1113,20 @@ func (b *bench) queries(ctx context.Context) (map[string]any, error) {
 // runSuffix is the ", run i/n" that ends the name of a repeated load.
 var runSuffix = regexp.MustCompile(`, run \d+/\d+$`)
 
+// withCPU runs f and keeps every process's CPU per million of its events,
+// from just before f to just after it, under the load's label.
+func (b *bench) withCPU(name string, f func() (*load.Result, error)) (*load.Result, error) {
+	b.costs.sample(b.stack)
+	cpu0 := b.costs.cumulative()
+	r, err := f()
+	if err != nil {
+		return nil, err
+	}
+	b.costs.sample(b.stack)
+	b.recordLoadCPU(name, cpuPerMillion(cpu0, b.costs.cumulative(), r.Events))
+	return r, nil
+}
+
 // recordLoadCPU keeps one run's CPU per million events under its load's label.
 func (b *bench) recordLoadCPU(name string, cpu map[string]float64) {
 	label := runSuffix.ReplaceAllString(name, "")
@@ -1134,11 +1146,11 @@ func (b *bench) recordLoadCPU(name string, cpu map[string]float64) {
 func (b *bench) loadCPUReport() []map[string]any {
 	var out []map[string]any
 	for _, label := range b.loadOrder {
-		med := map[string]any{}
+		med, runs := map[string]any{}, 0
 		for proc, v := range b.loadCPU[label] {
-			med[proc] = round(median(v), 1)
+			med[proc], runs = round(median(v), 1), max(runs, len(v))
 		}
-		out = append(out, map[string]any{"load": label, "runs": len(b.loadCPU[label][loadgenName]), "cpu_seconds_per_million_events": med})
+		out = append(out, map[string]any{"load": label, "runs": runs, "cpu_seconds_per_million_events": med})
 	}
 	return out
 }

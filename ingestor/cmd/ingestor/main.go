@@ -144,7 +144,7 @@ func run() error {
 	var signTenant func(string, []byte) []byte
 	if cfg.Auth.Enabled() {
 		secret := cfg.Auth.Secret()
-		signTenant = auth.NewTenantSigner(secret)
+		signTenant = auth.NewTenantKey(secret).Sign
 	} else {
 		checker.Auth = nil
 		logger.Warn("authentication is disabled (TALLY_AUTH=disabled): anyone may ingest, as the default tenant, " +

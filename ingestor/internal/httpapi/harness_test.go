@@ -146,7 +146,7 @@ func newHarness(t testing.TB, opts options) *harness {
 		producer = instantProducer{}
 	}
 	icfg := ingest.Config{Normalizer: engine, Producer: producer, ProduceTimeout: opts.produceTimeout, Logger: logger, Metrics: im,
-		SignTenant: auth.NewTenantSigner(tenantSecret)}
+		SignTenant: auth.NewTenantKey(tenantSecret).Sign}
 	checker := &auth.Checker{}
 	ready := opts.controlReady
 	if opts.authDisabled {
