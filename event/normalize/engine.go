@@ -3,7 +3,6 @@ package normalize
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -359,10 +358,15 @@ func (e *Engine) normalize(in *Input, ex *Explanation) (event.Canonical, *Reject
 		return event.Canonical{}, reject(CodeInvalidUTF8, noField, "event is not valid UTF-8", "")
 	}
 	st := e.pool.Get().(*state)
-	defer func() {
-		st.doc.release()
-		e.pool.Put(st)
-	}()
+	ev, rej := e.normalizeState(st, in, ex)
+	st.doc.release()
+	e.pool.Put(st)
+	return ev, rej
+}
+
+// normalizeState is normalize with pooled scratch space. It has too many
+// returns for a deferred release to be open-coded, so its caller releases.
+func (e *Engine) normalizeState(st *state, in *Input, ex *Explanation) (event.Canonical, *Rejection) {
 	st.tenant = in.Tenant
 	if st.tenant == event.DefaultTenant {
 		st.tenant = ""
@@ -591,7 +595,7 @@ func (e *Engine) normalize(in *Input, ex *Explanation) (event.Canonical, *Reject
 	var b strings.Builder
 	b.Grow(2*sha256.Size + len(client) + len(metric) + len(key))
 	var hx [2 * sha256.Size]byte
-	hex.Encode(hx[:], sum[:])
+	encodeID(&hx, &sum)
 	b.Write(hx[:])
 	b.Write(client)
 	b.Write(metric)
@@ -733,10 +737,27 @@ func (e *Engine) keyID(st *state, client, key []byte) [sha256.Size]byte {
 	return sha256.Sum256(b)
 }
 
+const hexDigits = "0123456789abcdef"
+
+// hexPairs holds the two lower-case hex digits of every byte value.
+var hexPairs = func() (t [512]byte) {
+	for v := range 256 {
+		t[2*v], t[2*v+1] = hexDigits[v>>4], hexDigits[v&15]
+	}
+	return t
+}()
+
+// encodeID writes sum in lower-case hex: hex.Encode's output, a byte pair
+// per table lookup.
+func encodeID(dst *[2 * sha256.Size]byte, sum *[sha256.Size]byte) {
+	for i, v := range sum {
+		dst[2*i], dst[2*i+1] = hexPairs[2*int(v)], hexPairs[2*int(v)+1]
+	}
+}
+
 func hexEqual(h []byte, sum []byte) bool {
-	const digits = "0123456789abcdef"
 	for i, c := range sum {
-		if h[2*i] != digits[c>>4] || h[2*i+1] != digits[c&15] {
+		if h[2*i] != hexDigits[c>>4] || h[2*i+1] != hexDigits[c&15] {
 			return false
 		}
 	}

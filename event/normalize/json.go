@@ -1,6 +1,8 @@
 package normalize
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -214,11 +216,10 @@ func (d *doc) str() (esc, ok bool) {
 	s := d.data
 	i := d.pos
 	for i < len(s) {
-		c := s[i]
-		if plainStringByte[c] {
-			i++
-			continue
+		if i = skipPlain(s, i); i >= len(s) {
+			break
 		}
+		c := s[i]
 		switch {
 		case c == '"':
 			d.pos = i + 1
@@ -269,6 +270,25 @@ func (d *doc) str() (esc, ok bool) {
 	}
 	d.fail(CodeInvalidJSON, "unterminated string")
 	return false, false
+}
+
+// skipPlain returns the index of the first byte from i on that a string
+// scan must look at (a quote, a backslash or a control character), or
+// len(s). It tests eight bytes at a time: the lowest byte flagged in a word
+// is always a true match (borrows only flag bytes above one).
+func skipPlain(s []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		if m := ((q-ones)&^q | (b-ones)&^b | (x-ones*0x20)&^x) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(s) && plainStringByte[s[i]] {
+		i++
+	}
+	return i
 }
 
 // plainStringByte marks bytes that need no attention inside a string: not
