@@ -43,7 +43,17 @@ func run() error {
 	flag.Int64Var(&slot, "slot", time.Now().UnixNano()%1000, "0..999: distinguishes this run's events from other runs' in one database")
 	flag.Uint64Var(&seed, "seed", uint64(time.Now().UnixNano()), "random seed")
 	flag.BoolVar(&c.Gen.Live, "live", true, "live events: timestamped now, kept distinct by an idempotency key (false: history, one second of event time apart)")
+	var start string
+	flag.StringVar(&start, "start", "", "with -live=false, the first history event's time (RFC 3339; default 30 days ago, midnight UTC)")
 	flag.Parse()
+	var base time.Time
+	if start != "" {
+		t, err := time.Parse(time.RFC3339, start)
+		if err != nil {
+			return fmt.Errorf("--start: %w", err)
+		}
+		base = t.UTC()
+	}
 	switch mode {
 	case "single":
 		c.Batch = 1
@@ -51,7 +61,7 @@ func run() error {
 	default:
 		return fmt.Errorf("--mode must be single or batch, got %q", mode)
 	}
-	c.Gen = load.GenOptions{Seed: seed, Slot: slot, Live: c.Gen.Live}
+	c.Gen = load.GenOptions{Seed: seed, Slot: slot, Live: c.Gen.Live, Base: base}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
