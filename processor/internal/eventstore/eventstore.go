@@ -226,27 +226,28 @@ func (s *Store) WriteStateTo(ctx context.Context, table string, rows []pipeline.
 }
 
 // RollupIndex reads, for one partition's rollup rows, the newest bucket per
-// tenant and level and (up to maxSeries; negative: none) the series with
-// an all-time row. The first reads the columns of the whole state table
-// (the partition is not a prefix of its key), once per partition taken on.
-func (s *Store) RollupIndex(ctx context.Context, stream string, part int32, maxSeries int) (pipeline.RollupIndex, error) {
+// tenant and level, the buckets that hold rows (up to maxWords words of 64;
+// negative: none) and (up to maxSeries; negative: none) the series with an
+// all-time row. The first two come from one query that reads the columns of
+// the whole state table (the partition is not a prefix of its key), once
+// per partition taken on; past maxWords a second one reads the newest
+// buckets alone.
+func (s *Store) RollupIndex(ctx context.Context, stream string, part int32, maxSeries, maxWords int) (pipeline.RollupIndex, error) {
 	idx := pipeline.RollupIndex{High: make(map[pipeline.TenantLevel]uint32)}
-	rows, err := s.conn.Query(ctx, "SELECT tenant, level, max(bucket) FROM "+s.db+"."+schema.State+
-		" WHERE stream = ? AND part = ? AND kind = ? GROUP BY tenant, level", stream, part, schema.KindRollup)
-	if err != nil {
-		return idx, fmt.Errorf("rollup high-water: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var tl pipeline.TenantLevel
-		var bucket uint32
-		if err := rows.Scan(&tl.Tenant, &tl.Level, &bucket); err != nil {
-			return idx, fmt.Errorf("rollup high-water: %w", err)
+	if maxWords >= 0 {
+		complete, err := s.bucketWords(ctx, stream, part, maxWords, &idx)
+		if err != nil {
+			return idx, err
 		}
-		idx.High[tl] = bucket
+		if !complete {
+			idx.Buckets = nil
+			clear(idx.High)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return idx, fmt.Errorf("rollup high-water: %w", err)
+	if idx.Buckets == nil {
+		if err := s.highWater(ctx, stream, part, idx.High); err != nil {
+			return idx, err
+		}
 	}
 	if maxSeries < 0 {
 		return idx, nil
@@ -273,6 +274,81 @@ func (s *Store) RollupIndex(ctx context.Context, stream string, part int32, maxS
 		idx.Series = nil
 	}
 	return idx, nil
+}
+
+// bucketSlotSQL is pipeline.BucketSlot in SQL: a bucket's start over its
+// level's width.
+var bucketSlotSQL = func() string {
+	expr := "multiIf("
+	for l := schema.LevelDay; l <= schema.LevelMinute; l++ {
+		expr += fmt.Sprintf("level = %d, intDiv(bucket, %d), ", l, schema.LevelSeconds[l])
+	}
+	return expr + "0)"
+}()
+
+// bucketWords fills idx.Buckets and idx.High from one query, grouped by
+// word of 64 bucket slots; it reports false when there are more than
+// maxWords words (idx is then partial).
+func (s *Store) bucketWords(ctx context.Context, stream string, part int32, maxWords int, idx *pipeline.RollupIndex) (bool, error) {
+	rows, err := s.conn.Query(ctx, "SELECT tenant, level, intDiv("+bucketSlotSQL+", 64) AS word, "+
+		"groupBitOr(bitShiftLeft(toUInt64(1), "+bucketSlotSQL+" % 64)), max(bucket) FROM "+s.db+"."+schema.State+
+		" WHERE stream = ? AND part = ? AND kind = ? GROUP BY tenant, level, word LIMIT ?",
+		stream, part, schema.KindRollup, maxWords+1)
+	if err != nil {
+		return false, fmt.Errorf("rollup buckets: %w", err)
+	}
+	defer rows.Close()
+	idx.Buckets = make(map[pipeline.TenantLevel]pipeline.BucketWords)
+	n := 0
+	for rows.Next() {
+		var (
+			tl     pipeline.TenantLevel
+			word   uint32
+			bits   uint64
+			bucket uint32
+		)
+		if err := rows.Scan(&tl.Tenant, &tl.Level, &word, &bits, &bucket); err != nil {
+			return false, fmt.Errorf("rollup buckets: %w", err)
+		}
+		if n++; n > maxWords {
+			return false, nil
+		}
+		bw := idx.Buckets[tl]
+		if bw == nil {
+			bw = make(pipeline.BucketWords)
+			idx.Buckets[tl] = bw
+		}
+		bw[word] = bits
+		if h, ok := idx.High[tl]; !ok || bucket > h {
+			idx.High[tl] = bucket
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("rollup buckets: %w", err)
+	}
+	return true, nil
+}
+
+// highWater reads the newest bucket per tenant and level into high.
+func (s *Store) highWater(ctx context.Context, stream string, part int32, high map[pipeline.TenantLevel]uint32) error {
+	rows, err := s.conn.Query(ctx, "SELECT tenant, level, max(bucket) FROM "+s.db+"."+schema.State+
+		" WHERE stream = ? AND part = ? AND kind = ? GROUP BY tenant, level", stream, part, schema.KindRollup)
+	if err != nil {
+		return fmt.Errorf("rollup high-water: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tl pipeline.TenantLevel
+		var bucket uint32
+		if err := rows.Scan(&tl.Tenant, &tl.Level, &bucket); err != nil {
+			return fmt.Errorf("rollup high-water: %w", err)
+		}
+		high[tl] = bucket
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rollup high-water: %w", err)
+	}
+	return nil
 }
 
 // stateKeyColumns is the state table's sort key.

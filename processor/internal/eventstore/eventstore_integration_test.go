@@ -111,18 +111,38 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := s.WriteState(ctx, []pipeline.StateRow{{Key: all, Version: 30, Count: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	idx, err := s.RollupIndex(ctx, "raw/abc", 3, 10)
+	idx, err := s.RollupIndex(ctx, "raw/abc", 3, 10, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[pipeline.TenantLevel]uint32{{Tenant: "default", Level: schema.LevelDay}: later.Bucket,
-		{Tenant: "default", Level: schema.LevelAll}: 0}; !maps.Equal(idx.High, want) {
-		t.Fatalf("RollupIndex high-water = %v, want %v", idx.High, want)
+	wantHigh := map[pipeline.TenantLevel]uint32{{Tenant: "default", Level: schema.LevelDay}: later.Bucket,
+		{Tenant: "default", Level: schema.LevelAll}: 0}
+	if !maps.Equal(idx.High, wantHigh) {
+		t.Fatalf("RollupIndex high-water = %v, want %v", idx.High, wantHigh)
+	}
+	// The buckets that hold rows: the partition's two days and its all-time
+	// row; not the day before, not partition 4's day.
+	day := pipeline.TenantLevel{Tenant: "default", Level: schema.LevelDay}
+	for _, c := range []struct {
+		bucket uint32
+		want   bool
+	}{{key.Bucket, true}, {later.Bucket, true}, {key.Bucket - 86400, false}, {elsewhere.Bucket, false}} {
+		if got := idx.Buckets[day].Holds(schema.LevelDay, c.bucket); got != c.want {
+			t.Fatalf("RollupIndex buckets: day %d held = %v, want %v (%v)", c.bucket, got, c.want, idx.Buckets)
+		}
+	}
+	if !idx.Buckets[pipeline.TenantLevel{Tenant: "default", Level: schema.LevelAll}].Holds(schema.LevelAll, 0) {
+		t.Fatalf("RollupIndex buckets = %v, want the all-time row's", idx.Buckets)
+	}
+	// Past maxWords (the two days share a word; the all-time row has one):
+	// buckets unknown, the high-water still exact.
+	if idx, err := s.RollupIndex(ctx, "raw/abc", 3, 10, 1); err != nil || idx.Buckets != nil || !maps.Equal(idx.High, wantHigh) {
+		t.Fatalf("past maxWords: buckets %v, high-water %v, err %v; want unknown (nil) and %v", idx.Buckets, idx.High, err, wantHigh)
 	}
 	if want := map[pipeline.Series]struct{}{{Tenant: "default", Client: "other", Metric: key.Metric}: {}}; !maps.Equal(idx.Series, want) {
 		t.Fatalf("RollupIndex series = %v, want %v", idx.Series, want)
 	}
-	if idx, err := s.RollupIndex(ctx, "raw/abc", 3, 0); err != nil || idx.Series != nil {
+	if idx, err := s.RollupIndex(ctx, "raw/abc", 3, 0, 10); err != nil || idx.Series != nil {
 		t.Fatalf("past maxSeries: series %v, err %v; want unknown (nil)", idx.Series, err)
 	}
 

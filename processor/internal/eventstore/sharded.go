@@ -141,8 +141,8 @@ func (s *Sharded) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[
 }
 
 // RollupIndex reads the index from the partition's shard.
-func (s *Sharded) RollupIndex(ctx context.Context, stream string, part int32, maxSeries int) (pipeline.RollupIndex, error) {
-	return s.shards[s.of(part)].RollupIndex(ctx, stream, part, maxSeries)
+func (s *Sharded) RollupIndex(ctx context.Context, stream string, part int32, maxSeries, maxWords int) (pipeline.RollupIndex, error) {
+	return s.shards[s.of(part)].RollupIndex(ctx, stream, part, maxSeries, maxWords)
 }
 
 // Lookup asks every shard: an id does not say its partition, and an id is

@@ -173,7 +173,7 @@ func TestShardedWrites(t *testing.T) {
 	if err != nil || len(loaded) != 3 || loaded[state[15].Key].Count != 2 {
 		t.Fatalf("LoadState = %v, %v", loaded, err)
 	}
-	idx, err := store.RollupIndex(ctx, "raw/abc", 7, 10)
+	idx, err := store.RollupIndex(ctx, "raw/abc", 7, 10, 10)
 	if err != nil || len(idx.Series) != 1 {
 		t.Fatalf("RollupIndex(7) = %+v, %v; want partition 7's one series", idx, err)
 	}

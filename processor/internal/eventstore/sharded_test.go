@@ -70,7 +70,7 @@ func (f *shardFake) LoadState(_ context.Context, keys []pipeline.StateKey) (map[
 	return out, nil
 }
 
-func (f *shardFake) RollupIndex(_ context.Context, stream string, part int32, _ int) (pipeline.RollupIndex, error) {
+func (f *shardFake) RollupIndex(_ context.Context, stream string, part int32, _, _ int) (pipeline.RollupIndex, error) {
 	return pipeline.RollupIndex{High: map[pipeline.TenantLevel]uint32{{Tenant: stream, Level: uint8(part)}: 1}}, nil
 }
 
@@ -184,7 +184,7 @@ func TestShardedState(t *testing.T) {
 	if len(a.asked) != 1 || len(a.asked[0]) != 1 || len(b.asked) != 1 || len(b.asked[0]) != 2 {
 		t.Errorf("keys asked: shard 1 %v, shard 2 %v", a.asked, b.asked)
 	}
-	idx, err := s.RollupIndex(ctx, "s", 3, 10)
+	idx, err := s.RollupIndex(ctx, "s", 3, 10, 10)
 	if err != nil || idx.High[pipeline.TenantLevel{Tenant: "s", Level: 3}] != 1 {
 		t.Errorf("RollupIndex of partition 3: %v, %v", idx, err)
 	}

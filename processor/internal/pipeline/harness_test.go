@@ -294,14 +294,16 @@ func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) (map[p
 	return out, nil
 }
 
-func (m *memStore) RollupIndex(_ context.Context, stream string, part int32, maxSeries int) (pipeline.RollupIndex, error) {
+func (m *memStore) RollupIndex(_ context.Context, stream string, part int32, maxSeries, maxWords int) (pipeline.RollupIndex, error) {
 	m.mu.Lock()
 	if err := m.failing(); err != nil {
 		m.mu.Unlock()
 		return pipeline.RollupIndex{}, err
 	}
 	m.mu.Unlock()
-	idx := pipeline.RollupIndex{High: map[pipeline.TenantLevel]uint32{}, Series: map[pipeline.Series]struct{}{}}
+	idx := pipeline.RollupIndex{High: map[pipeline.TenantLevel]uint32{}, Series: map[pipeline.Series]struct{}{},
+		Buckets: map[pipeline.TenantLevel]pipeline.BucketWords{}}
+	words := 0
 	for k := range m.latest() {
 		if k.Kind != schema.KindRollup || k.Stream != stream || k.Part != part {
 			continue
@@ -310,12 +312,21 @@ func (m *memStore) RollupIndex(_ context.Context, stream string, part int32, max
 		if h, ok := idx.High[tl]; !ok || k.Bucket > h {
 			idx.High[tl] = k.Bucket
 		}
+		if idx.Buckets[tl] == nil {
+			idx.Buckets[tl] = pipeline.BucketWords{}
+		}
+		if idx.Buckets[tl].Mark(k.Level, k.Bucket) {
+			words++
+		}
 		if k.Level == schema.LevelAll {
 			idx.Series[pipeline.Series{Tenant: k.Tenant, Client: k.Client, Metric: k.Metric}] = struct{}{}
 		}
 	}
 	if len(idx.Series) > maxSeries {
 		idx.Series = nil
+	}
+	if words > maxWords {
+		idx.Buckets = nil
 	}
 	return idx, nil
 }
@@ -386,6 +397,8 @@ type rig struct {
 	shards int
 	// maxSeries bounds the series the pipeline's index keeps (0: default).
 	maxSeries int
+	// maxWords bounds the bucket words the pipeline's index keeps (0: default).
+	maxWords int
 	// groups is the pipeline's Groups: partition groups side by side.
 	groups int
 	// attempt overrides the pipeline's AttemptTimeout (0: default).
@@ -446,7 +459,7 @@ func (r *rig) processor() *pipeline.Pipeline {
 		store = r.wrap(store)
 	}
 	return pipeline.New(pipeline.Options{Normalizer: r.norm, Store: store, Seen: s, Forwarder: r.fwd, DeadLetters: r.dlq,
-		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, MaxSeries: r.maxSeries, Shards: r.shards, Groups: r.groups, GroupMinRecords: 1, AttemptTimeout: r.attempt,
+		Topology: topo{r.n, r.topicID}, Tenants: r.tenants, StateCacheRows: r.cacheRows, MaxSeries: r.maxSeries, MaxBucketWords: r.maxWords, Shards: r.shards, Groups: r.groups, GroupMinRecords: 1, AttemptTimeout: r.attempt,
 		RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond})
 }
 

@@ -78,6 +78,12 @@ type Options struct {
 	// partition's index keeps (default 200,000, about 20 MB); past it new
 	// series are read from the store like any key. Negative: none.
 	MaxSeries int
+	// MaxBucketWords bounds the index of the time buckets an owned
+	// partition's rollup rows hold, in words of 64 buckets of one tenant and
+	// level (default 100,000, a few MB; a year of a tenant's minutes is about
+	// 9,200). Past it the index no longer tells empty buckets. Negative:
+	// none.
+	MaxBucketWords int
 	// Shards is the ClickHouse shard count when the store places partition
 	// p on shard p mod Shards (0 or 1: one server or one shard). A topic
 	// whose partition count it does not divide is refused: its partitions'
@@ -138,6 +144,8 @@ type partState struct {
 	// levels in one insert. Such keys are not read (a new minute, a new
 	// client): they start from the zero row, as an absent row would.
 	index RollupIndex
+	// bucketWords counts the words of index.Buckets.
+	bucketWords int
 }
 
 // absent reports whether rollup key k is known not to exist in the store.
@@ -145,8 +153,12 @@ func (ps *partState) absent(k StateKey) bool {
 	if k.Kind != schema.KindRollup {
 		return false
 	}
-	if h, ok := ps.index.High[TenantLevel{k.Tenant, k.Level}]; !ok || k.Bucket > h {
+	tl := TenantLevel{k.Tenant, k.Level}
+	if h, ok := ps.index.High[tl]; !ok || k.Bucket > h {
 		return true
+	}
+	if ps.index.Buckets != nil && !ps.index.Buckets[tl].Holds(k.Level, k.Bucket) {
+		return true // a bucket no series has a row in (a backfill)
 	}
 	if ps.index.Series == nil {
 		return false
@@ -156,10 +168,22 @@ func (ps *partState) absent(k StateKey) bool {
 }
 
 // wrote extends the index with a written rollup key.
-func (ps *partState) wrote(k StateKey, maxSeries int) {
+func (ps *partState) wrote(k StateKey, maxSeries, maxWords int) {
 	tl := TenantLevel{k.Tenant, k.Level}
 	if h, ok := ps.index.High[tl]; !ok || k.Bucket > h {
 		ps.index.High[tl] = k.Bucket
+	}
+	if ps.index.Buckets != nil {
+		bw := ps.index.Buckets[tl]
+		if bw == nil {
+			bw = make(BucketWords)
+			ps.index.Buckets[tl] = bw
+		}
+		if bw.Mark(k.Level, k.Bucket) {
+			if ps.bucketWords++; ps.bucketWords > maxWords {
+				ps.index.Buckets = nil // too many to keep: unknown from now on
+			}
+		}
 	}
 	if ps.index.Series != nil && k.Level == schema.LevelAll {
 		ps.index.Series[Series{k.Tenant, k.Client, k.Metric}] = struct{}{}
@@ -194,6 +218,9 @@ func New(o Options) *Pipeline {
 	}
 	if o.MaxSeries == 0 {
 		o.MaxSeries = 200_000
+	}
+	if o.MaxBucketWords == 0 {
+		o.MaxBucketWords = 100_000
 	}
 	if o.GroupMinRecords <= 0 {
 		// A group costs an insert per table, and small inserts cost
@@ -546,7 +573,7 @@ func (p *Pipeline) commitPlan(pl *plan) {
 		if pp := pl.stateOwner[i]; pp != nil {
 			pp.ps.rows[r.Key] = r
 			if r.Key.Kind == schema.KindRollup {
-				pp.ps.wrote(r.Key, p.o.MaxSeries)
+				pp.ps.wrote(r.Key, p.o.MaxSeries, p.o.MaxBucketWords)
 			}
 		}
 	}

@@ -511,6 +511,44 @@ func TestNewRollupRowsAreNotReadFromTheStore(t *testing.T) {
 	}
 }
 
+// A backfill — history arriving after live data, into time buckets that
+// hold no rows — makes keys below the partition's newest bucket that still
+// cannot exist: the index knows which buckets hold rows (issue #14: loading
+// them was half of a backfill's batch time into a live store). Past the
+// index's bound, such keys are read again, and found absent.
+func TestBackfillRollupRowsAreNotReadFromTheStore(t *testing.T) {
+	for _, maxWords := range []int{0, 1} {
+		t.Run(fmt.Sprintf("maxBucketWords=%d", maxWords), func(t *testing.T) {
+			r := newRig(t, 1)
+			r.cacheRows, r.maxWords = 1, maxWords // every batch evicts: rows that exist are read back
+			live := time.Date(2026, 5, 30, 10, 0, 0, 0, time.UTC)
+			for i := range 20 {
+				r.send(ev("client_A", "m", fmt.Sprint(i), live.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
+			}
+			r.drain(r.processor(), 7)
+			history := live.Add(-30 * 24 * time.Hour)
+			for i := range 40 {
+				r.send(ev("client_A", "m", fmt.Sprint(100+i), history.Add(time.Duration(i)*97*time.Second).Format(time.RFC3339)))
+			}
+			r.send(ev("client_A", "m", "7", live.Format(time.RFC3339))) // a bucket that holds a row
+			r.drain(r.processor(), 7)                                   // a new process: the index is read from the store
+			r.check()
+			r.store.mu.Lock()
+			read, missed := r.store.readRollups, r.store.missedRollups
+			r.store.mu.Unlock()
+			t.Logf("read %d, missed %d", read, missed)
+			switch {
+			case read == 0:
+				t.Fatal("no rollup key was read back: existing rows must be")
+			case maxWords == 0 && missed > 0:
+				t.Fatalf("%d of %d rollup keys read from the store did not exist", missed, read)
+			case maxWords == 1 && missed == 0:
+				t.Fatal("with the bucket index overflowing, no absent key was read: the bound is not applied")
+			}
+		})
+	}
+}
+
 // A batch's mark runs beside what follows it (the commit, the next poll),
 // and the next batch's lookup waits for it: held at the gate, the second
 // batch cannot finish (its deadline ends it, nothing written); released,

@@ -185,8 +185,11 @@ func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*pa
 		ps.position = int64(r.Count)
 		ps.rows[pk] = r
 	}
-	if ps.index, err = p.o.Store.RollupIndex(ctx, ps.stream, part, p.o.MaxSeries); err != nil {
+	if ps.index, err = p.o.Store.RollupIndex(ctx, ps.stream, part, p.o.MaxSeries, p.o.MaxBucketWords); err != nil {
 		return nil, fmt.Errorf("load the rollup index of %s: %w", ps.stream, err)
+	}
+	for _, bw := range ps.index.Buckets {
+		ps.bucketWords += len(bw)
 	}
 	p.mu.Lock()
 	p.parts[partKey{topic, part}] = ps

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/normalize"
+	"github.com/tally-dev/tally/event/schema"
 )
 
 // The pipeline's ports: small interfaces declared here, with types the
@@ -64,9 +65,11 @@ type Store interface {
 	// LoadState returns the highest version of each key that exists.
 	LoadState(ctx context.Context, keys []StateKey) (map[StateKey]StateRow, error)
 	// RollupIndex describes the rollup rows of one partition of a stream:
-	// the newest bucket per tenant and level, and every series with an
-	// all-time row unless there are more than maxSeries.
-	RollupIndex(ctx context.Context, stream string, part int32, maxSeries int) (RollupIndex, error)
+	// the newest bucket per tenant and level, every series with an
+	// all-time row unless there are more than maxSeries, and the buckets
+	// that hold rows unless they take more than maxWords words (negative:
+	// not asked).
+	RollupIndex(ctx context.Context, stream string, part int32, maxSeries, maxWords int) (RollupIndex, error)
 	// Lookup returns the winners among ids.
 	Lookup(ctx context.Context, ids []TenantID) (map[TenantID]Origin, error)
 	// Winners calls each for every winner of the slots; with stream set,
@@ -94,6 +97,45 @@ type RollupIndex struct {
 	// Series holds every series with an all-time row; nil when there are
 	// more than asked for (unknown).
 	Series map[Series]struct{}
+	// Buckets marks, per tenant and level, the time buckets that hold rows
+	// of any series; nil when they take more words than asked for
+	// (unknown).
+	Buckets map[TenantLevel]BucketWords
+}
+
+// BucketWords marks time buckets of one tenant and level: bit s%64 of word
+// s/64 for the bucket of slot s (BucketSlot).
+type BucketWords map[uint32]uint64
+
+// levelWidth is schema.LevelSeconds as an array (0: the all-time level).
+var levelWidth = func() (w [8]uint32) {
+	for l, s := range schema.LevelSeconds {
+		w[l] = uint32(s)
+	}
+	return w
+}()
+
+// BucketSlot numbers the buckets of a level consecutively: a bucket's start
+// over the level's width (0 for the all-time level).
+func BucketSlot(level uint8, bucket uint32) uint32 {
+	if w := levelWidth[level&7]; w > 0 {
+		return bucket / w
+	}
+	return 0
+}
+
+// Mark sets bucket's bit and reports whether it took a new word.
+func (b BucketWords) Mark(level uint8, bucket uint32) bool {
+	s := BucketSlot(level, bucket)
+	old, ok := b[s/64]
+	b[s/64] = old | 1<<(s%64)
+	return !ok
+}
+
+// Holds reports whether bucket's bit is set.
+func (b BucketWords) Holds(level uint8, bucket uint32) bool {
+	s := BucketSlot(level, bucket)
+	return b[s/64]&(1<<(s%64)) != 0
 }
 
 // Probe asks the seen-set about ids of one owner partition (partition Part
