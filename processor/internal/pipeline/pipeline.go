@@ -146,6 +146,10 @@ type partState struct {
 	index RollupIndex
 	// bucketWords counts the words of index.Buckets.
 	bucketWords int
+	// opened marks the buckets that held no row when the partition was
+	// taken on and that this owner has written since: every row they hold
+	// is in rows, until an eviction drops their level's rows.
+	opened map[TenantLevel]BucketWords
 }
 
 // absent reports whether rollup key k is known not to exist in the store.
@@ -154,11 +158,11 @@ func (ps *partState) absent(k StateKey) bool {
 		return false
 	}
 	tl := TenantLevel{k.Tenant, k.Level}
-	if h, ok := ps.index.High[tl]; !ok || k.Bucket > h {
-		return true
+	if ps.opened[tl].Holds(k.Level, k.Bucket) {
+		return true // its rows are all in the cache, and k is not
 	}
-	if ps.index.Buckets != nil && !ps.index.Buckets[tl].Holds(k.Level, k.Bucket) {
-		return true // a bucket no series has a row in (a backfill)
+	if !ps.mayHold(tl, k.Bucket) {
+		return true
 	}
 	if ps.index.Series == nil {
 		return false
@@ -167,9 +171,28 @@ func (ps *partState) absent(k StateKey) bool {
 	return !ok
 }
 
+// mayHold reports whether bucket may hold a row in the store as far as the
+// index knows: not past the newest bucket, and not a bucket no series has
+// a row in (a backfill into an empty range).
+func (ps *partState) mayHold(tl TenantLevel, bucket uint32) bool {
+	if h, ok := ps.index.High[tl]; !ok || bucket > h {
+		return false
+	}
+	return ps.index.Buckets == nil || ps.index.Buckets[tl].Holds(tl.Level, bucket)
+}
+
 // wrote extends the index with a written rollup key.
 func (ps *partState) wrote(k StateKey, maxSeries, maxWords int) {
 	tl := TenantLevel{k.Tenant, k.Level}
+	if ps.opened[tl].Holds(k.Level, k.Bucket) || !ps.mayHold(tl, k.Bucket) {
+		if ps.opened == nil {
+			ps.opened = make(map[TenantLevel]BucketWords)
+		}
+		if ps.opened[tl] == nil {
+			ps.opened[tl] = make(BucketWords)
+		}
+		ps.opened[tl].Mark(k.Level, k.Bucket)
+	}
 	if h, ok := ps.index.High[tl]; !ok || k.Bucket > h {
 		ps.index.High[tl] = k.Bucket
 	}
@@ -603,11 +626,17 @@ func (p *Pipeline) evict() {
 			}
 		}
 		ps.rows = kept
+		for tl := range ps.opened { // their rows are gone from the cache
+			if tl.Level == schema.LevelMinute || tl.Level == schema.Level10Min {
+				delete(ps.opened, tl)
+			}
+		}
 		total += len(kept)
 	}
 	if total > p.o.StateCacheRows {
 		for _, ps := range p.parts {
 			ps.rows = make(map[StateKey]StateRow)
+			ps.opened = nil
 		}
 	}
 }

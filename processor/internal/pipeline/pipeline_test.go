@@ -549,6 +549,47 @@ func TestBackfillRollupRowsAreNotReadFromTheStore(t *testing.T) {
 	}
 }
 
+// A bucket that held no row when the partition was taken on holds only rows
+// its owner wrote since, and those are in its cache until evicted: a series
+// new to such a bucket (the current minute of a live stream, opened by the
+// batch before) is not read either. After an eviction it is again.
+func TestRowsOfBucketsOpenedByTheOwnerAreNotReadFromTheStore(t *testing.T) {
+	for _, cacheRows := range []int{0, 1} {
+		t.Run(fmt.Sprintf("cacheRows=%d", cacheRows), func(t *testing.T) {
+			r := newRig(t, 1)
+			r.cacheRows = cacheRows
+			at := time.Date(2026, 5, 30, 10, 0, 0, 0, time.UTC)
+			for i := range 5 { // five known series
+				r.send(ev(fmt.Sprint("client_", i), "m", fmt.Sprint(i), at.Format(time.RFC3339)))
+			}
+			r.drain(r.processor(), 5)
+			r.store.mu.Lock()
+			r.store.readRollups, r.store.missedRollups = 0, 0
+			r.store.mu.Unlock()
+			// The next minute, one event a batch: from the second batch on,
+			// each brings a known series to a minute its owner opened.
+			p := r.processor()
+			for i := range 10 {
+				r.send(ev(fmt.Sprint("client_", i%5), "m", fmt.Sprint(10+i), at.Add(time.Minute+time.Duration(i)*time.Second).Format(time.RFC3339)))
+			}
+			r.drain(p, 1)
+			r.check()
+			r.store.mu.Lock()
+			read, missed := r.store.readRollups, r.store.missedRollups
+			r.store.mu.Unlock()
+			t.Logf("read %d, missed %d", read, missed)
+			switch {
+			case read == 0:
+				t.Fatal("no rollup key was read back: the rows the first process wrote must be")
+			case cacheRows == 0 && missed > 0:
+				t.Fatalf("%d of %d rollup keys read from the store did not exist; the owner wrote every row of their bucket", missed, read)
+			case cacheRows == 1 && missed == 0:
+				t.Fatal("with every batch evicting the cache, no absent key was read: eviction must forget which buckets the owner opened")
+			}
+		})
+	}
+}
+
 // A batch's mark runs beside what follows it (the commit, the next poll),
 // and the next batch's lookup waits for it: held at the gate, the second
 // batch cannot finish (its deadline ends it, nothing written); released,
