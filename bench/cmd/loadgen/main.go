@@ -47,6 +47,9 @@ func run() error {
 	flag.StringVar(&start, "start", "", "with -live=false, the first history event's time (RFC 3339; default 30 days ago, midnight UTC)")
 	flag.Parse()
 	var base time.Time
+	if start != "" && c.Gen.Live {
+		return fmt.Errorf("--start sets the time of history events: use it with -live=false")
+	}
 	if start != "" {
 		t, err := time.Parse(time.RFC3339, start)
 		if err != nil {

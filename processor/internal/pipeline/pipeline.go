@@ -137,12 +137,13 @@ type partState struct {
 	position      int64 // every offset below it is counted
 	rows          map[StateKey]StateRow
 	// index tells rollup keys that cannot exist in the store: past the
-	// newest bucket of their tenant and level, or of a series without an
-	// all-time row. Read when the partition is taken on, after the
-	// position, and extended by every batch written since; only this
-	// partition's owner writes its rows, and every winner adds to all
-	// levels in one insert. Such keys are not read (a new minute, a new
-	// client): they start from the zero row, as an absent row would.
+	// newest bucket of their tenant and level, in a bucket no row is in,
+	// or of a series without an all-time row. Read when the partition is
+	// taken on, after the position, and extended by every batch written
+	// since; only this partition's owner writes its rows, and every winner
+	// adds to all levels in one insert. Such keys are not read (a new
+	// minute, a backfill, a new client): they start from the zero row, as
+	// an absent row would.
 	index RollupIndex
 	// bucketWords counts the words of index.Buckets.
 	bucketWords int
