@@ -294,6 +294,18 @@ func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) (map[p
 	return out, nil
 }
 
+// rollupReads returns how many rollup keys LoadState was asked for since the
+// last reset, and how many of them did not exist; reset zeroes both.
+func (m *memStore) rollupReads(reset bool) (read, missed int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	read, missed = m.readRollups, m.missedRollups
+	if reset {
+		m.readRollups, m.missedRollups = 0, 0
+	}
+	return read, missed
+}
+
 func (m *memStore) RollupIndex(_ context.Context, stream string, part int32, maxSeries, maxWords int) (pipeline.RollupIndex, error) {
 	m.mu.Lock()
 	if err := m.failing(); err != nil {

@@ -490,9 +490,7 @@ func TestNewRollupRowsAreNotReadFromTheStore(t *testing.T) {
 			r.send(ev("new_4", "m", "5", at.Add(2*97*time.Second).Format(time.RFC3339))) // new_4's own buckets
 			r.drain(r.processor(), 7)                                                    // a new process
 			r.check()
-			r.store.mu.Lock()
-			read, missed := r.store.readRollups, r.store.missedRollups
-			r.store.mu.Unlock()
+			read, missed := r.store.rollupReads(false)
 			switch {
 			case read == 0:
 				t.Fatal("no rollup key was read back: existing rows must be")
@@ -533,9 +531,7 @@ func TestBackfillRollupRowsAreNotReadFromTheStore(t *testing.T) {
 			r.send(ev("client_A", "m", "7", live.Format(time.RFC3339))) // a bucket that holds a row
 			r.drain(r.processor(), 7)                                   // a new process: the index is read from the store
 			r.check()
-			r.store.mu.Lock()
-			read, missed := r.store.readRollups, r.store.missedRollups
-			r.store.mu.Unlock()
+			read, missed := r.store.rollupReads(false)
 			t.Logf("read %d, missed %d", read, missed)
 			switch {
 			case read == 0:
@@ -563,9 +559,7 @@ func TestRowsOfBucketsOpenedByTheOwnerAreNotReadFromTheStore(t *testing.T) {
 				r.send(ev(fmt.Sprint("client_", i), "m", fmt.Sprint(i), at.Format(time.RFC3339)))
 			}
 			r.drain(r.processor(), 5)
-			r.store.mu.Lock()
-			r.store.readRollups, r.store.missedRollups = 0, 0
-			r.store.mu.Unlock()
+			r.store.rollupReads(true)
 			// The next minute, one event a batch: from the second batch on,
 			// each brings a known series to a minute its owner opened.
 			p := r.processor()
@@ -574,9 +568,7 @@ func TestRowsOfBucketsOpenedByTheOwnerAreNotReadFromTheStore(t *testing.T) {
 			}
 			r.drain(p, 1)
 			r.check()
-			r.store.mu.Lock()
-			read, missed := r.store.readRollups, r.store.missedRollups
-			r.store.mu.Unlock()
+			read, missed := r.store.rollupReads(false)
 			t.Logf("read %d, missed %d", read, missed)
 			switch {
 			case read == 0:
