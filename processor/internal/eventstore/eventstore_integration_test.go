@@ -185,3 +185,52 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("events holds %d ids, want 150", events)
 	}
 }
+
+// LoadState returns the keys asked for only, at their highest version: not
+// the other series of their buckets, not another partition's, stream's,
+// level's or tenant's rows that share a bucket.
+func TestLoadStateReturnsTheKeysAskedForOnly(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	const minute = 1717243200
+	key := func(tenant, client, stream string, part int32, level uint8, bucket uint32) pipeline.StateKey {
+		return pipeline.StateKey{Tenant: tenant, Kind: schema.KindRollup, Level: level, Bucket: bucket, Client: client,
+			Metric: "m", Stream: stream, Part: part}
+	}
+	var keys []pipeline.StateKey
+	for _, client := range []string{"a", "b", "c"} {
+		for _, part := range []int32{1, 2} {
+			for _, bucket := range []uint32{minute, minute + 60} {
+				keys = append(keys, key("default", client, "raw/abc", part, schema.LevelMinute, bucket))
+			}
+		}
+	}
+	keys = append(keys, key("default", "a", "raw/old", 1, schema.LevelMinute, minute),
+		key("default", "a", "raw/abc", 1, schema.Level10Min, minute), key("other", "a", "raw/abc", 1, schema.LevelMinute, minute))
+	var rows []pipeline.StateRow
+	for i, k := range keys {
+		// Two versions of every key, the newer written first.
+		rows = append(rows, pipeline.StateRow{Key: k, Version: 20, Count: uint64(100 + i), MinTs: 1, MaxTs: 2},
+			pipeline.StateRow{Key: k, Version: 10, Count: uint64(i), MinTs: 1, MaxTs: 2})
+	}
+	if err := s.WriteState(ctx, rows[:len(rows)/2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteState(ctx, rows[len(rows)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	// Client a's minute keys of partition 1, client c's of partition 2 in
+	// the second minute, and a key no row holds.
+	asked := []pipeline.StateKey{keys[0], keys[1], keys[11], key("default", "z", "raw/abc", 1, schema.LevelMinute, minute)}
+	got, err := s.LoadState(ctx, asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[pipeline.StateKey]pipeline.StateRow{}
+	for _, i := range []int{0, 1, 11} {
+		want[keys[i]] = pipeline.StateRow{Key: keys[i], Version: 20, Count: uint64(100 + i), MinTs: 1, MaxTs: 2}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("LoadState = %v\nwant %v", got, want)
+	}
+}
