@@ -351,9 +351,6 @@ func (s *Store) highWater(ctx context.Context, stream string, part int32, high m
 	return nil
 }
 
-// stateKeyColumns is the state table's sort key.
-const stateKeyColumns = "tenant, kind, level, bucket, client_id, metric, stream, part"
-
 // loadChunk bounds the keys of one LoadState query.
 const loadChunk = 100_000
 
@@ -383,20 +380,29 @@ func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pi
 	return out, nil
 }
 
+// loadState reads chunk's keys (all of one tenant, kind and level) into
+// out. ClickHouse sends the rows of the keys' buckets whose (bucket,
+// client_id, metric) hash is among the keys': probing a hash set costs a
+// fraction of probing a set of whole keys, row by row. A row that passes
+// but was not asked for (the same series in another partition or stream,
+// or a hash collision) is dropped here: the caller may hold a newer value
+// of it, or none (docs/design/read-model.md, "What it costs").
 func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8, chunk []pipeline.StateKey,
 	out map[pipeline.StateKey]pipeline.StateRow) error {
 	// The keys travel as an external table (binary, in the query's data
 	// blocks): binding tens of thousands of tuples into the SQL text costs
 	// seconds to format and parse.
 	tbl, err := ext.NewTable("keys", ext.Column("bucket", "UInt32"), ext.Column("client_id", "String"),
-		ext.Column("metric", "String"), ext.Column("stream", "String"), ext.Column("part", "Int32"))
+		ext.Column("metric", "String"))
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	asked := make(map[pipeline.StateKey]struct{}, len(chunk))
 	seen := make(map[uint32]bool)
 	var buckets []any
 	for _, k := range chunk {
-		if err := tbl.Append(k.Bucket, k.Client, k.Metric, k.Stream, k.Part); err != nil {
+		asked[k] = struct{}{}
+		if err := tbl.Append(k.Bucket, k.Client, k.Metric); err != nil {
 			return fmt.Errorf("load state: %w", err)
 		}
 		if !seen[k.Bucket] {
@@ -411,33 +417,30 @@ func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8,
 	// before it: the uncompressed cache keeps them ready.
 	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl),
 		clickhouse.WithSettings(clickhouse.Settings{"use_uncompressed_cache": 1})),
-		"SELECT "+stateKeyColumns+", v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
-			"FROM (SELECT "+stateKeyColumns+", argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v FROM "+
+		"SELECT bucket, client_id, metric, stream, part, v.1, v.2, v.3, v.4, v.5, v.6, v.7 "+
+			"FROM (SELECT bucket, client_id, metric, stream, part, argMax(tuple(version, count, sum, min, max, min_ts, max_ts), version) AS v FROM "+
 			s.db+"."+schema.State+" WHERE tenant = ? AND kind = ? AND level = ? AND bucket IN ? "+
-			"AND (bucket, client_id, metric, stream, part) IN (SELECT bucket, client_id, metric, stream, part FROM keys) "+
-			"GROUP BY "+stateKeyColumns+")", tenant, kind, level, clickhouse.GroupSet{Value: buckets})
+			"AND cityHash64(bucket, client_id, metric) IN (SELECT cityHash64(bucket, client_id, metric) FROM keys) "+
+			"GROUP BY bucket, client_id, metric, stream, part)", tenant, kind, level, clickhouse.GroupSet{Value: buckets})
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			r             pipeline.StateRow
-			sum, mn, mx   decimal.Decimal
-			version, cnt  uint64
-			minTs, maxTs  int64
-			kind, level   uint8
-			bucket        uint32
-			part          int32
-			tenant, cl, m string
-			stream        string
+			r            pipeline.StateRow
+			sum, mn, mx  decimal.Decimal
+			version, cnt uint64
+			minTs, maxTs int64
 		)
-		if err := rows.Scan(&tenant, &kind, &level, &bucket, &cl, &m, &stream, &part, &version, &cnt, &sum, &mn, &mx,
+		r.Key.Tenant, r.Key.Kind, r.Key.Level = tenant, kind, level
+		if err := rows.Scan(&r.Key.Bucket, &r.Key.Client, &r.Key.Metric, &r.Key.Stream, &r.Key.Part, &version, &cnt, &sum, &mn, &mx,
 			&minTs, &maxTs); err != nil {
 			return fmt.Errorf("load state: scan: %w", err)
 		}
-		r.Key = pipeline.StateKey{Tenant: tenant, Kind: kind, Level: level, Bucket: bucket, Client: cl, Metric: m,
-			Stream: stream, Part: part}
+		if _, ok := asked[r.Key]; !ok {
+			continue
+		}
 		r.Version, r.Count, r.MinTs, r.MaxTs = version, cnt, minTs, maxTs
 		var ok bool
 		if r.Sum, ok = SumOf(sum); !ok {
