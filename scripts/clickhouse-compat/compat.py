@@ -58,8 +58,8 @@ TEST_DATABASE = re.compile(r"^(tally_test_[0-9a-f]+|it_store_\d+|it_upgrade_\d+)
 # External tables the services send with a query, by name: their structure
 # and the rows that stand in for them (every key of the database {db}).
 EXTERNAL_TABLES = {
-    "keys": ("bucket UInt32, client_id String, metric String, stream String, part Int32",
-             "SELECT DISTINCT bucket, client_id, metric, stream, part FROM {db}.state"),
+    "keys": ("bucket UInt32, client_id String, metric String",
+             "SELECT DISTINCT bucket, client_id, metric FROM {db}.state"),
     "ids": ("tenant String, event_id String",
             "SELECT DISTINCT tenant, event_id FROM {db}.event_ids"),
 }
