@@ -135,7 +135,12 @@ type partState struct {
 	part          int32
 	owners        int32 // the topic's partition count
 	position      int64 // every offset below it is counted
-	rows          map[StateKey]StateRow
+	rows          map[rowKey]rowVal
+	// series numbers the series of rows and of the batch in hand (rowKey);
+	// names holds them by number. Rebuilt from the kept rows when the
+	// cache is evicted.
+	series map[Series]uint32
+	names  []Series
 	// index tells rollup keys that cannot exist in the store: past the
 	// newest bucket of their tenant and level, in a bucket no row is in,
 	// or of a series without an all-time row. Read when the partition is
@@ -153,22 +158,41 @@ type partState struct {
 	opened map[TenantLevel]BucketWords
 }
 
+// intern returns the number of series s in the partition's series table.
+func (ps *partState) intern(s Series) uint32 {
+	n, ok := ps.series[s]
+	if !ok {
+		n = uint32(len(ps.names))
+		ps.series[s] = n
+		ps.names = append(ps.names, s)
+	}
+	return n
+}
+
+// stateKey is k in the store's terms.
+func (ps *partState) stateKey(k rowKey) StateKey {
+	s := ps.names[k.series]
+	return StateKey{Tenant: s.Tenant, Kind: k.kind, Level: k.level, Bucket: k.bucket, Client: s.Client, Metric: s.Metric,
+		Stream: ps.stream, Part: ps.part}
+}
+
 // absent reports whether rollup key k is known not to exist in the store.
-func (ps *partState) absent(k StateKey) bool {
-	if k.Kind != schema.KindRollup {
+func (ps *partState) absent(k rowKey) bool {
+	if k.kind != schema.KindRollup {
 		return false
 	}
-	tl := TenantLevel{k.Tenant, k.Level}
-	if ps.opened[tl].Holds(k.Level, k.Bucket) {
+	s := ps.names[k.series]
+	tl := TenantLevel{s.Tenant, k.level}
+	if ps.opened[tl].Holds(k.level, k.bucket) {
 		return true // its rows are all in the cache, and k is not
 	}
-	if !ps.mayHold(tl, k.Bucket) {
+	if !ps.mayHold(tl, k.bucket) {
 		return true
 	}
 	if ps.index.Series == nil {
 		return false
 	}
-	_, ok := ps.index.Series[Series{k.Tenant, k.Client, k.Metric}]
+	_, ok := ps.index.Series[s]
 	return !ok
 }
 
@@ -183,19 +207,20 @@ func (ps *partState) mayHold(tl TenantLevel, bucket uint32) bool {
 }
 
 // wrote extends the index with a written rollup key.
-func (ps *partState) wrote(k StateKey, maxSeries, maxWords int) {
-	tl := TenantLevel{k.Tenant, k.Level}
-	if ps.opened[tl].Holds(k.Level, k.Bucket) || !ps.mayHold(tl, k.Bucket) {
+func (ps *partState) wrote(k rowKey, maxSeries, maxWords int) {
+	s := ps.names[k.series]
+	tl := TenantLevel{s.Tenant, k.level}
+	if ps.opened[tl].Holds(k.level, k.bucket) || !ps.mayHold(tl, k.bucket) {
 		if ps.opened == nil {
 			ps.opened = make(map[TenantLevel]BucketWords)
 		}
 		if ps.opened[tl] == nil {
 			ps.opened[tl] = make(BucketWords)
 		}
-		ps.opened[tl].Mark(k.Level, k.Bucket)
+		ps.opened[tl].Mark(k.level, k.bucket)
 	}
-	if h, ok := ps.index.High[tl]; !ok || k.Bucket > h {
-		ps.index.High[tl] = k.Bucket
+	if h, ok := ps.index.High[tl]; !ok || k.bucket > h {
+		ps.index.High[tl] = k.bucket
 	}
 	if ps.index.Buckets != nil {
 		bw := ps.index.Buckets[tl]
@@ -203,14 +228,14 @@ func (ps *partState) wrote(k StateKey, maxSeries, maxWords int) {
 			bw = make(BucketWords)
 			ps.index.Buckets[tl] = bw
 		}
-		if bw.Mark(k.Level, k.Bucket) {
+		if bw.Mark(k.level, k.bucket) {
 			if ps.bucketWords++; ps.bucketWords > maxWords {
 				ps.index.Buckets = nil // too many to keep: unknown from now on
 			}
 		}
 	}
-	if ps.index.Series != nil && k.Level == schema.LevelAll {
-		ps.index.Series[Series{k.Tenant, k.Client, k.Metric}] = struct{}{}
+	if ps.index.Series != nil && k.level == schema.LevelAll {
+		ps.index.Series[s] = struct{}{}
 		if len(ps.index.Series) > maxSeries {
 			ps.index.Series = nil // too many to keep: unknown from now on
 		}
@@ -353,6 +378,7 @@ func (p *Pipeline) Process(ctx context.Context, records []*kgo.Record) (Result, 
 		m.Forwarded.Add(float64(d.res.Forwarded))
 		m.Skipped.Add(float64(d.res.Skipped))
 	}
+	p.bound()
 	p.markBeside(ctx, marks)
 	if err != nil {
 		return res, err
@@ -595,12 +621,21 @@ func (p *Pipeline) commitPlan(pl *plan) {
 	}
 	for i, r := range pl.state {
 		if pp := pl.stateOwner[i]; pp != nil {
-			pp.ps.rows[r.Key] = r
-			if r.Key.Kind == schema.KindRollup {
-				pp.ps.wrote(r.Key, p.o.MaxSeries, p.o.MaxBucketWords)
+			k := pl.stateKeys[i]
+			pp.ps.rows[k] = valOf(r)
+			if k.kind == schema.KindRollup {
+				pp.ps.wrote(k, p.o.MaxSeries, p.o.MaxBucketWords)
 			}
 		}
 	}
+}
+
+// bound evicts the cache of read-model rows when it holds more than its
+// bound. It runs after every group of a batch is committed: eviction
+// renumbers the partitions' series, which no plan may hold numbers of.
+func (p *Pipeline) bound() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	total := 0
 	for _, ps := range p.parts {
 		total += len(ps.rows)
@@ -618,28 +653,46 @@ func (p *Pipeline) commitPlan(pl *plan) {
 func (p *Pipeline) evict() {
 	total := 0
 	for _, ps := range p.parts {
-		// A new map, not a delete: Go maps keep their largest size, so
-		// deleting would free no memory.
-		kept := make(map[StateKey]StateRow, len(ps.rows)/4)
-		for k, r := range ps.rows {
-			if k.Kind != schema.KindRollup || (k.Level != schema.LevelMinute && k.Level != schema.Level10Min) {
-				kept[k] = r
-			}
-		}
-		ps.rows = kept
+		ps.keep(func(k rowKey) bool {
+			return k.kind != schema.KindRollup || (k.level != schema.LevelMinute && k.level != schema.Level10Min)
+		})
 		for tl := range ps.opened { // their rows are gone from the cache
 			if tl.Level == schema.LevelMinute || tl.Level == schema.Level10Min {
 				delete(ps.opened, tl)
 			}
 		}
-		total += len(kept)
+		total += len(ps.rows)
 	}
 	if total > p.o.StateCacheRows {
 		for _, ps := range p.parts {
-			ps.rows = make(map[StateKey]StateRow)
+			ps.keep(func(rowKey) bool { return false })
 			ps.opened = nil
 		}
 	}
+}
+
+// keep drops the cached rows that want refuses, and the series no kept row
+// names, renumbering the rest. A new map, not a delete: Go maps keep their
+// largest size, so deleting would free no memory.
+func (ps *partState) keep(want func(rowKey) bool) {
+	rows := make(map[rowKey]rowVal, len(ps.rows)/4)
+	series := make(map[Series]uint32)
+	var names []Series
+	for k, v := range ps.rows {
+		if !want(k) {
+			continue
+		}
+		s := ps.names[k.series]
+		n, ok := series[s]
+		if !ok {
+			n = uint32(len(names))
+			series[s] = n
+			names = append(names, s)
+		}
+		k.series = n
+		rows[k] = v
+	}
+	ps.rows, ps.series, ps.names = rows, series, names
 }
 
 // markBeside starts marking the batch's winners (step 5) and returns: the

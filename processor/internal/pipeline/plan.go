@@ -20,9 +20,9 @@ type plan struct {
 	dead        []*kgo.Record
 	deadReasons []string
 	parts       []*partPlan
-	deltas      map[StateKey]*delta // each knows its partition
 	state       []StateRow
 	stateOwner  []*partPlan // of each state row; nil for positions
+	stateKeys   []rowKey    // of each state row, in its owner's cache
 	marks       []Marks
 	res         Result
 	forwarded   bool
@@ -36,6 +36,11 @@ type partPlan struct {
 	to      int64 // the position after the batch
 	cands   []candidate
 	winners map[string]Origin
+	// The batch's contributions to the partition's read-model rows:
+	// deltas[i] to keys[i], found by deltaAt.
+	deltaAt map[rowKey]int32
+	deltas  []delta
+	keys    []rowKey
 }
 
 type candidate struct {
@@ -53,16 +58,19 @@ func (pl *plan) count(pp *partPlan, tenant, outcome string, n int64) {
 	if n <= 0 {
 		return
 	}
-	pl.add(pp, counterKey(tenant, outcome, pp.ps.stream, pp.ps.part)).count += uint64(n)
+	pp.add(counterKey(pp.ps.intern(Series{Tenant: tenant, Metric: outcome}))).count += uint64(n)
 }
 
-func (pl *plan) add(pp *partPlan, k StateKey) *delta {
-	d := pl.deltas[k]
-	if d == nil {
-		d = &delta{pp: pp}
-		pl.deltas[k] = d
+// add returns the batch's delta to key k, valid until the next add.
+func (pp *partPlan) add(k rowKey) *delta {
+	i, ok := pp.deltaAt[k]
+	if !ok {
+		i = int32(len(pp.deltas))
+		pp.deltaAt[k] = i
+		pp.deltas = append(pp.deltas, delta{})
+		pp.keys = append(pp.keys, k)
 	}
-	return d
+	return &pp.deltas[i]
 }
 
 // oversizeAuditBytes bounds the raw bytes an oversized record's
@@ -80,9 +88,7 @@ func (pl *plan) deadLetter(pp *partPlan, r *kgo.Record, src Source, tenant, reas
 // plan classifies records and computes every row the batch writes. It has
 // no side effects beyond healing the seen-set, so it may be retried.
 func (p *Pipeline) plan(ctx, batchCtx context.Context, records []*kgo.Record) (*plan, error) {
-	// About two read-model keys per record when history arrives (a new
-	// minute for most events), a few in a live stream.
-	pl := &plan{deltas: make(map[StateKey]*delta, 2*len(records))}
+	pl := &plan{}
 	for _, g := range groupByPartition(records) {
 		ps, err := p.partition(ctx, g.topic, g.part)
 		if err != nil {
@@ -90,7 +96,10 @@ func (p *Pipeline) plan(ctx, batchCtx context.Context, records []*kgo.Record) (*
 		}
 		// Most records become candidates: sized once, not grown record by
 		// record (the growth was a fifth of the processor's allocations).
-		pp := &partPlan{ps: ps, from: ps.position, to: ps.position, cands: make([]candidate, 0, len(g.records))}
+		// About two read-model keys per record when history arrives (a new
+		// minute for most events), a few in a live stream.
+		pp := &partPlan{ps: ps, from: ps.position, to: ps.position, cands: make([]candidate, 0, len(g.records)),
+			deltaAt: make(map[rowKey]int32, 2*len(g.records))}
 		start := time.Now()
 		p.classify(pl, pp, g.records)
 		p.o.Metrics.since("classify", start)
@@ -175,7 +184,7 @@ func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*pa
 			"on shard p mod %[3]d: choose a multiple (docs/scaling.md)", topic, info.Partitions, p.o.Shards)
 	}
 	ps = &partState{topic: topic, stream: topic + "/" + info.ID, part: part, owners: info.Partitions,
-		rows: make(map[StateKey]StateRow)}
+		rows: make(map[rowKey]rowVal), series: make(map[Series]uint32)}
 	pk := positionKey(ps.stream, part)
 	rows, err := p.o.Store.LoadState(ctx, []StateKey{pk})
 	if err != nil {
@@ -183,7 +192,6 @@ func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*pa
 	}
 	if r, ok := rows[pk]; ok {
 		ps.position = int64(r.Count)
-		ps.rows[pk] = r
 	}
 	if ps.index, err = p.o.Store.RollupIndex(ctx, ps.stream, part, p.o.MaxSeries, p.o.MaxBucketWords); err != nil {
 		return nil, fmt.Errorf("load the rollup index of %s: %w", ps.stream, err)
@@ -416,8 +424,9 @@ func (p *Pipeline) decide(pl *plan, pp *partPlan, known map[string]Origin) {
 		pl.count(pp, c.tenant, schema.OutcomeProcessed, 1)
 		pl.res.Stored++
 		ms := c.ev.Timestamp.UnixMilli()
+		series := ps.intern(Series{c.tenant, c.ev.ClientID, c.ev.Metric})
 		for _, lvl := range rollupLevels {
-			pl.add(pp, rollupKey(c.tenant, lvl, ms, c.ev.ClientID, c.ev.Metric, ps.stream, ps.part)).addEvent(c.ev.Amount, ms)
+			pp.add(rollupKey(series, lvl, ms)).addEvent(c.ev.Amount, ms)
 		}
 	}
 }
@@ -428,42 +437,62 @@ func (p *Pipeline) decide(pl *plan, pp *partPlan, known map[string]Origin) {
 // counted this partition's records meanwhile: the partition is reloaded and
 // the batch planned again (errStale), so nothing is added twice.
 func (p *Pipeline) stateRows(ctx context.Context, pl *plan) error {
+	type owner struct {
+		pp *partPlan
+		k  rowKey
+	}
 	var missing []StateKey
-	for k, d := range pl.deltas {
-		ps := d.pp.ps
-		if r, ok := ps.rows[k]; ok {
-			if int64(r.Version) > d.pp.from {
-				return p.stale(ps)
+	var owners []owner
+	rows := len(pl.parts)
+	for _, pp := range pl.parts {
+		ps := pp.ps
+		rows += len(pp.keys)
+		for _, k := range pp.keys {
+			if r, ok := ps.rows[k]; ok {
+				if int64(r.version) > pp.from {
+					return p.stale(ps)
+				}
+			} else if !ps.absent(k) {
+				missing = append(missing, ps.stateKey(k))
+				owners = append(owners, owner{pp, k})
 			}
-		} else if !ps.absent(k) {
-			missing = append(missing, k)
 		}
 	}
 	loaded, err := p.o.Store.LoadState(ctx, missing)
 	if err != nil {
 		return fmt.Errorf("load read model rows: %w", err)
 	}
-	for k, r := range loaded {
-		pp := pl.deltas[k].pp
-		if int64(r.Version) > pp.from {
-			return p.stale(pp.ps)
+	if len(loaded) > 0 {
+		for i, sk := range missing {
+			r, ok := loaded[sk]
+			if !ok {
+				continue
+			}
+			o := owners[i]
+			if int64(r.Version) > o.pp.from {
+				return p.stale(o.pp.ps)
+			}
+			o.pp.ps.rows[o.k] = valOf(r)
 		}
-		pp.ps.rows[k] = r
 	}
-	pl.state = make([]StateRow, 0, len(pl.parts)+len(pl.deltas))
-	pl.stateOwner = make([]*partPlan, 0, cap(pl.state))
+	pl.state = make([]StateRow, 0, rows)
+	pl.stateOwner = make([]*partPlan, 0, rows)
+	pl.stateKeys = make([]rowKey, 0, rows)
 	for _, pp := range pl.parts {
 		ps := pp.ps
 		v := uint64(pp.to)
 		pl.state = append(pl.state, StateRow{Key: positionKey(ps.stream, ps.part), Version: v, Count: v})
 		pl.stateOwner = append(pl.stateOwner, nil)
+		pl.stateKeys = append(pl.stateKeys, rowKey{})
 		pl.marks = append(pl.marks, Marks{Stream: ps.stream, N: ps.owners, Part: ps.part, From: pp.from, To: pp.to, Winners: pp.winners})
 	}
-	for k, d := range pl.deltas {
-		row := d.apply(d.pp.ps.rows[k], uint64(d.pp.to))
-		row.Key = k
-		pl.state = append(pl.state, row)
-		pl.stateOwner = append(pl.stateOwner, d.pp)
+	for _, pp := range pl.parts {
+		ps := pp.ps
+		for i, k := range pp.keys {
+			pl.state = append(pl.state, pp.deltas[i].apply(ps.rows[k], uint64(pp.to)).row(ps.stateKey(k)))
+			pl.stateOwner = append(pl.stateOwner, pp)
+			pl.stateKeys = append(pl.stateKeys, k)
+		}
 	}
 	return nil
 }
