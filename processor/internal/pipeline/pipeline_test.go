@@ -582,6 +582,30 @@ func TestRowsOfBucketsOpenedByTheOwnerAreNotReadFromTheStore(t *testing.T) {
 	}
 }
 
+// An eviction that keeps the coarse rows of many series renumbers the
+// partition's series (the cache is keyed by series number): the rows it
+// keeps must still be the rows of their own series. Eight series, five
+// levels each, and a bound that the batch's rows exceed but its coarse rows
+// do not: every batch evicts the minute and ten-minute rows and keeps the
+// rest, and the next batch adds to what was kept.
+func TestEvictionKeepsEachSeriesItsOwnRows(t *testing.T) {
+	r := newRig(t, 1)
+	r.cacheRows = 40 // 8 series × 5 levels + counters > 40 ≥ 8 × 3 + counters
+	p := r.processor()
+	at := time.Date(2026, 5, 30, 10, 0, 0, 0, time.UTC)
+	for round := range 6 {
+		// Each round names the series in another order, so a series'
+		// number after an eviction differs from its number before.
+		for i := range 8 {
+			c := (i*(round+3) + round) % 8
+			r.send(ev(fmt.Sprint("client_", c), "m", fmt.Sprint(1+c+10*round),
+				at.Add(time.Duration(round*8+i)*time.Second).Format(time.RFC3339)))
+		}
+		r.drain(p, 100)
+	}
+	r.check()
+}
+
 // A batch's mark runs beside what follows it (the commit, the next poll),
 // and the next batch's lookup waits for it: held at the gate, the second
 // batch cannot finish (its deadline ends it, nothing written); released,
