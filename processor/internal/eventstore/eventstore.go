@@ -355,8 +355,8 @@ func (s *Store) highWater(ctx context.Context, stream string, part int32, high m
 const loadChunk = 100_000
 
 // LoadState reads the highest version of each key.
-func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
-	out := make(map[pipeline.StateKey]pipeline.StateRow, len(keys))
+func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) ([]pipeline.StateRow, error) {
+	out := make([]pipeline.StateRow, len(keys))
 	// Keys are read per (tenant, kind, level), naming their buckets as
 	// constants, so ClickHouse reads only the index ranges of those
 	// buckets (the table's key starts tenant, kind, level, bucket) instead
@@ -365,14 +365,14 @@ func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pi
 		tenant      string
 		kind, level uint8
 	}
-	groups := make(map[group][]pipeline.StateKey)
-	for _, k := range keys {
+	groups := make(map[group][]int)
+	for i, k := range keys {
 		g := group{k.Tenant, k.Kind, k.Level}
-		groups[g] = append(groups[g], k)
+		groups[g] = append(groups[g], i)
 	}
 	for g, all := range groups {
 		for start := 0; start < len(all); start += loadChunk {
-			if err := s.loadState(ctx, g.tenant, g.kind, g.level, all[start:min(len(all), start+loadChunk)], out); err != nil {
+			if err := s.loadState(ctx, g.tenant, g.kind, g.level, keys, all[start:min(len(all), start+loadChunk)], out); err != nil {
 				return nil, err
 			}
 		}
@@ -380,15 +380,15 @@ func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pi
 	return out, nil
 }
 
-// loadState reads chunk's keys (all of one tenant, kind and level) into
-// out. ClickHouse sends the rows of the keys' buckets whose (bucket,
+// loadState reads the keys at chunk (all of one tenant, kind and level)
+// into out at the same positions. ClickHouse sends the rows of the keys' buckets whose (bucket,
 // client_id, metric) hash is among the keys': probing a hash set costs a
 // fraction of probing a set of whole keys, row by row. A row that passes
 // but was not asked for (the same series in another partition or stream,
 // or a hash collision) is dropped here: the caller may hold a newer value
 // of it, or none (docs/design/read-model.md, "What it costs").
-func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8, chunk []pipeline.StateKey,
-	out map[pipeline.StateKey]pipeline.StateRow) error {
+func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8, keys []pipeline.StateKey, chunk []int,
+	out []pipeline.StateRow) error {
 	// The keys travel as an external table (binary, in the query's data
 	// blocks): binding tens of thousands of tuples into the SQL text costs
 	// seconds to format and parse.
@@ -397,11 +397,22 @@ func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8,
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	asked := make(map[pipeline.StateKey]struct{}, len(chunk))
+	// The rest of a key (tenant, kind and level are the chunk's).
+	type rest struct {
+		bucket                 uint32
+		part                   int32
+		client, metric, stream string
+	}
+	asked := make(map[rest]int, len(chunk))
 	seen := make(map[uint32]bool)
 	var buckets []any
-	for _, k := range chunk {
-		asked[k] = struct{}{}
+	for _, i := range chunk {
+		k := keys[i]
+		r := rest{k.Bucket, k.Part, k.Client, k.Metric, k.Stream}
+		if _, dup := asked[r]; dup {
+			return fmt.Errorf("load state: key %+v asked for twice", k)
+		}
+		asked[r] = i
 		if err := tbl.Append(k.Bucket, k.Client, k.Metric); err != nil {
 			return fmt.Errorf("load state: %w", err)
 		}
@@ -428,21 +439,20 @@ func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8,
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			r            pipeline.StateRow
+			k            rest
 			sum, mn, mx  decimal.Decimal
 			version, cnt uint64
 			minTs, maxTs int64
 		)
-		r.Key.Tenant, r.Key.Kind, r.Key.Level = tenant, kind, level
-		if err := rows.Scan(&r.Key.Bucket, &r.Key.Client, &r.Key.Metric, &r.Key.Stream, &r.Key.Part, &version, &cnt, &sum, &mn, &mx,
+		if err := rows.Scan(&k.bucket, &k.client, &k.metric, &k.stream, &k.part, &version, &cnt, &sum, &mn, &mx,
 			&minTs, &maxTs); err != nil {
 			return fmt.Errorf("load state: scan: %w", err)
 		}
-		if _, ok := asked[r.Key]; !ok {
+		i, ok := asked[k]
+		if !ok {
 			continue
 		}
-		r.Version, r.Count, r.MinTs, r.MaxTs = version, cnt, minTs, maxTs
-		var ok bool
+		r := pipeline.StateRow{Key: keys[i], Version: version, Count: cnt, MinTs: minTs, MaxTs: maxTs}
 		if r.Sum, ok = SumOf(sum); !ok {
 			return fmt.Errorf("load state: bad sum %s", sum)
 		}
@@ -452,7 +462,7 @@ func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8,
 		if r.Max, ok = AmountOf(mx); !ok {
 			return fmt.Errorf("load state: bad max %s", mx)
 		}
-		out[r.Key] = r
+		out[i] = r
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load state: %w", err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/big"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,8 +94,8 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[key] != rows[1] {
-		t.Fatalf("LoadState = %+v, want the version-20 row %+v", got, rows[1])
+	if len(got) != 2 || got[0] != rows[1] || got[1] != (pipeline.StateRow{}) {
+		t.Fatalf("LoadState = %+v, want the version-20 row %+v and the zero row", got, rows[1])
 	}
 
 	// The high-water is per partition, tenant and level, over rollups only.
@@ -220,17 +221,28 @@ func TestLoadStateReturnsTheKeysAskedForOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Client a's minute keys of partition 1, client c's of partition 2 in
-	// the second minute, and a key no row holds.
-	asked := []pipeline.StateKey{keys[0], keys[1], keys[11], key("default", "z", "raw/abc", 1, schema.LevelMinute, minute)}
+	// the second minute, a key no row holds, and the 10-minute key of a's
+	// first minute (another level, so another query): each answered at its
+	// own position.
+	asked := []pipeline.StateKey{keys[11], keys[0], key("default", "z", "raw/abc", 1, schema.LevelMinute, minute), keys[13], keys[1]}
 	got, err := s.LoadState(ctx, asked)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[pipeline.StateKey]pipeline.StateRow{}
-	for _, i := range []int{0, 1, 11} {
-		want[keys[i]] = pipeline.StateRow{Key: keys[i], Version: 20, Count: uint64(100 + i), MinTs: 1, MaxTs: 2}
+	var want []pipeline.StateRow
+	for _, i := range []int{11, 0, -1, 13, 1} {
+		if i < 0 {
+			want = append(want, pipeline.StateRow{})
+			continue
+		}
+		want = append(want, pipeline.StateRow{Key: keys[i], Version: 20, Count: uint64(100 + i), MinTs: 1, MaxTs: 2})
 	}
-	if !maps.Equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("LoadState = %v\nwant %v", got, want)
+	}
+	// A key asked for twice is refused: one of its positions would read as
+	// no row.
+	if _, err := s.LoadState(ctx, []pipeline.StateKey{keys[0], keys[0]}); err == nil {
+		t.Error("LoadState took a key twice")
 	}
 }

@@ -118,19 +118,28 @@ func (s *Sharded) writeState(ctx context.Context, rows []pipeline.StateRow, writ
 }
 
 // LoadState reads each key from the shard of its partition.
-func (s *Sharded) LoadState(ctx context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
-	shares := split(s, keys, func(k pipeline.StateKey) int32 { return k.Part })
-	out := make(map[pipeline.StateKey]pipeline.StateRow)
-	var mu sync.Mutex
+func (s *Sharded) LoadState(ctx context.Context, keys []pipeline.StateKey) ([]pipeline.StateRow, error) {
+	at := make([]int, len(keys))
+	for i := range at {
+		at[i] = i
+	}
+	shares := split(s, at, func(i int) int32 { return keys[i].Part })
+	out := make([]pipeline.StateRow, len(keys))
 	err := s.each(ctx, func(i int) bool { return len(shares[i]) > 0 }, func(ctx context.Context, i int) error {
-		rows, err := s.shards[i].LoadState(ctx, shares[i])
+		share := make([]pipeline.StateKey, len(shares[i]))
+		for j, at := range shares[i] {
+			share[j] = keys[at]
+		}
+		rows, err := s.shards[i].LoadState(ctx, share)
 		if err != nil {
 			return err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for k, r := range rows {
-			out[k] = r
+		if len(rows) != len(share) {
+			return fmt.Errorf("load state: shard %d answered %d rows for %d keys", i+1, len(rows), len(share))
+		}
+		// Each shard writes its own positions of out.
+		for j, r := range rows {
+			out[shares[i][j]] = r
 		}
 		return nil
 	})

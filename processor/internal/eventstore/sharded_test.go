@@ -57,15 +57,13 @@ func (f *shardFake) WriteStateTo(_ context.Context, table string, rows []pipelin
 	return nil
 }
 
-func (f *shardFake) LoadState(_ context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
+func (f *shardFake) LoadState(_ context.Context, keys []pipeline.StateKey) ([]pipeline.StateRow, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, keys)
-	out := map[pipeline.StateKey]pipeline.StateRow{}
-	for _, k := range keys {
-		if r, ok := f.state[k]; ok {
-			out[k] = r
-		}
+	out := make([]pipeline.StateRow, len(keys))
+	for i, k := range keys {
+		out[i] = f.state[k]
 	}
 	return out, nil
 }
@@ -174,11 +172,12 @@ func TestShardedState(t *testing.T) {
 	a.state[key(0)] = pipeline.StateRow{Key: key(0), Count: 10}
 	b.state[key(1)] = pipeline.StateRow{Key: key(1), Count: 11}
 	b.state[key(0)] = pipeline.StateRow{Key: key(0), Count: 99}
-	got, err := s.LoadState(ctx, []pipeline.StateKey{key(0), key(1), key(3)})
+	got, err := s.LoadState(ctx, []pipeline.StateKey{key(1), key(3), key(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[key(0)].Count != 10 || got[key(1)].Count != 11 {
+	// In the order asked, each from its own shard; key 3 has no row.
+	if len(got) != 3 || got[0].Count != 11 || got[1] != (pipeline.StateRow{}) || got[2].Count != 10 {
 		t.Errorf("LoadState = %v", got)
 	}
 	if len(a.asked) != 1 || len(a.asked[0]) != 1 || len(b.asked) != 1 || len(b.asked[0]) != 2 {

@@ -268,7 +268,7 @@ func (m *memStore) latest() map[pipeline.StateKey]pipeline.StateRow {
 	return out
 }
 
-func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) (map[pipeline.StateKey]pipeline.StateRow, error) {
+func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) ([]pipeline.StateRow, error) {
 	m.mu.Lock()
 	if err := m.failing(); err != nil {
 		m.mu.Unlock()
@@ -276,14 +276,12 @@ func (m *memStore) LoadState(_ context.Context, keys []pipeline.StateKey) (map[p
 	}
 	m.mu.Unlock()
 	all := m.latest()
-	out := map[pipeline.StateKey]pipeline.StateRow{}
+	out := make([]pipeline.StateRow, len(keys))
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, k := range keys {
+	for i, k := range keys {
 		r, ok := all[k]
-		if ok {
-			out[k] = r
-		}
+		out[i] = r
 		if k.Kind == schema.KindRollup {
 			m.readRollups++
 			if !ok {

@@ -190,9 +190,10 @@ func (p *Pipeline) partition(ctx context.Context, topic string, part int32) (*pa
 	if err != nil {
 		return nil, fmt.Errorf("load position of %s: %w", ps.stream, err)
 	}
-	if r, ok := rows[pk]; ok {
-		ps.position = int64(r.Count)
+	if len(rows) != 1 {
+		return nil, fmt.Errorf("load position of %s: the store answered %d rows for one key", ps.stream, len(rows))
 	}
+	ps.position = int64(rows[0].Count)
 	if ps.index, err = p.o.Store.RollupIndex(ctx, ps.stream, part, p.o.MaxSeries, p.o.MaxBucketWords); err != nil {
 		return nil, fmt.Errorf("load the rollup index of %s: %w", ps.stream, err)
 	}
@@ -462,18 +463,18 @@ func (p *Pipeline) stateRows(ctx context.Context, pl *plan) error {
 	if err != nil {
 		return fmt.Errorf("load read model rows: %w", err)
 	}
-	if len(loaded) > 0 {
-		for i, sk := range missing {
-			r, ok := loaded[sk]
-			if !ok {
-				continue
-			}
-			o := owners[i]
-			if int64(r.Version) > o.pp.from {
-				return p.stale(o.pp.ps)
-			}
-			o.pp.ps.rows[o.k] = valOf(r)
+	if len(loaded) != len(missing) {
+		return fmt.Errorf("load read model rows: the store answered %d rows for %d keys", len(loaded), len(missing))
+	}
+	for i, r := range loaded {
+		if r.Version == 0 {
+			continue // no such row: it starts from the zero row
 		}
+		o := owners[i]
+		if int64(r.Version) > o.pp.from {
+			return p.stale(o.pp.ps)
+		}
+		o.pp.ps.rows[o.k] = valOf(r)
 	}
 	pl.state = make([]StateRow, 0, rows)
 	pl.stateOwner = make([]*partPlan, 0, rows)

@@ -62,8 +62,12 @@ type Store interface {
 	Permanent(err error) bool
 	// WriteState stores a batch's state rows in one insert.
 	WriteState(ctx context.Context, rows []StateRow) error
-	// LoadState returns the highest version of each key that exists.
-	LoadState(ctx context.Context, keys []StateKey) (map[StateKey]StateRow, error)
+	// LoadState returns each key's row at its highest version, in the
+	// order of keys (which are distinct), and the zero row for a key that
+	// has none: every stored row has a version of at least 1, and the zero
+	// row counts nothing. By position, so the pipeline and the store hash
+	// no key twice.
+	LoadState(ctx context.Context, keys []StateKey) ([]StateRow, error)
 	// RollupIndex describes the rollup rows of one partition of a stream:
 	// the newest bucket per tenant and level, every series with an
 	// all-time row unless there are more than maxSeries, and the buckets
