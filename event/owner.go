@@ -43,6 +43,12 @@ func Slot(clientID string) int32 {
 	return int32(keyPartitioner.Partition(&kgo.Record{Key: PartitionKey(clientID)}, Slots))
 }
 
+// SlotOwner is the partition, of a topic with n partitions, that owns
+// slot. When ValidPartitionCount(n) it is OwnerPartition of the slot's
+// clients (TestSlotsAgreeWithOwnerPartitions), without hashing the client
+// again.
+func SlotOwner(slot, n int32) int32 { return slot % max(n, 1) }
+
 // ValidPartitionCount reports whether a topic with n partitions can own
 // slots exactly (n divides Slots).
 func ValidPartitionCount(n int32) bool { return n >= 1 && Slots%n == 0 }

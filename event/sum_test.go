@@ -95,8 +95,8 @@ func TestSlotsAgreeWithOwnerPartitions(t *testing.T) {
 		}
 		for i := range 2000 {
 			c := "client-" + string(rune('a'+i%26)) + string(rune('0'+i%10)) + string(rune(i))
-			if got, want := Slot(c)%n, OwnerPartition(c, n); got != want {
-				t.Fatalf("n=%d client %q: slot %d mod n = %d, owner = %d", n, c, Slot(c), got, want)
+			if got, want := SlotOwner(Slot(c), n), OwnerPartition(c, n); got != want {
+				t.Fatalf("n=%d client %q: slot %d's owner = %d, owner = %d", n, c, Slot(c), got, want)
 			}
 		}
 	}

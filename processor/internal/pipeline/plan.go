@@ -146,15 +146,21 @@ type partitionGroup struct {
 func groupByPartition(records []*kgo.Record) []partitionGroup {
 	var out []partitionGroup
 	idx := make(map[partKey]int)
+	last := -1
 	for _, r := range records {
-		k := partKey{r.Topic, r.Partition}
-		i, ok := idx[k]
-		if !ok {
-			i = len(out)
-			idx[k] = i
-			out = append(out, partitionGroup{topic: r.Topic, part: r.Partition})
+		// A poll holds each partition's records side by side: the map is
+		// asked only where the partition changes.
+		if last < 0 || out[last].part != r.Partition || out[last].topic != r.Topic {
+			k := partKey{r.Topic, r.Partition}
+			i, ok := idx[k]
+			if !ok {
+				i = len(out)
+				idx[k] = i
+				out = append(out, partitionGroup{topic: r.Topic, part: r.Partition})
+			}
+			last = i
 		}
-		out[i].records = append(out[i].records, r)
+		out[last].records = append(out[last].records, r)
 	}
 	return out
 }
@@ -272,14 +278,17 @@ func (p *Pipeline) classify(pl *plan, pp *partPlan, records []*kgo.Record) {
 			pl.res.Rejected++
 			continue
 		}
-		if owner := event.OwnerPartition(ev.ClientID, ps.owners); owner != ps.part {
+		// One hash of the client: the owner follows from its slot, since
+		// the partition count divides the slots (partition refuses others).
+		slot := event.Slot(ev.ClientID)
+		if owner := event.SlotOwner(slot, ps.owners); owner != ps.part {
 			pl.strays = append(pl.strays, Stray{Record: r, Source: src, Tenant: tenant, ClientID: ev.ClientID,
 				EventID: ev.EventID, Owner: owner})
 			pl.count(pp, tenant, schema.OutcomeForwarded, 1)
 			pl.res.Forwarded++
 			continue
 		}
-		pp.cands = append(pp.cands, candidate{ev: ev, tenant: tenant, slot: event.Slot(ev.ClientID), src: src, raw: r.Value,
+		pp.cands = append(pp.cands, candidate{ev: ev, tenant: tenant, slot: slot, src: src, raw: r.Value,
 			fp: ev.Fingerprint()})
 	}
 	pp.to = next
