@@ -354,7 +354,8 @@ func (s *Store) highWater(ctx context.Context, stream string, part int32, high m
 // loadChunk bounds the keys of one LoadState query.
 const loadChunk = 100_000
 
-// LoadState reads the highest version of each key.
+// LoadState reads the highest version of each key, at the keys' positions
+// (pipeline.Store).
 func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) ([]pipeline.StateRow, error) {
 	out := make([]pipeline.StateRow, len(keys))
 	// Keys are read per (tenant, kind, level), naming their buckets as
@@ -380,13 +381,14 @@ func (s *Store) LoadState(ctx context.Context, keys []pipeline.StateKey) ([]pipe
 	return out, nil
 }
 
-// loadState reads the keys at chunk (all of one tenant, kind and level)
-// into out at the same positions. ClickHouse sends the rows of the keys' buckets whose (bucket,
-// client_id, metric) hash is among the keys': probing a hash set costs a
-// fraction of probing a set of whole keys, row by row. A row that passes
-// but was not asked for (the same series in another partition or stream,
-// or a hash collision) is dropped here: the caller may hold a newer value
-// of it, or none (docs/design/read-model.md, "What it costs").
+// loadState reads the keys at the positions chunk (all of one tenant, kind
+// and level) into out at the same positions. ClickHouse sends the rows of
+// the keys' buckets whose (bucket, client_id, metric) hash is among the
+// keys': probing a hash set costs a fraction of probing a set of whole
+// keys, row by row. A row that passes but was not asked for (the same
+// series in another partition or stream, or a hash collision) is dropped
+// here: the caller may hold a newer value of it, or none
+// (docs/design/read-model.md, "What it costs").
 func (s *Store) loadState(ctx context.Context, tenant string, kind, level uint8, keys []pipeline.StateKey, chunk []int,
 	out []pipeline.StateRow) error {
 	// The keys travel as an external table (binary, in the query's data
