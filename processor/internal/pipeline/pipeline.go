@@ -675,24 +675,14 @@ func (p *Pipeline) evict() {
 // names, renumbering the rest. A new map, not a delete: Go maps keep their
 // largest size, so deleting would free no memory.
 func (ps *partState) keep(want func(rowKey) bool) {
-	rows := make(map[rowKey]rowVal, len(ps.rows)/4)
-	series := make(map[Series]uint32)
-	var names []Series
-	for k, v := range ps.rows {
-		if !want(k) {
-			continue
+	old, names := ps.rows, ps.names
+	ps.rows, ps.series, ps.names = make(map[rowKey]rowVal, len(old)/4), make(map[Series]uint32), nil
+	for k, v := range old {
+		if want(k) {
+			k.series = ps.intern(names[k.series])
+			ps.rows[k] = v
 		}
-		s := ps.names[k.series]
-		n, ok := series[s]
-		if !ok {
-			n = uint32(len(names))
-			series[s] = n
-			names = append(names, s)
-		}
-		k.series = n
-		rows[k] = v
 	}
-	ps.rows, ps.series, ps.names = rows, series, names
 }
 
 // markBeside starts marking the batch's winners (step 5) and returns: the
