@@ -917,6 +917,15 @@ func (b *bench) scale(ctx context.Context) (map[string]any, error) {
 	}
 	// 10% of the records are resends: produce enough for missing distinct.
 	records := int(float64(missing) / 0.9)
+	dir := b.stack.Config().Dir
+	free, err := freeBytes(dir)
+	if err != nil {
+		return res, fmt.Errorf("free disk under %s: %w", dir, err)
+	}
+	res["disk_free_bytes_before"] = free
+	if err := checkScaleDisk(free, missing, dir); err != nil {
+		return res, err
+	}
 	before, err := b.api.stats(ctx)
 	if err != nil {
 		return nil, err
@@ -965,6 +974,25 @@ func (b *bench) scale(ctx context.Context) (map[string]any, error) {
 		return res, fmt.Errorf("counts not exact after the scale fill: %v/%v", ex["count"], ex["expected_count"])
 	}
 	return res, nil
+}
+
+// scaleDiskPerEvent is about the free disk a scale fill needs per event it
+// adds, measured at its peak while 100M events went in
+// (docs/benchmarks/2026-12-03-scale-100m.md): ~200 bytes of ClickHouse's
+// active parts, ~330 of parts merges replaced that ClickHouse keeps for
+// old_parts_lifetime, ~30 of Kafka log.
+const scaleDiskPerEvent = 600
+
+// checkScaleDisk refuses a fill of missing events that would not fit in free
+// bytes, before an hour of work runs the disk full.
+func checkScaleDisk(free uint64, missing int64, dir string) error {
+	need := uint64(missing) * scaleDiskPerEvent
+	if free >= need {
+		return nil
+	}
+	return fmt.Errorf("the scale fill adds %s events and needs about %.0f GB free under %s (%d bytes per event at its peak); "+
+		"%.1f GB are free: free disk, or lower BENCH_SCALE_EVENTS", thousands(float64(missing)), float64(need)/1e9, dir,
+		scaleDiskPerEvent, float64(free)/1e9)
 }
 
 // prefill produces n raw events (10% exact resends) straight to the raw
