@@ -395,6 +395,7 @@ type v1Response struct {
 		CoarseID       bool   `json:"coarseId"`
 		Status         string `json:"status"`
 		Duplicate      *bool  `json:"duplicate"`
+		Conflict       bool   `json:"conflict"`
 		Error          *struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`

@@ -185,8 +185,11 @@ type v1Result struct {
 	CoarseID       bool   `json:"coarseId,omitempty"`
 	Status         string `json:"status"`
 	// Duplicate is present only when known (ingest.Duplicate).
-	Duplicate *bool        `json:"duplicate,omitempty"`
-	Error     *errorDetail `json:"error,omitempty"`
+	Duplicate *bool `json:"duplicate,omitempty"`
+	// Conflict (with Duplicate true): the id is known with other content,
+	// so this copy is an idempotency_conflict and will not be counted.
+	Conflict bool         `json:"conflict,omitempty"`
+	Error    *errorDetail `json:"error,omitempty"`
 }
 
 var (
@@ -223,8 +226,9 @@ func newV1Response(out ingest.Outcome) v1Response {
 			res.Error = &errorDetail{Code: r.Failure.Code, Message: r.Failure.Message}
 		case r.Rejection != nil:
 			res.Error = &errorDetail{Code: r.Rejection.Code, Message: r.Rejection.Message, Field: r.Rejection.Field}
-		case r.Duplicate == ingest.DuplicateYes:
+		case r.Duplicate.Copy():
 			res.Duplicate = &trueValue
+			res.Conflict = r.Duplicate == ingest.DuplicateConflict
 		case r.Duplicate == ingest.DuplicateNo:
 			res.Duplicate = &falseValue
 		}
@@ -251,7 +255,8 @@ type seedResult struct {
 	Success bool    `json:"success"`
 	EventID *string `json:"eventId"`
 	// IsDuplicate is true only when known to be a duplicate; Duplicate says
-	// "new", "duplicate" or "unknown".
+	// "new", "duplicate", "conflict" (a duplicate id with other content,
+	// never counted) or "unknown".
 	IsDuplicate bool    `json:"isDuplicate"`
 	Error       *string `json:"error"`
 	Duplicate   string  `json:"duplicate,omitempty"`
@@ -259,7 +264,8 @@ type seedResult struct {
 	CoarseID    bool    `json:"coarseId,omitempty"`
 }
 
-var duplicateText = [...]string{ingest.DuplicateUnknown: "unknown", ingest.DuplicateNo: "new", ingest.DuplicateYes: "duplicate"}
+var duplicateText = [...]string{ingest.DuplicateUnknown: "unknown", ingest.DuplicateNo: "new", ingest.DuplicateYes: "duplicate",
+	ingest.DuplicateConflict: "conflict"}
 
 func (h *handler) ingestSeed(c *gin.Context) {
 	req, ok := h.parseIngest(c)
@@ -283,7 +289,7 @@ func (h *handler) ingestSeed(c *gin.Context) {
 		case r.Rejection != nil:
 			msg = r.Rejection.Code + ": " + r.Rejection.Message
 		default:
-			resp.Results[i] = seedResult{Success: true, EventID: &r.EventID, IsDuplicate: r.Duplicate == ingest.DuplicateYes,
+			resp.Results[i] = seedResult{Success: true, EventID: &r.EventID, IsDuplicate: r.Duplicate.Copy(),
 				Duplicate: duplicateText[r.Duplicate], IDSource: r.IDSource, CoarseID: coarse(r.IDSource)}
 			continue
 		}

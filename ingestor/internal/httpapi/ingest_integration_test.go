@@ -301,4 +301,21 @@ func TestIntegrationConcurrentDuplicateHint(t *testing.T) {
 	if ttl, err := rdb.PTTL(context.Background(), claim).Result(); err != nil || ttl <= 0 || ttl > seen.ClaimWindow {
 		t.Errorf("claim ttl %s (%v), want within (0, %s]", ttl, err, seen.ClaimWindow)
 	}
+
+	// Issue #13: a key reused with another amount is answered as a
+	// conflict by the real Redis (SET NX GET hands back the claim's
+	// fingerprint), the same content as a plain duplicate.
+	keyed := func(amount int) string {
+		return fmt.Sprintf(`{"clientId":"it-dup","metric":"m","amount":%d,"timestamp":"2024-05-01T10:00:00.123Z","idempotencyKey":"%s"}`,
+			amount, strings.TrimPrefix(t.Name(), "Test")+"-"+id[:12])
+	}
+	for _, step := range []struct {
+		amount int
+		want   string
+	}{{1, `"isDuplicate":false`}, {2, `"duplicate":"conflict"`}, {1, `"duplicate":"duplicate"`}} {
+		w := h.do(request{path: "/api/events", body: []byte(keyed(step.amount))})
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), step.want) {
+			t.Errorf("amount %d: %d %s, want %s", step.amount, w.Code, w.Body, step.want)
+		}
+	}
 }

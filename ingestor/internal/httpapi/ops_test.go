@@ -138,6 +138,52 @@ func TestDuplicateHint(t *testing.T) {
 	}
 }
 
+// Issue #13: a copy reusing a known id with other content is answered as a
+// conflict (it will never be counted); the same content stays a duplicate.
+func TestConflictHint(t *testing.T) {
+	mr := newMiniredis(t)
+	opts := defaultOptions()
+	opts.redisAddr = mr.Addr()
+	opts.redisTimeout = 5 * time.Second // as in TestDuplicateHint: the answers must be known
+	h := newHarness(t, opts)
+	ask := map[string]string{"Prefer": "duplicate-hint"}
+	event := func(amount string) string {
+		return `{"clientId":"c1","metric":"m","amount":` + amount + `,"timestamp":"2024-05-01T10:00:00.123Z","idempotencyKey":"reused"}`
+	}
+	post := func(path, body string, header map[string]string) (int, string) {
+		t.Helper()
+		w := h.do(request{path: path, body: []byte(body), header: header})
+		return w.Code, w.Body.String()
+	}
+
+	if code, body := post("/v1/events", event("1"), ask); code != http.StatusAccepted ||
+		!strings.Contains(body, `"duplicate":false`) || strings.Contains(body, `"conflict"`) {
+		t.Fatalf("first copy: %d %s", code, body)
+	}
+	if code, body := post("/v1/events", event("2"), ask); code != http.StatusAccepted ||
+		!strings.Contains(body, `"duplicate":true,"conflict":true`) {
+		t.Errorf("other amount, same key: %d %s, want a conflict", code, body)
+	}
+	if code, body := post("/v1/events", event("1.00"), ask); code != http.StatusAccepted ||
+		!strings.Contains(body, `"duplicate":true`) || strings.Contains(body, `"conflict"`) {
+		t.Errorf("same content: %d %s, want a duplicate and no conflict", code, body)
+	}
+	if code, body := post("/api/events", event("3"), nil); code != http.StatusOK ||
+		!strings.Contains(body, `"isDuplicate":true`) || !strings.Contains(body, `"duplicate":"conflict"`) {
+		t.Errorf("seed route: %d %s, want isDuplicate and duplicate \"conflict\"", code, body)
+	}
+	// Within one request, without asking Redis.
+	w := h.do(request{path: "/v1/events", body: []byte("[" + event("5") + "," + event("6") + "," + event("5") + "]")})
+	within := decode[v1Response](t, w)
+	if w.Code != http.StatusAccepted || len(within.Results) != 3 || within.Results[0].Duplicate != nil ||
+		!within.Results[1].Conflict || within.Results[2].Conflict || !*within.Results[2].Duplicate {
+		t.Errorf("repeats within a request: %d %s, want [unknown, conflict, duplicate]", w.Code, w.Body)
+	}
+	if got := len(h.records(7, 5*time.Second)); got != 7 {
+		t.Errorf("got %d records, want 7: a conflict is acknowledged and stored like any copy", got)
+	}
+}
+
 func TestOperationalRoutes(t *testing.T) {
 	h := newHarness(t, defaultOptions())
 	if w := h.do(request{method: http.MethodGet, path: "/healthz"}); w.Code != http.StatusOK || w.Body.String() != `{"status":"ok"}` {

@@ -143,6 +143,9 @@ func appendV1Result(dst []byte, r *v1Result) []byte {
 		dst = append(dst, `,"duplicate":`...)
 		dst = strconv.AppendBool(dst, *r.Duplicate)
 	}
+	if r.Conflict {
+		dst = append(dst, `,"conflict":true`...)
+	}
 	if r.Error != nil {
 		dst = append(dst, `,"error":`...)
 		dst = appendErrorDetail(dst, r.Error)

@@ -61,6 +61,7 @@ func v1Responses() *rapid.Generator[v1Response] {
 			CoarseID:       rapid.Bool().Draw(t, "coarseId"),
 			Status:         str.Draw(t, "status"),
 			Duplicate:      rapid.Ptr(rapid.Bool(), true).Draw(t, "duplicate"),
+			Conflict:       rapid.Bool().Draw(t, "conflict"),
 			Error:          errorDetails(str).Draw(t, "resultError"),
 		}
 	})

@@ -48,6 +48,7 @@ import (
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/ingestor/internal/body"
+	"github.com/tally-dev/tally/ingestor/internal/seen"
 )
 
 // Normalizer is the preflight: *normalize.Engine satisfies it.
@@ -62,13 +63,14 @@ type Producer interface {
 }
 
 // Claimer answers the duplicate hint for acknowledged events (see package
-// seen). For each id it reports true when the id is known to be a
-// duplicate — a copy is stored, or another acknowledged copy claimed it
-// first — and otherwise claims the id for this copy, so that of concurrent
-// identical requests exactly one is answered "new". On error every answer
-// is unknown.
+// seen). For each copy it reports Duplicate when its id is known — a copy
+// is stored, or another acknowledged copy claimed it first — or Conflict
+// when that copy's content (fingerprint) is another, and otherwise claims
+// the id for this copy and reports New, so that of concurrent identical
+// requests exactly one is answered "new". On error every answer is
+// unknown.
 type Claimer interface {
-	Claim(ctx context.Context, ids []string) ([]bool, error)
+	Claim(ctx context.Context, copies []seen.Copy) ([]seen.Verdict, error)
 }
 
 // Errors Ingest returns; the HTTP layer maps them to statuses.
@@ -108,10 +110,18 @@ const (
 	// DuplicateYes: an earlier element of this request, a stored copy, or
 	// another acknowledged copy has the same id.
 	DuplicateYes
+	// DuplicateConflict: as DuplicateYes, but that copy has other content
+	// (metric, amount or timestamp): the id's key was reused. The processor
+	// records this copy as an idempotency_conflict and never counts it.
+	DuplicateConflict
 )
 
 // Known reports whether the hint has an answer.
 func (d Duplicate) Known() bool { return d != DuplicateUnknown }
+
+// Copy reports whether another copy of the id is known: DuplicateYes or
+// DuplicateConflict.
+func (d Duplicate) Copy() bool { return d == DuplicateYes || d == DuplicateConflict }
 
 // Request is one HTTP request's worth of raw events.
 type Request struct {
@@ -147,6 +157,9 @@ type Result struct {
 	Duplicate Duplicate
 	Rejection *normalize.Rejection // set when the preflight rejected it
 	Failure   *Failure             // set when failed (its record was not acknowledged)
+	// fingerprint is the accepted event's content fingerprint, computed
+	// when the hint can use it (more than one element, or a hint asked).
+	fingerprint uint64
 }
 
 // Failure says why an event was not acknowledged.
@@ -212,6 +225,10 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 	requestID := []byte(req.RequestID)
 
 	layoutHeaders := req.Layout.headers()
+	// Fingerprints tell a conflict from a duplicate: between elements of
+	// the request, and against Redis when the hint is asked. A single event
+	// that does not ask needs none.
+	prints := n > 1 || (req.DuplicateHint && s.cfg.Seen != nil)
 	for i, el := range req.Elements {
 		// A single object's key is the event's key (it wins over a payload
 		// key); an array element's is only a fallback for an element
@@ -242,6 +259,9 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 			res.Status = StatusAccepted
 			res.EventID, res.IdempotencyKey, res.IDSource = c.EventID, c.IdempotencyKey, c.IDSource()
 			client = c.ClientID
+			if prints {
+				res.fingerprint = c.Fingerprint()
+			}
 		}
 		start := len(headers)
 		headers = append(headers,
@@ -339,45 +359,63 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Outcome, error) {
 
 // hint fills the duplicate hint of the acknowledged, accepted results (at
 // acked). A repeat of an id within the request is a duplicate of its first
-// element; when req asks for the hint, the first of each id asks the
-// Claimer. It runs after the ack, so a copy that failed never claims an id
-// and only stored-or-storing copies compete for "new".
+// element, or a conflict when its content differs; when req asks for the
+// hint, the first of each id asks the Claimer. It runs after the ack, so a
+// copy that failed never claims an id and only stored-or-storing copies
+// compete for "new".
 func (s *Service) hint(ctx context.Context, req Request, results []Result, acked []int) {
 	if len(acked) == 0 {
 		return
 	}
 	ask := s.cfg.Seen != nil && req.DuplicateHint
-	first := make(map[string]struct{}, len(acked))
-	var ids []string // the first of each id, when the Claimer is asked
+	first := make(map[string]uint64, len(acked)) // id → the first element's fingerprint
+	var copies []seen.Copy                       // the first of each id, when the Claimer is asked
 	var idx []int
+	conflicts := 0
 	for _, i := range acked {
 		r := &results[i]
-		if _, again := first[r.EventID]; again {
+		if fp, again := first[r.EventID]; again {
 			r.Duplicate = DuplicateYes
+			if fp != r.fingerprint {
+				r.Duplicate = DuplicateConflict
+				conflicts++
+			}
 			continue
 		}
-		first[r.EventID] = struct{}{}
+		first[r.EventID] = r.fingerprint
 		if ask {
-			ids = append(ids, r.EventID)
+			copies = append(copies, seen.Copy{ID: r.EventID, Fingerprint: r.fingerprint})
 			idx = append(idx, i)
 		}
 	}
-	if !ask {
-		return
+	if ask {
+		conflicts += s.claim(ctx, req, results, copies, idx)
 	}
-	dup, err := s.cfg.Seen.Claim(ctx, ids)
+	s.cfg.Metrics.conflicts.Add(float64(conflicts))
+}
+
+// claim asks the Claimer about copies (the results at idx), fills their
+// hints and returns how many are conflicts.
+func (s *Service) claim(ctx context.Context, req Request, results []Result, copies []seen.Copy, idx []int) int {
+	verdicts, err := s.cfg.Seen.Claim(ctx, copies)
 	if err != nil {
 		s.cfg.Metrics.hintFailures.Inc()
 		s.cfg.Logger.DebugContext(ctx, "duplicate hint unavailable; answering unknown", "request_id", req.RequestID, "error", err)
-		return
+		return 0
 	}
+	conflicts := 0
 	for j, i := range idx {
-		if dup[j] {
-			results[i].Duplicate = DuplicateYes
-		} else {
+		switch verdicts[j] {
+		case seen.New:
 			results[i].Duplicate = DuplicateNo
+		case seen.Conflict:
+			results[i].Duplicate = DuplicateConflict
+			conflicts++
+		default:
+			results[i].Duplicate = DuplicateYes
 		}
 	}
+	return conflicts
 }
 
 var (
@@ -446,6 +484,7 @@ type Metrics struct {
 	produceFailures prometheus.Counter
 	failed          prometheus.Counter
 	hintFailures    prometheus.Counter
+	conflicts       prometheus.Counter
 }
 
 // NewMetrics registers the metrics on reg.
@@ -476,8 +515,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tally_ingestor_duplicate_hint_failures_total",
 			Help: "Requests whose Redis duplicate hint failed (answered duplicate unknown).",
 		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tally_ingestor_conflict_hints_total",
+			Help: "Acknowledged events answered as an idempotency conflict: their id is known with other content, and the processor will not count them.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.produceDuration, m.produceFailures, m.failed, m.hintFailures} {
+	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.produceDuration, m.produceFailures, m.failed, m.hintFailures, m.conflicts} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/ingestor/internal/body"
+	"github.com/tally-dev/tally/ingestor/internal/seen"
 )
 
 // fakeNormalizer rejects {"bad":1} and accepts anything else, with the raw
@@ -69,13 +70,16 @@ type fakeSeen struct {
 	err  error
 }
 
-func (f fakeSeen) Claim(_ context.Context, ids []string) ([]bool, error) {
+func (f fakeSeen) Claim(_ context.Context, copies []seen.Copy) ([]seen.Verdict, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	out := make([]bool, len(ids))
-	for i, id := range ids {
-		out[i] = f.seen[id]
+	out := make([]seen.Verdict, len(copies))
+	for i, c := range copies {
+		out[i] = seen.New
+		if f.seen[c.ID] {
+			out[i] = seen.Duplicate
+		}
 	}
 	return out, nil
 }
@@ -196,9 +200,13 @@ func TestIngestHintFailsOpen(t *testing.T) {
 // claimCounter fails the test if the hint reaches Redis.
 type claimCounter struct{ calls atomic.Int64 }
 
-func (c *claimCounter) Claim(_ context.Context, ids []string) ([]bool, error) {
+func (c *claimCounter) Claim(_ context.Context, copies []seen.Copy) ([]seen.Verdict, error) {
 	c.calls.Add(1)
-	return make([]bool, len(ids)), nil
+	out := make([]seen.Verdict, len(copies))
+	for i := range out {
+		out[i] = seen.New
+	}
+	return out, nil
 }
 
 // The hint costs Redis two commands per event, so it is asked only when the

@@ -17,6 +17,7 @@ import (
 	"github.com/tally-dev/tally/event"
 	"github.com/tally-dev/tally/event/normalize"
 	"github.com/tally-dev/tally/ingestor/internal/body"
+	"github.com/tally-dev/tally/ingestor/internal/seen"
 )
 
 // logProducer is a fake event log: it acks every record except those whose
@@ -217,24 +218,37 @@ func TestChangedArrayKeepsOwnKeys(t *testing.T) {
 	}
 }
 
-// claimSet is an in-memory Claimer with the Redis one's semantics.
+// claimSet is an in-memory Claimer with the Redis one's semantics: an id
+// stored or claimed is a duplicate, or a conflict when the fingerprint it
+// was stored or claimed with is another.
 type claimSet struct {
 	mu     sync.Mutex
-	stored map[string]bool
-	claims map[string]bool
+	stored map[string]uint64
+	claims map[string]uint64
 	err    error
 }
 
-func (c *claimSet) Claim(_ context.Context, ids []string) ([]bool, error) {
+func (c *claimSet) Claim(_ context.Context, copies []seen.Copy) ([]seen.Verdict, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]bool, len(ids))
-	for i, id := range ids {
-		out[i] = c.stored[id] || c.claims[id]
-		c.claims[id] = true
+	out := make([]seen.Verdict, len(copies))
+	for i, cp := range copies {
+		fp, known := c.stored[cp.ID]
+		if !known {
+			fp, known = c.claims[cp.ID]
+		}
+		switch {
+		case !known:
+			out[i] = seen.New
+			c.claims[cp.ID] = cp.Fingerprint
+		case fp != cp.Fingerprint:
+			out[i] = seen.Conflict
+		default:
+			out[i] = seen.Duplicate
+		}
 	}
 	return out, nil
 }
@@ -243,7 +257,7 @@ func (c *claimSet) Claim(_ context.Context, ids []string) ([]bool, error) {
 // an event whose copy failed claims nothing; an unavailable hint is unknown.
 func TestDuplicateHintClaims(t *testing.T) {
 	const ev = `{"clientId":"c","metric":"m","amount":1,"timestamp":"2024-01-01T00:00:00.001Z"}`
-	claims := &claimSet{claims: map[string]bool{}}
+	claims := &claimSet{claims: map[string]uint64{}}
 	p := &logProducer{fail: map[string]bool{ev: true}, failErr: errors.New("down")}
 	svc, _ := engineService(t, p, claims)
 	req := Request{Elements: elements(ev), Shape: body.ShapeObject, ReceivedAt: time.Unix(1, 0), DuplicateHint: true}
@@ -286,6 +300,61 @@ func TestDuplicateHintClaims(t *testing.T) {
 	out, err = svc.Ingest(context.Background(), req)
 	if err != nil || out.Results[0].Duplicate != DuplicateUnknown {
 		t.Errorf("redis down: %+v %v, want duplicate unknown", out.Results[0], err)
+	}
+}
+
+// Issue #13: a copy that reuses a stored or claimed id with other content
+// is reported to the producer as a conflict, from Redis and within one
+// request, and a copy with the same content stays a duplicate.
+func TestDuplicateHintConflicts(t *testing.T) {
+	const (
+		first = `{"clientId":"c","metric":"m","amount":1,"idempotencyKey":"k","timestamp":"2024-01-01T00:00:00.001Z"}`
+		same  = `{"clientId":"c","metric":"m","amount":"1.0","idempotencyKey":"k","timestamp":"2024-01-01T00:00:00.001Z"}`
+		other = `{"clientId":"c","metric":"m","amount":2,"idempotencyKey":"k","timestamp":"2024-01-01T00:00:00.001Z"}`
+	)
+	claims := &claimSet{claims: map[string]uint64{}, stored: map[string]uint64{}}
+	svc, _ := engineService(t, &logProducer{}, claims)
+	ask := func(hint bool, raws ...string) []Duplicate {
+		t.Helper()
+		shape := body.ShapeObject
+		if len(raws) > 1 {
+			shape = body.ShapeArray
+		}
+		out, err := svc.Ingest(context.Background(), Request{Elements: elements(raws...), Shape: shape,
+			ReceivedAt: time.Unix(1, 0), DuplicateHint: hint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]Duplicate, len(out.Results))
+		for i, r := range out.Results {
+			got[i] = r.Duplicate
+		}
+		return got
+	}
+	if got := ask(true, first); got[0] != DuplicateNo {
+		t.Fatalf("first copy: %v, want new", got)
+	}
+	if got := ask(true, same); got[0] != DuplicateYes {
+		t.Errorf("same content (amount spelled another way) against the claim: %v, want duplicate", got)
+	}
+	if got := ask(true, other); got[0] != DuplicateConflict {
+		t.Errorf("other amount against the claim: %v, want conflict", got)
+	}
+	// Within one request, without asking Redis: the repeat is compared with
+	// the earlier element.
+	if got := ask(false, first, same, other); got[0] != DuplicateUnknown || got[1] != DuplicateYes || got[2] != DuplicateConflict {
+		t.Errorf("repeats within a request: %v, want [unknown duplicate conflict]", got)
+	}
+	// Against the seen-set's stored winner, after the claim expired.
+	for id, fp := range claims.claims {
+		claims.stored[id] = fp
+		delete(claims.claims, id)
+	}
+	if got := ask(true, other); got[0] != DuplicateConflict {
+		t.Errorf("other amount against the stored winner: %v, want conflict", got)
+	}
+	if got := ask(true, first); got[0] != DuplicateYes {
+		t.Errorf("the winner's content against the stored winner: %v, want duplicate", got)
 	}
 }
 

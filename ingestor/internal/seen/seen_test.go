@@ -23,6 +23,15 @@ func newRedis(t *testing.T) (*Redis, *miniredis.Miniredis) {
 	return NewRedis(rdb, time.Second), m
 }
 
+// copies are copies of ids, all with fingerprint 1.
+func copies(ids ...string) []Copy {
+	out := make([]Copy, len(ids))
+	for i, id := range ids {
+		out[i] = Copy{ID: id, Fingerprint: 1}
+	}
+	return out
+}
+
 func TestClaim(t *testing.T) {
 	r, m := newRedis(t)
 	stored, fresh := strings.Repeat("a", 64), strings.Repeat("b", 64)
@@ -30,27 +39,66 @@ func TestClaim(t *testing.T) {
 	m.HSet(key, field, "origin")
 	ctx := context.Background()
 
-	got, err := r.Claim(ctx, []string{stored, fresh})
+	got, err := r.Claim(ctx, copies(stored, fresh))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got[0] || got[1] {
+	if got[0] != Duplicate || got[1] != New {
 		t.Fatalf("first claim = %v, want [stored=dup, fresh=new]", got)
 	}
 	// The seen-set is only read: its hash still holds exactly its entry.
 	if fields, err := m.HKeys(key); err != nil || len(fields) != 1 || m.HGet(key, field) != "origin" {
 		t.Errorf("the seen-set bucket holds %q after a claim (%v), want only its entry", fields, err)
 	}
-	if got, _ := r.Claim(ctx, []string{fresh}); !got[0] {
-		t.Errorf("a second copy within the window was answered new")
+	if got, _ := r.Claim(ctx, copies(fresh)); got[0] != Duplicate {
+		t.Errorf("a second copy within the window was answered %v, want duplicate", got[0])
 	}
 	claim, _ := seenkey.ClaimKey(fresh)
 	if ttl := m.TTL(claim); ttl <= 0 || ttl > ClaimWindow {
 		t.Errorf("claim ttl %s, want within (0, %s]", ttl, ClaimWindow)
 	}
 	m.FastForward(ClaimWindow + time.Second)
-	if got, _ := r.Claim(ctx, []string{fresh}); got[0] {
+	if got, _ := r.Claim(ctx, copies(fresh)); got[0] != New {
 		t.Errorf("after the window (and no seen entry) the claim should be free again")
+	}
+}
+
+// Issue #13: a copy whose id is stored, or claimed, with another
+// fingerprint is a conflict; with the same fingerprint a duplicate. The
+// stored winner decides over a claim.
+func TestClaimConflicts(t *testing.T) {
+	r, m := newRedis(t)
+	stored, claimed := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	key, field, _ := seenkey.Split(stored)
+	m.HSet(key, field, seenkey.Encode(seenkey.Origin{Stream: 7, Partition: 3, Offset: 42, Fingerprint: 10}))
+	ctx := context.Background()
+	if got, err := r.Claim(ctx, []Copy{{ID: claimed, Fingerprint: 20}}); err != nil || got[0] != New {
+		t.Fatalf("first claim: %v %v, want new", got, err)
+	}
+	cases := []struct {
+		name string
+		c    Copy
+		want Verdict
+	}{
+		{"stored, same content", Copy{ID: stored, Fingerprint: 10}, Duplicate},
+		{"stored, other content", Copy{ID: stored, Fingerprint: 11}, Conflict},
+		{"claimed, same content", Copy{ID: claimed, Fingerprint: 20}, Duplicate},
+		{"claimed, other content", Copy{ID: claimed, Fingerprint: 21}, Conflict},
+	}
+	for _, tc := range cases {
+		got, err := r.Claim(ctx, []Copy{tc.c})
+		if err != nil || got[0] != tc.want {
+			t.Errorf("%s: %v %v, want %v", tc.name, got, err, tc.want)
+		}
+	}
+	// A losing claim leaves the first claim's fingerprint in place.
+	if got, _ := r.Claim(ctx, []Copy{{ID: claimed, Fingerprint: 20}}); got[0] != Duplicate {
+		t.Errorf("after a conflicting copy, the first content: %v, want duplicate", got)
+	}
+	// The stored winner decides even when a claim with its content is held.
+	m.HSet(key, field, seenkey.Encode(seenkey.Origin{Fingerprint: 30}))
+	if got, _ := r.Claim(ctx, []Copy{{ID: stored, Fingerprint: 10}}); got[0] != Conflict {
+		t.Errorf("stored winner with fingerprint 30, copy 10 (its claim says 10): %v, want conflict", got)
 	}
 }
 
@@ -64,12 +112,12 @@ func TestClaimConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := r.Claim(context.Background(), []string{id})
+			got, err := r.Claim(context.Background(), copies(id))
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			if !got[0] {
+			if got[0] == New {
 				mu.Lock()
 				news++
 				mu.Unlock()
@@ -84,11 +132,11 @@ func TestClaimConcurrent(t *testing.T) {
 
 func TestClaimErrors(t *testing.T) {
 	r, m := newRedis(t)
-	if _, err := r.Claim(context.Background(), []string{"not-an-id"}); err == nil {
+	if _, err := r.Claim(context.Background(), copies("not-an-id")); err == nil {
 		t.Error("a malformed id was answered")
 	}
 	m.Close()
-	if got, err := r.Claim(context.Background(), []string{strings.Repeat("d", 64)}); err == nil || got != nil {
+	if got, err := r.Claim(context.Background(), copies(strings.Repeat("d", 64))); err == nil || got != nil {
 		t.Errorf("redis down: %v %v, want an error and no answer", got, err)
 	}
 }
@@ -109,7 +157,7 @@ func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		// go-redis sets up a new connection with a pipeline of its own.
-		if len(cmds) == 0 || cmds[0].Name() != "hexists" {
+		if len(cmds) == 0 || cmds[0].Name() != "hget" {
 			return next(ctx, cmds)
 		}
 		g.mu.Lock()
@@ -135,12 +183,12 @@ func TestClaimsShareRoundTrips(t *testing.T) {
 
 	const callers = 64
 	var wg sync.WaitGroup
-	answers := make([][]bool, callers)
+	answers := make([][]Verdict, callers)
 	for i := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := r.Claim(context.Background(), []string{id(i), id(i + callers)})
+			got, err := r.Claim(context.Background(), copies(id(i), id(i+callers)))
 			if err != nil {
 				t.Error(err)
 			}
@@ -164,7 +212,7 @@ func TestClaimsShareRoundTrips(t *testing.T) {
 	close(g.release)
 	wg.Wait()
 	for i, a := range answers {
-		if len(a) != 2 || a[0] || a[1] {
+		if len(a) != 2 || a[0] != New || a[1] != New {
 			t.Fatalf("caller %d: %v, want two new ids", i, a)
 		}
 	}
@@ -177,8 +225,8 @@ func TestClaimsShareRoundTrips(t *testing.T) {
 		t.Errorf("%d callers took %d round trips, want at most %d", callers, trips, 2*maxInFlight)
 	}
 	// Every claim was made: a second copy of any id is a duplicate.
-	got, err := r.Claim(context.Background(), []string{id(0), id(2*callers - 1)})
-	if err != nil || !got[0] || !got[1] {
+	got, err := r.Claim(context.Background(), copies(id(0), id(2*callers-1)))
+	if err != nil || got[0] != Duplicate || got[1] != Duplicate {
 		t.Errorf("second copies answered %v (%v), want duplicates", got, err)
 	}
 }
@@ -187,17 +235,17 @@ func TestClaimsShareRoundTrips(t *testing.T) {
 // than one shared pipeline are answered whole.
 func TestClaimLargeRequest(t *testing.T) {
 	r, _ := newRedis(t)
-	ids := make([]string, 3*maxBatchIDs/2)
+	ids := make([]Copy, 3*maxBatchIDs/2)
 	for i := range ids {
-		ids[i] = id(i)
+		ids[i] = Copy{ID: id(i), Fingerprint: 1}
 	}
 	got, err := r.Claim(context.Background(), ids)
 	if err != nil || len(got) != len(ids) {
 		t.Fatalf("claim of %d ids: %d answers, %v", len(ids), len(got), err)
 	}
-	for i, dup := range got {
-		if dup {
-			t.Fatalf("id %d answered duplicate on its first claim", i)
+	for i, v := range got {
+		if v != New {
+			t.Fatalf("id %d answered %v on its first claim", i, v)
 		}
 	}
 	var wg sync.WaitGroup
@@ -211,8 +259,8 @@ func TestClaimLargeRequest(t *testing.T) {
 				t.Errorf("small claim %d: %d answers, %v", i, len(got), err)
 				return
 			}
-			for j, dup := range got {
-				if !dup {
+			for j, v := range got {
+				if v != Duplicate {
 					t.Errorf("small claim %d: id %d answered new after the large claim took it", i, j)
 				}
 			}
@@ -230,7 +278,7 @@ func TestClaimWaitsAtMostTheTimeout(t *testing.T) {
 	t.Cleanup(func() { close(g.release); rdb.Close() })
 	r := NewRedis(rdb, 50*time.Millisecond)
 	start := time.Now()
-	got, err := r.Claim(context.Background(), []string{id(1)})
+	got, err := r.Claim(context.Background(), copies(id(1)))
 	if err == nil || got != nil {
 		t.Fatalf("redis holding every answer: %v %v, want an error", got, err)
 	}

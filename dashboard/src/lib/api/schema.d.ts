@@ -42,7 +42,7 @@ export interface paths {
         put?: never;
         /**
          * Seed-compatible ingest.
-         * @description Same semantics as `POST /v1/events`, seed response shape (the seed's four keys per result, plus `duplicate`, `idSource` and `coarseId`). `processed` counts accepted events, `failed` rejected and failed ones. `isDuplicate` is true only when known to be a duplicate; of identical concurrent requests one is answered `false`.
+         * @description Same semantics as `POST /v1/events`, seed response shape (the seed's four keys per result, plus `duplicate`, `idSource` and `coarseId`). `processed` counts accepted events, `failed` rejected and failed ones. `isDuplicate` is true only when known to be a duplicate (or a conflict: a duplicate id with other content, never counted); of identical concurrent requests one is answered `false`.
          *
          *     Needs an API key with the `ingest` scope; the events belong to the key's tenant. Rate limits and daily quotas count events (docs/api.md, "Rate limits and quotas").
          */
@@ -414,6 +414,8 @@ export interface components {
             status: "accepted" | "rejected" | "failed";
             /** @description Present only when known (a hint; the processor decides). With `Prefer: duplicate-hint`: true when an earlier element, a stored copy or another copy acknowledged in the last 5 s has the id; false when none is known and this copy claimed the id; absent when Redis is off or failed. Without the preference: true for an element repeating an earlier element's id, otherwise absent. */
             duplicate?: boolean;
+            /** @description Present (true) only with duplicate true, when that earlier copy has the id with other content (metric, amount or timestamp): the idempotency key was reused. This copy is stored as an idempotency_conflict and never counted. */
+            conflict?: boolean;
             error?: components["schemas"]["ErrorDetail"];
         };
         IngestResponse: {
@@ -463,10 +465,10 @@ export interface components {
             /** @description Rejection or failure message (`<code>: <message>`), null on success. */
             error: string | null;
             /**
-             * @description The duplicate hint: new (none known and this copy claimed the id), duplicate, or unknown (Redis off or failed). Present when accepted.
+             * @description The duplicate hint: new (none known and this copy claimed the id), duplicate, conflict (a duplicate id with other content: stored as an idempotency_conflict and never counted), or unknown (Redis off or failed). Present when accepted.
              * @enum {string}
              */
-            duplicate?: "new" | "duplicate" | "unknown";
+            duplicate?: "new" | "duplicate" | "conflict" | "unknown";
             /**
              * @description What the id hashes: client id + key; content with a sub-second timestamp; content with a whole-second timestamp; content without a timestamp.
              * @enum {string}
