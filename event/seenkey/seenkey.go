@@ -129,10 +129,11 @@ func HealToken(stream string, n, p int32) string {
 
 // ClaimKey is the key of the ingestor's claim on an event id (for its
 // duplicate hint): "tally:c:" plus the 32-byte binary id, a plain string
-// holding the claiming copy's 8-byte content fingerprint, set with SET NX GET
-// and a short expiry when an acknowledged copy of the event is answered
-// "new" (a later copy with another fingerprint is a conflict). It is not part of the seen-set: the processor neither
-// reads nor writes it, and losing it costs a wrong hint, never data.
+// holding the claiming copy's 8-byte content fingerprint, set with SET NX
+// GET and a short expiry when an acknowledged copy of the event is answered
+// "new" (a later copy with another fingerprint is a conflict). It is not
+// part of the seen-set: the processor neither reads nor writes it, and
+// losing it costs a wrong hint, never data.
 func ClaimKey(id string) (string, error) {
 	b, ok := decodeID(id)
 	if !ok {

@@ -254,9 +254,9 @@ type seedResponse struct {
 type seedResult struct {
 	Success bool    `json:"success"`
 	EventID *string `json:"eventId"`
-	// IsDuplicate is true only when known to be a duplicate; Duplicate says
-	// "new", "duplicate", "conflict" (a duplicate id with other content,
-	// never counted) or "unknown".
+	// IsDuplicate is true only when known to be a duplicate or a conflict;
+	// Duplicate says "new", "duplicate", "conflict" (a duplicate id with
+	// other content, never counted) or "unknown".
 	IsDuplicate bool    `json:"isDuplicate"`
 	Error       *string `json:"error"`
 	Duplicate   string  `json:"duplicate,omitempty"`
