@@ -391,7 +391,9 @@ func (s *Service) hint(ctx context.Context, req Request, results []Result, acked
 	if ask {
 		conflicts += s.claim(ctx, req, results, copies, idx)
 	}
-	s.cfg.Metrics.conflicts.Add(float64(conflicts))
+	if conflicts > 0 {
+		s.cfg.Metrics.conflicts.Add(float64(conflicts))
+	}
 }
 
 // claim asks the Claimer about copies (the results at idx), fills their
@@ -408,11 +410,11 @@ func (s *Service) claim(ctx context.Context, req Request, results []Result, copi
 		switch verdicts[j] {
 		case seen.New:
 			results[i].Duplicate = DuplicateNo
+		case seen.Duplicate:
+			results[i].Duplicate = DuplicateYes
 		case seen.Conflict:
 			results[i].Duplicate = DuplicateConflict
 			conflicts++
-		default:
-			results[i].Duplicate = DuplicateYes
 		}
 	}
 	return conflicts
