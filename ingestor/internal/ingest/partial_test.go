@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -357,7 +357,11 @@ func TestDuplicateHintConflicts(t *testing.T) {
 	if got := ask(true, first); got[0] != DuplicateYes {
 		t.Errorf("the winner's content against the stored winner: %v, want duplicate", got)
 	}
-	if n := testutil.ToFloat64(svc.cfg.Metrics.conflicts); n != 3 {
+	var m dto.Metric
+	if err := svc.cfg.Metrics.conflicts.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 3 {
 		t.Errorf("conflict hints counted %v, want 3 (claim, within the request, stored winner)", n)
 	}
 }
