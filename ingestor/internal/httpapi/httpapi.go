@@ -104,7 +104,7 @@ func New(cfg Config) (http.Handler, error) {
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true // c.Request.Context() cancellation reaches Ingest
+	r.ContextWithFallback = true // gin.Context carries the request context's deadline, values and cancellation
 	r.Use(cfg.Middleware...)
 	r.Use(h.requestID, h.observe, gin.CustomRecoveryWithWriter(nil, h.recovered))
 	// Every ingest route needs a key with the ingest scope: /v1/events

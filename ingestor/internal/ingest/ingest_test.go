@@ -242,3 +242,45 @@ func TestDuplicateHintOnlyWhenAsked(t *testing.T) {
 		t.Errorf("asked: the Claimer was called %d times, want 1", n)
 	}
 }
+
+// Requests of one millisecond share the received-at text; a request of
+// another millisecond gets its own, never the one before.
+func TestReceivedAtHeaderFollowsEachRequest(t *testing.T) {
+	p := &fakeProducer{failAt: -1}
+	svc, _ := newService(t, p, nil)
+	base := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	at := []time.Time{
+		base.Add(100 * time.Microsecond), base.Add(900 * time.Microsecond), // same millisecond
+		base.Add(time.Millisecond), base.Add(time.Hour).In(time.FixedZone("x", -7200)),
+		base.Add(100 * time.Microsecond), // back to the first
+	}
+	want := []string{"2026-12-03T10:00:00.000Z", "2026-12-03T10:00:00.000Z", "2026-12-03T10:00:00.001Z",
+		"2026-12-03T11:00:00.000Z", "2026-12-03T10:00:00.000Z"}
+	for i, a := range at {
+		if _, err := svc.Ingest(context.Background(), Request{Elements: elements(`{"a":1}`), Shape: body.ShapeObject, ReceivedAt: a}); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, h := range p.records[i].Headers {
+			if h.Key == event.HeaderReceivedAt {
+				got = string(h.Value)
+			}
+		}
+		if got != want[i] {
+			t.Errorf("request %d received at %v: header %q, want %q", i, a, got, want[i])
+		}
+	}
+}
+
+// A client that hangs up does not cut the wait short: the records are on
+// their way, and Ingest still reports the broker's verdicts.
+func TestIngestWaitsForVerdictsAfterTheClientLeft(t *testing.T) {
+	p := &fakeProducer{failAt: -1, delay: 50 * time.Millisecond}
+	svc, _ := newService(t, p, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out, err := svc.Ingest(ctx, Request{Elements: elements(`{"a":1}`, `{"a":2}`), Shape: body.ShapeArray})
+	if err != nil || out.Accepted != 2 {
+		t.Fatalf("canceled request: out %+v, err %v; want both acknowledged events accepted", out, err)
+	}
+}
