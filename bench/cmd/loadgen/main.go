@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/tally-dev/tally/bench/internal/load"
@@ -25,7 +26,7 @@ func main() {
 
 func run() error {
 	var c load.Config
-	var mode, out, idsOut string
+	var mode, out, idsOut, cpuProfile string
 	var slot int64
 	var seed uint64
 	flag.StringVar(&c.Target, "target", "http://127.0.0.1:8080", "base URL of the service under test")
@@ -45,6 +46,7 @@ func run() error {
 	flag.BoolVar(&c.Gen.Live, "live", true, "live events: timestamped now, kept distinct by an idempotency key (false: history, one second of event time apart)")
 	var start string
 	flag.StringVar(&start, "start", "", "with -live=false, the first history event's time (RFC 3339; default 30 days ago, midnight UTC)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file (where a request's client-side CPU goes)")
 	flag.Parse()
 	var base time.Time
 	if start != "" && c.Gen.Live {
@@ -66,6 +68,17 @@ func run() error {
 	}
 	c.Gen = load.GenOptions{Seed: seed, Slot: slot, Live: c.Gen.Live, Base: base}
 
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := load.Run(ctx, c)
