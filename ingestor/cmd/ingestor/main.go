@@ -53,7 +53,7 @@ import (
 func main() {
 	// GOGC=300 under the memory limit (package gcpolicy): at single-event
 	// rates the collector's marking and assists were ~8% of the ingestor's
-	// CPU, for a heap far below the limit.
+	// CPU (docs/benchmarks/2026-12-03-ingest-profile.md).
 	gcpolicy.Relax()
 	// Request ids (X-Request-Id, when the client sends none) are drawn from
 	// a pool of random bytes refilled in batches instead of one read of the
