@@ -51,23 +51,18 @@ func (b *bench) authOverhead(ctx context.Context) (res map[string]any, err error
 	// The processors would consume what each run ingests while the next
 	// runs, in bursts no pairing can cancel: they pause for the step and
 	// drain its events afterwards (the next step waits for the books).
-	b.mark("auth: stopping processors")
-	if err := b.stopProcessors(ctx); err != nil {
+	resume, err := b.pauseProcessors(ctx, "auth")
+	if err != nil {
 		return res, err
 	}
 	defer func() {
 		// Leave the ingestor as the stack runs it, and the processors running.
-		b.mark("auth: restarting the ingestor as the stack runs it, and the processors")
+		b.mark("auth: restarting the ingestor as the stack runs it")
 		if rerr := b.stack.Restart(ctx, "ingestor"); rerr != nil && err == nil {
 			err = fmt.Errorf("restart ingestor: %w", rerr)
 		}
-		if rerr := b.stack.Up(ctx); rerr != nil && err == nil {
-			err = fmt.Errorf("restart processors: %w", rerr)
-		}
-		// The step's own events are drained before the next step (or the
-		// end of the run, so a later run starts from balanced books).
-		if _, _, derr := b.api.waitDrained(ctx, b.prof.DrainTimeout); derr != nil && err == nil {
-			err = fmt.Errorf("after the step: %w", derr)
+		if rerr := resume(); rerr != nil && err == nil {
+			err = rerr
 		}
 	}()
 	var runs [][2]authRun

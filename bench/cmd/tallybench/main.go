@@ -545,17 +545,13 @@ func (b *bench) ingestAlone(ctx context.Context) (res map[string]any, err error)
 	if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
 		return res, fmt.Errorf("before the step: %w", err)
 	}
-	b.mark("ingest-alone: stopping processors")
-	if err := b.stopProcessors(ctx); err != nil {
+	resume, err := b.pauseProcessors(ctx, "ingest-alone")
+	if err != nil {
 		return res, err
 	}
 	defer func() {
-		b.mark("ingest-alone: restarting the processors")
-		if rerr := b.stack.Up(ctx); rerr != nil && err == nil {
-			err = fmt.Errorf("restart processors: %w", rerr)
-		}
-		if _, _, derr := b.api.waitDrained(ctx, b.prof.DrainTimeout); derr != nil && err == nil {
-			err = fmt.Errorf("after the step: %w", derr)
+		if rerr := resume(); rerr != nil && err == nil {
+			err = rerr
 		}
 	}()
 	var fixed, fixedP99, single, singleP99 []float64
@@ -847,6 +843,27 @@ func (b *bench) stopProcessors(ctx context.Context) error {
 		b.costs.forget(n, pid) // keep its CPU, stop reading the dead pid
 	}
 	return nil
+}
+
+// pauseProcessors stops the processors for a step. The step defers the
+// returned resume: it starts them again and waits until they have drained
+// the step's events, so the next step (or the end of the run) starts from
+// balanced books.
+func (b *bench) pauseProcessors(ctx context.Context, step string) (resume func() error, err error) {
+	b.mark(step + ": stopping processors")
+	if err := b.stopProcessors(ctx); err != nil {
+		return nil, err
+	}
+	return func() error {
+		b.mark(step + ": restarting the processors")
+		if err := b.stack.Up(ctx); err != nil {
+			return fmt.Errorf("restart processors: %w", err)
+		}
+		if _, _, err := b.api.waitDrained(ctx, b.prof.DrainTimeout); err != nil {
+			return fmt.Errorf("after the step: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func (b *bench) drainOnce(ctx context.Context, which string) (map[string]any, error) {
