@@ -14,7 +14,8 @@ package main
 //     scratch copy of the events table with clickhouse-go batches of the
 //     canonical row shape — no normalization beyond reading the four
 //     fields, no dedup, no lineage, no read model — the bound for the
-//     processor's drain.
+//     processor's drain;
+//   - ceiling-e2e: both chained on the e2e step's terms (ceiling_e2e.go).
 //
 // The scratch topic and table are removed at the end of the run.
 
@@ -397,9 +398,11 @@ func (s *ceilingServer) serve(w http.ResponseWriter, r *http.Request) {
 
 // openClickHouse connects the way the processor does (native protocol,
 // LZ4).
-func (b *bench) openClickHouse() (driver.Conn, error) {
+func (b *bench) openClickHouse() (driver.Conn, error) { return openClickHouse(b.chAddr) }
+
+func openClickHouse(addr string) (driver.Conn, error) {
 	return clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{b.chAddr},
+		Addr:        []string{addr},
 		Auth:        clickhouse.Auth{Database: "default"},
 		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 		DialTimeout: 5 * time.Second,
@@ -462,29 +465,15 @@ func (b *bench) sinkOnce(ctx context.Context, conn driver.Conn, tbl string, n in
 	}
 	defer cl.Close()
 	const batchRows = 100_000
-	insert := "INSERT INTO " + tbl + " (" + strings.Join(schema.EventsColumns, ", ") + ")"
+	insert := sinkInsert(tbl)
 	var cols sinkColumns
 	var insertTime time.Duration
 	flush := func() error {
-		if len(cols.eventID) == 0 {
-			return nil
-		}
 		t := time.Now()
-		batch, err := conn.PrepareBatch(ctx, insert)
-		if err != nil {
-			return err
-		}
-		for i, c := range cols.all() {
-			if err := batch.Column(i).Append(c); err != nil {
-				_ = batch.Abort()
-				return fmt.Errorf("column %s: %w", schema.EventsColumns[i], err)
-			}
-		}
-		if err := batch.Send(); err != nil {
+		if err := cols.insert(ctx, conn, insert); err != nil {
 			return err
 		}
 		insertTime += time.Since(t)
-		cols = sinkColumns{}
 		return nil
 	}
 	var start time.Time
@@ -501,21 +490,9 @@ func (b *bench) sinkOnce(ctx context.Context, conn driver.Conn, tbl string, n in
 			return 0, 0, fmt.Errorf("consume %s: %w", b.ceilingTopic(), err)
 		}
 		for it := fs.RecordIter(); !it.Done() && done < n; done++ {
-			rec := it.Next()
-			var e rawEvent
-			if err := json.Unmarshal(rec.Value, &e); err != nil {
-				return 0, 0, fmt.Errorf("record %d/%d: %w", rec.Partition, rec.Offset, err)
-			}
-			amount, err := decimal.NewFromString(e.Amount.String())
-			if err != nil {
+			if err := cols.addRecord(it.Next(), now); err != nil {
 				return 0, 0, err
 			}
-			ts, err := time.Parse(time.RFC3339Nano, e.Timestamp)
-			if err != nil {
-				return 0, 0, err
-			}
-			id := sha256.Sum256(rec.Value)
-			cols.add(hex.EncodeToString(id[:]), e, amount, ts, rec, now)
 			if len(cols.eventID) == batchRows {
 				if err := flush(); err != nil {
 					return 0, 0, err
@@ -528,6 +505,54 @@ func (b *bench) sinkOnce(ctx context.Context, conn driver.Conn, tbl string, n in
 	}
 	secs := time.Since(start).Seconds()
 	return float64(n) / secs, insertTime.Seconds() / secs, nil
+}
+
+// sinkInsert is the INSERT statement of a bare sink into tbl.
+func sinkInsert(tbl string) string {
+	return "INSERT INTO " + tbl + " (" + strings.Join(schema.EventsColumns, ", ") + ")"
+}
+
+// addRecord decodes one raw record the bare way (the four fields, a hex
+// SHA-256 of the record as its id) and appends it as an events row.
+func (c *sinkColumns) addRecord(rec *kgo.Record, now int64) error {
+	var e rawEvent
+	if err := json.Unmarshal(rec.Value, &e); err != nil {
+		return fmt.Errorf("record %d/%d: %w", rec.Partition, rec.Offset, err)
+	}
+	amount, err := decimal.NewFromString(e.Amount.String())
+	if err != nil {
+		return fmt.Errorf("record %d/%d: %w", rec.Partition, rec.Offset, err)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, e.Timestamp)
+	if err != nil {
+		return fmt.Errorf("record %d/%d: %w", rec.Partition, rec.Offset, err)
+	}
+	id := sha256.Sum256(rec.Value)
+	c.add(hex.EncodeToString(id[:]), e, amount, ts, rec, now)
+	return nil
+}
+
+// insert sends the buffered rows as one columnar batch and empties the
+// buffer; with nothing buffered it does nothing.
+func (c *sinkColumns) insert(ctx context.Context, conn driver.Conn, insert string) error {
+	if len(c.eventID) == 0 {
+		return nil
+	}
+	batch, err := conn.PrepareBatch(ctx, insert)
+	if err != nil {
+		return err
+	}
+	for i, col := range c.all() {
+		if err := batch.Column(i).Append(col); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("column %s: %w", schema.EventsColumns[i], err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return err
+	}
+	*c = sinkColumns{}
+	return nil
 }
 
 // sinkColumns are the events table's columns (schema.EventsColumns, in
@@ -581,4 +606,5 @@ func (b *bench) dropCeilingTable(ctx context.Context) {
 	}
 	defer conn.Close()
 	_ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+b.db+"."+ceilingTable)
+	_ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+b.db+"."+ceilingE2ETable)
 }
