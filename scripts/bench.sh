@@ -7,7 +7,8 @@
 #   BENCH_SCALE_EVENTS=3000000 scripts/bench.sh   the full profile at a smaller scale
 #   BENCH_STEPS=processor,query scripts/bench.sh   only those steps (for working on one; the report says so)
 #   (also BENCH_PREFILL_EVENTS: events per drain run; BENCH_RUNS: runs per step;
-#   BENCH_CEILING_RECORDS: records per Kafka ceiling and sink run)
+#   BENCH_CEILING_RECORDS: records per Kafka ceiling and sink run;
+#   BENCH_CPUPROFILE_DIR: a CPU profile of the benchmark process per HTTP load)
 #
 # Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=30000, no dashboard)
 # so it never collides with `make up` or the test stack, runs the steps in
@@ -99,6 +100,7 @@ rc=0
 	-stack-dir "$STACK_DIR" -out "$OUT" -docs "$DOCS" \
 	-scale-events "${BENCH_SCALE_EVENTS:--1}" -prefill-events "${BENCH_PREFILL_EVENTS:--1}" -runs "${BENCH_RUNS:--1}" \
 	-ceiling-records "${BENCH_CEILING_RECORDS:--1}" -steps "${BENCH_STEPS:-}" \
+	-cpuprofile-dir "${BENCH_CPUPROFILE_DIR:-}" \
 	-command "$repro" -commit "$commit" || rc=$?
 
 say "results: $OUT/latest.json, $OUT/latest.md, $OUT/latest.svg${DOCS:+ (dated copy in $DOCS)}"

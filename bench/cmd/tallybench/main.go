@@ -45,7 +45,9 @@ import (
 	"math/big"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -120,8 +122,11 @@ type bench struct {
 	loadOrder []string
 	// ceilingProduced is how many records the scratch topic holds.
 	ceilingProduced int64
-	statsErrors     int   // sampler polls of /v1/stats that failed
-	inDoubt         int64 // events sent in requests with no answer (timeout, transport error)
+	// cpuProfileDir, when set, receives a CPU profile of this process per
+	// HTTP load (loadRun).
+	cpuProfileDir string
+	statsErrors   int   // sampler polls of /v1/stats that failed
+	inDoubt       int64 // events sent in requests with no answer (timeout, transport error)
 }
 
 type sample struct {
@@ -226,8 +231,14 @@ func run() error {
 	prefillEvents := flag.Int("prefill-events", -1, "override the profile's events per drain run")
 	runs := flag.Int("runs", -1, "override the profile's runs per step")
 	ceilingRecords := flag.Int("ceiling-records", -1, "override the profile's records per Kafka ceiling and sink run")
-	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, auth, ceiling-sink, e2e, freshness (only when named), processor, scale, query, redis); empty runs all")
+	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, ingest-alone, auth, ceiling-sink, ceiling-e2e, e2e, freshness (only when named), processor, scale, query, redis); empty runs all")
+	flag.StringVar(&b.cpuProfileDir, "cpuprofile-dir", "", "write this process's CPU profile during each HTTP load to <dir>/<load>.pprof (where the load generator's CPU goes, Tally's loads beside the ceiling's)")
 	flag.Parse()
+	if b.cpuProfileDir != "" {
+		if err := os.MkdirAll(b.cpuProfileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	if prof == "scale" {
 		prof = "full"
 	}
@@ -428,6 +439,30 @@ func (b *bench) load(ctx context.Context, name string, c load.Config) (*load.Res
 	return b.loadRun(ctx, name, b.ingestor, c, true)
 }
 
+// startCPUProfile profiles this process into cpuProfileDir under the
+// load's name; a failure to start (another load being profiled) is logged
+// and the load runs unprofiled.
+func (b *bench) startCPUProfile(name string) (stop func()) {
+	file := filepath.Join(b.cpuProfileDir, profileName.ReplaceAllString(name, "_")+".pprof")
+	f, err := os.Create(file)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(b.log, "[bench]   no CPU profile for %q: %v\n", name, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
+}
+
+// profileName is what a load's name keeps in its profile's file name.
+var profileName = regexp.MustCompile(`[^A-Za-z0-9.,-]+`)
+
 // loadRun offers load to target. Any answer other than 2xx, any transport
 // error or timeout, and (for Tally) any event not accepted fails it.
 func (b *bench) loadRun(ctx context.Context, name, target string, c load.Config, tally bool) (*load.Result, error) {
@@ -438,6 +473,10 @@ func (b *bench) loadRun(ctx context.Context, name, target string, c load.Config,
 	c.Gen = load.GenOptions{Seed: uint64(b.slot), Slot: b.nextSlot(), Base: b.base, Live: true}
 	if tally {
 		c.APIKey = b.api.key
+	}
+	if b.cpuProfileDir != "" {
+		stop := b.startCPUProfile(name)
+		defer stop()
 	}
 	r, err := load.Run(ctx, c)
 	if err != nil {
