@@ -53,8 +53,11 @@ type Config struct {
 	BatchLinger time.Duration `env:"TALLY_BATCH_LINGER" envDefault:"50ms"`
 	// BatchGroups is how many groups of a batch's partitions are planned
 	// and written side by side: while one waits for ClickHouse, another
-	// classifies.
-	BatchGroups int `env:"TALLY_BATCH_GROUPS" envDefault:"2"`
+	// classifies. One by default: each group inserts its own, smaller
+	// parts, which ClickHouse then merges; on the local stack two groups
+	// cost ClickHouse about a third more CPU per event end to end and
+	// gained nothing in a drain (docs/benchmarks/2026-12-03-e2e-costs.md).
+	BatchGroups int `env:"TALLY_BATCH_GROUPS" envDefault:"1"`
 	// BatchTimeout bounds one write attempt; retries continue after it.
 	BatchTimeout time.Duration `env:"TALLY_BATCH_TIMEOUT" envDefault:"30s"`
 	// HealTimeout bounds one refill of the Redis seen-set from ClickHouse
