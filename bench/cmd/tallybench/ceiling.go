@@ -243,57 +243,80 @@ const ceilingProcessName = "ceiling-server"
 
 // startCeilingProcess runs the ceiling server as a child process
 // ("tallybench ceiling-server"), like the ingestor runs beside the load
-// generator. The child stops when its standard input closes, so it never
-// outlives the benchmark, not even one that was killed.
+// generator. Its first line on standard output is its URL.
 func (b *bench) startCeilingProcess() (*ceilingServer, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(exe, ceilingProcessName, "-brokers", strings.Join(b.brokers, ","), "-topic", b.ceilingTopic())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	// The child's first line on stdout is its URL. A writer rather than
-	// StdoutPipe: exec copies into it and Wait waits for that copy, so
-	// stopping the child never races a read of the pipe.
 	url := &firstLine{line: make(chan string, 1)}
-	cmd.Stdout = url
-	cmd.Stderr = b.log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the ceiling server: %w", err)
-	}
-	stop := func() {
-		_ = stdin.Close()
-		done := make(chan struct{})
-		go func() {
-			_ = cmd.Wait() // stopped on purpose: its exit status says nothing
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	var addr string
-	select {
-	case addr = <-url.line:
-	case <-time.After(30 * time.Second):
+	c, addr, err := b.startChild(ceilingProcessName, url, url.line, "-brokers", strings.Join(b.brokers, ","), "-topic", b.ceilingTopic())
+	if err != nil {
+		return nil, err
 	}
 	if !strings.HasPrefix(addr, "http://") {
-		stop()
-		return nil, fmt.Errorf("the ceiling server did not report its address within 30 s (got %q)", addr)
+		c.stop()
+		return nil, fmt.Errorf("the ceiling server said %q instead of its address", addr)
+	}
+	return &ceilingServer{url: addr, close: c.stop}, nil
+}
+
+// childProcess is a tallybench subcommand run as its own process. It stops
+// when its standard input closes, so it never outlives the benchmark, not
+// even one that was killed.
+type childProcess struct {
+	done chan struct{} // closed once it exited
+	// stop samples its CPU (up to the end of the load), stops it and
+	// takes it out of the cost table.
+	stop func()
+}
+
+// startChild runs "tallybench name args…" with out as its standard output
+// and waits up to 30 s for the first line, which out hands on to first; the
+// child's CPU is in the cost table under name until stop.
+func (b *bench) startChild(name string, out io.Writer, first <-chan string, args ...string) (*childProcess, string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(exe, append([]string{name}, args...)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	// A writer rather than StdoutPipe: exec copies into it and Wait waits
+	// for that copy, so stopping the child never races a read of the pipe.
+	cmd.Stdout, cmd.Stderr = out, b.log
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start tallybench %s: %w", name, err)
+	}
+	c := &childProcess{done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait() // a failure is on its standard error, in the log
+		close(c.done)
+	}()
+	halt := func() {
+		_ = stdin.Close()
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-c.done
+		}
+	}
+	var line string
+	select {
+	case line = <-first:
+	case <-c.done:
+		return nil, "", fmt.Errorf("tallybench %s exited before it was ready (its error is in the log)", name)
+	case <-time.After(30 * time.Second):
+		halt()
+		return nil, "", fmt.Errorf("tallybench %s said nothing within 30 s", name)
 	}
 	pid := cmd.Process.Pid
-	b.costs.watch(ceilingProcessName, pid)
-	return &ceilingServer{url: addr, close: func() {
-		b.costs.sample(b.stack) // its CPU up to the end of the load
-		stop()
-		b.costs.forget(ceilingProcessName, pid)
-	}}, nil
+	b.costs.watch(name, pid)
+	c.stop = func() {
+		b.costs.sample(b.stack)
+		halt()
+		b.costs.forget(name, pid)
+	}
+	return c, line, nil
 }
 
 // firstLine is a writer that hands on the first line written to it and

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -152,8 +151,7 @@ func waitInserted(ctx context.Context, sink *sinkProcess, want int64, timeout ti
 // standard output ("ready", then "inserted <rows so far>" after every
 // insert).
 type sinkProcess struct {
-	stop     func()
-	done     chan struct{} // closed when the child exited
+	*childProcess
 	inserted atomic.Int64
 	ready    chan string
 	mu       sync.Mutex
@@ -238,58 +236,20 @@ func parseOffsets(s string) (map[int32]int64, error) {
 	return out, nil
 }
 
-// startCeilingSinkProcess runs "tallybench ceiling-sink" as a child process
-// that stops when its standard input closes; it returns once the child's
-// consumer and ClickHouse connection are ready.
+// startCeilingSinkProcess runs "tallybench ceiling-sink" as a child
+// process and returns once its consumer and ClickHouse connection are ready.
 func (b *bench) startCeilingSinkProcess(tbl string, from map[int32]int64) (*sinkProcess, error) {
-	exe, err := os.Executable()
+	sink := &sinkProcess{ready: make(chan string, 1)}
+	c, line, err := b.startChild(ceilingSinkProcessName, sink, sink.ready, "-brokers", strings.Join(b.brokers, ","),
+		"-topic", b.ceilingTopic(), "-clickhouse", b.chAddr, "-table", tbl, "-from", formatOffsets(from))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, ceilingSinkProcessName, "-brokers", strings.Join(b.brokers, ","), "-topic", b.ceilingTopic(),
-		"-clickhouse", b.chAddr, "-table", tbl, "-from", formatOffsets(from))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
+	if line != "ready" {
+		c.stop()
+		return nil, fmt.Errorf("the bare sink said %q instead of ready", line)
 	}
-	sink := &sinkProcess{ready: make(chan string, 1), done: make(chan struct{})}
-	cmd.Stdout = sink
-	cmd.Stderr = b.log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the bare sink: %w", err)
-	}
-	go func() {
-		_ = cmd.Wait() // a failure is on its standard error, in the log
-		close(sink.done)
-	}()
-	stop := func() {
-		_ = stdin.Close()
-		select {
-		case <-sink.done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-sink.done
-		}
-	}
-	select {
-	case line := <-sink.ready:
-		if line != "ready" {
-			stop()
-			return nil, fmt.Errorf("the bare sink said %q instead of ready", line)
-		}
-	case <-sink.done:
-		return nil, errors.New("the bare sink exited before it was ready (its error is in the log)")
-	case <-time.After(30 * time.Second):
-		stop()
-		return nil, errors.New("the bare sink was not ready within 30 s")
-	}
-	pid := cmd.Process.Pid
-	b.costs.watch(ceilingSinkProcessName, pid)
-	sink.stop = func() {
-		b.costs.sample(b.stack)
-		stop()
-		b.costs.forget(ceilingSinkProcessName, pid)
-	}
+	sink.childProcess = c
 	return sink, nil
 }
 

@@ -24,7 +24,7 @@ func TestOffsetsRoundTrip(t *testing.T) {
 // The sink's standard output may arrive in any pieces: "ready" is handed
 // on once, progress lines set the count, a partial line waits for its end.
 func TestSinkProgressLines(t *testing.T) {
-	s := &sinkProcess{ready: make(chan string, 1), done: make(chan struct{})}
+	s := &sinkProcess{ready: make(chan string, 1)}
 	for _, p := range []string{"rea", "dy\ninserted 10", "0\ninser", "ted 250\ninserted 3"} {
 		if _, err := s.Write([]byte(p)); err != nil {
 			t.Fatal(err)
