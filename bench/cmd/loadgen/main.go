@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"time"
 
 	"github.com/tally-dev/tally/bench/internal/load"
@@ -69,15 +68,11 @@ func run() error {
 	c.Gen = load.GenOptions{Seed: seed, Slot: slot, Live: c.Gen.Live, Base: base}
 
 	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
+		stop, err := load.StartCPUProfile(cpuProfile)
 		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

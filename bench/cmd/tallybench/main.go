@@ -47,7 +47,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -443,21 +442,12 @@ func (b *bench) load(ctx context.Context, name string, c load.Config) (*load.Res
 // load's name; a failure to start (another load being profiled) is logged
 // and the load runs unprofiled.
 func (b *bench) startCPUProfile(name string) (stop func()) {
-	file := filepath.Join(b.cpuProfileDir, profileName.ReplaceAllString(name, "_")+".pprof")
-	f, err := os.Create(file)
-	if err == nil {
-		if err = pprof.StartCPUProfile(f); err != nil {
-			_ = f.Close()
-		}
-	}
+	stop, err := load.StartCPUProfile(filepath.Join(b.cpuProfileDir, profileName.ReplaceAllString(name, "_")+".pprof"))
 	if err != nil {
 		fmt.Fprintf(b.log, "[bench]   no CPU profile for %q: %v\n", name, err)
 		return func() {}
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		_ = f.Close()
-	}
+	return stop
 }
 
 // profileName is what a load's name keeps in its profile's file name.
