@@ -10,7 +10,7 @@
 #   BENCH_CEILING_RECORDS: records per Kafka ceiling and sink run;
 #   BENCH_CPUPROFILE_DIR: a CPU profile of the benchmark process per HTTP load)
 #
-# Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=30000, no dashboard)
+# Starts its own stack (STACK_DIR=.stack-bench, PORT_BASE=16000, no dashboard)
 # so it never collides with `make up` or the test stack, runs the steps in
 # bench/cmd/tallybench with the stack's API keys (admin.key, default.key),
 # writes bench/results/latest.{json,md,svg} and a dated copy under
@@ -24,7 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export STACK_DIR="${STACK_DIR:-$ROOT/.stack-bench}"
-export PORT_BASE="${PORT_BASE:-30000}"
+export PORT_BASE="${PORT_BASE:-16000}"
 export WITH_DASHBOARD=0
 export PROCESSORS="${PROCESSORS:-1}"
 export TALLY_FAULT_INJECTION="${TALLY_FAULT_INJECTION:-false}"

@@ -224,7 +224,7 @@ func table(m map[string]any) string {
 	if c := num(m, "commit"); c != "—" && c != "" {
 		fmt.Fprintf(&s, " at commit `%s`", c)
 	}
-	s.WriteString(" (it starts its own stack: STACK_DIR=.stack-bench, PORT_BASE=30000).\n\n")
+	s.WriteString(" (it starts its own stack: STACK_DIR=.stack-bench, PORT_BASE=16000).\n\n")
 	fmt.Fprintf(&s, "Machine: %s × %s, %s GiB, Linux %s, %s, ClickHouse %s, Redis %s; every service, the load generator and the ceilings share these cores.\n",
 		num(m, "machine", "cpus"), num(m, "machine", "cpu_model"), num(m, "machine", "memory_gib"), num(m, "machine", "kernel"),
 		num(m, "machine", "go"), num(m, "machine", "clickhouse"), num(m, "machine", "redis"))

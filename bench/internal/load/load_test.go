@@ -71,42 +71,47 @@ func TestRunGroundTruth(t *testing.T) {
 		{"batch-max", Config{Batch: 50, Concurrency: 4, DupRatio: 0.1}},
 		{"seed-batch-rate", Config{Batch: 10, Rate: 5000, Path: "/api/events", SeedStyle: true, DupRatio: 0.1}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := &stub{seen: map[string]bool{}}
-			srv := httptest.NewServer(s)
-			defer srv.Close()
-			c := tc.cfg
-			c.Target = srv.URL
-			c.Duration = 500 * time.Millisecond
-			c.Gen = GenOptions{Seed: 1, Slot: 7}
-			res, err := Run(context.Background(), c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Requests == 0 || res.Events != res.Requests*int64(c.Batch) {
-				t.Fatalf("requests %d events %d", res.Requests, res.Events)
-			}
-			if res.AckedEvents != res.Events || s.total != int(res.Events) {
-				t.Fatalf("acked %d, sent %d, server saw %d", res.AckedEvents, res.Events, s.total)
-			}
-			// Resends repeat bodies byte for byte, so the server's distinct
-			// ids equal the generator's distinct acknowledged ids.
-			if res.DistinctAcked != len(s.seen) {
-				t.Fatalf("distinct acked %d, server distinct %d", res.DistinctAcked, len(s.seen))
-			}
-			if res.Resends == 0 || int64(res.DistinctAcked) != res.Events-res.Resends {
-				t.Fatalf("distinct %d, events %d, resends %d", res.DistinctAcked, res.Events, res.Resends)
-			}
-			if res.Status[map[bool]string{true: "200", false: "202"}[c.SeedStyle]] != int(res.Requests) {
-				t.Fatalf("status %v", res.Status)
-			}
-			if c.Rate > 0 {
-				want := c.Rate * c.Duration.Seconds()
-				if got := float64(res.Events); got < 0.9*want || got > 1.1*want+float64(c.Batch) {
-					t.Fatalf("offered %v events at rate %v, want about %v", got, c.Rate, want)
+		for _, client := range []string{"raw", "net/http"} {
+			t.Run(tc.name+"/"+client, func(t *testing.T) {
+				s := &stub{seen: map[string]bool{}}
+				srv := httptest.NewServer(s)
+				defer srv.Close()
+				c := tc.cfg
+				c.Target = srv.URL
+				if client == "net/http" {
+					c.Client = srv.Client()
 				}
-			}
-		})
+				c.Duration = 500 * time.Millisecond
+				c.Gen = GenOptions{Seed: 1, Slot: 7}
+				res, err := Run(context.Background(), c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Requests == 0 || res.Events != res.Requests*int64(c.Batch) {
+					t.Fatalf("requests %d events %d", res.Requests, res.Events)
+				}
+				if res.AckedEvents != res.Events || s.total != int(res.Events) {
+					t.Fatalf("acked %d, sent %d, server saw %d", res.AckedEvents, res.Events, s.total)
+				}
+				// Resends repeat bodies byte for byte, so the server's distinct
+				// ids equal the generator's distinct acknowledged ids.
+				if res.DistinctAcked != len(s.seen) {
+					t.Fatalf("distinct acked %d, server distinct %d", res.DistinctAcked, len(s.seen))
+				}
+				if res.Resends == 0 || int64(res.DistinctAcked) != res.Events-res.Resends {
+					t.Fatalf("distinct %d, events %d, resends %d", res.DistinctAcked, res.Events, res.Resends)
+				}
+				if res.Status[map[bool]string{true: "200", false: "202"}[c.SeedStyle]] != int(res.Requests) {
+					t.Fatalf("status %v", res.Status)
+				}
+				if c.Rate > 0 {
+					want := c.Rate * c.Duration.Seconds()
+					if got := float64(res.Events); got < 0.9*want || got > 1.1*want+float64(c.Batch) {
+						t.Fatalf("offered %v events at rate %v, want about %v", got, c.Rate, want)
+					}
+				}
+			})
+		}
 	}
 }
 

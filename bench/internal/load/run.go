@@ -141,6 +141,7 @@ type job struct {
 }
 
 type worker struct {
+	raw    *rawConn // nil: net/http
 	lat    []float64
 	status map[string]int
 	acked  int64
@@ -188,7 +189,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 	client := c.Client
 	if client == nil {
-		client = NewHTTPClient(c.Concurrency, c.Timeout)
+		client = NewHTTPClient(c.Concurrency, c.Timeout) // for targets the raw client does not take
 	}
 	c.Gen.DupRatio = c.DupRatio
 	gen := NewGenerator(c.Gen)
@@ -232,25 +233,36 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	ctx, cancel := context.WithDeadline(ctx, end.Add(c.Timeout))
 	defer cancel()
 
-	send := func(w *worker, j job) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(j.body))
+	// post sends one request: through the sender's own connection (plain
+	// http, no Client given), or through net/http.
+	post := func(w *worker, body []byte) (int, []byte, error) {
+		if w.raw != nil {
+			return w.raw.post(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
-			w.status["error"]++
-			return
+			return 0, nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
 		SetKey(req, c.APIKey)
 		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, b, err
+	}
+	send := func(w *worker, j job) {
+		status, body, err := post(w, j.body)
 		now := time.Now()
 		w.lat = append(w.lat, float64(now.Sub(j.intended))/1e6)
-		if err != nil {
+		if status == 0 {
 			w.status["error"]++
 			return
 		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		w.status[strconv.Itoa(resp.StatusCode)]++
-		if err != nil || resp.StatusCode/100 != 2 {
+		w.status[strconv.Itoa(status)]++
+		if err != nil || status/100 != 2 {
 			return
 		}
 		n := record(body, j.events, c.SeedStyle, truth)
@@ -268,6 +280,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	var workers []*worker
 	newWorker := func() *worker {
 		w := &worker{status: map[string]int{}, perSec: map[int64]int64{}}
+		if c.Client == nil {
+			// An error here (not plain http) leaves w.raw nil: net/http.
+			w.raw, _ = newRawConn(url, c.APIKey, c.Timeout)
+		}
 		mu.Lock()
 		workers = append(workers, w)
 		mu.Unlock()
@@ -325,6 +341,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	for _, w := range workers {
+		if w.raw != nil {
+			w.raw.close()
+		}
+	}
 
 	res := &Result{Mode: mode, Target: url, Batch: c.Batch, OfferedRate: c.Rate, Concurrency: c.Concurrency,
 		DurationS: elapsed.Seconds(), Requests: nReq, Events: nEvents, Resends: nResends, Status: map[string]int{}, Truth: truth}

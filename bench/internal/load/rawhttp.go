@@ -1,0 +1,226 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// rawConn is one sender's keep-alive HTTP/1.1 connection, written and read
+// directly: the request is one prebuilt write, and the answer is read with
+// one buffered reader, on the sender's own goroutine. net/http's client
+// hands every request to two goroutines of its own and builds header maps
+// for both directions; on these two cores that cost about as much CPU per
+// request as the ceiling server spends answering it, taken from the server
+// under test. Both the ceiling and Tally are loaded through this client, so
+// the ratios compare like with like. Only plain http targets use it (Run
+// falls back to net/http for https or a caller's Client).
+type rawConn struct {
+	addr    string
+	head    []byte // request line and fixed headers, up to "Content-Length: "
+	timeout time.Duration
+
+	conn net.Conn
+	br   *bufio.Reader
+	out  []byte
+	body []byte
+}
+
+// newRawConn prepares a sender for POSTs of JSON bodies to target (an
+// http:// URL with the path). It does not dial; the first request does.
+func newRawConn(target, key string, timeout time.Duration) (*rawConn, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" {
+		return nil, fmt.Errorf("raw client: scheme %q: only http", u.Scheme)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	path := u.RequestURI()
+	head := []byte("POST " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/json\r\n")
+	if key != "" {
+		head = append(head, "Authorization: Bearer "+key+"\r\n"...)
+	}
+	head = append(head, "Content-Length: "...)
+	return &rawConn{addr: addr, head: head, timeout: timeout}, nil
+}
+
+// errStatus is a malformed answer: the connection is dropped.
+var errStatus = errors.New("raw client: malformed response")
+
+// post sends body and returns the status and the answer's body, which is
+// valid until the next post. Any error closes the connection; the next post
+// dials again.
+func (r *rawConn) post(body []byte) (int, []byte, error) {
+	if r.conn == nil {
+		c, err := net.DialTimeout("tcp", r.addr, 5*time.Second)
+		if err != nil {
+			return 0, nil, err
+		}
+		r.conn = c
+		if r.br == nil {
+			r.br = bufio.NewReaderSize(c, 16<<10)
+		} else {
+			r.br.Reset(c)
+		}
+	}
+	if err := r.conn.SetDeadline(time.Now().Add(r.timeout)); err != nil {
+		return 0, nil, r.fail(err)
+	}
+	r.out = append(r.out[:0], r.head...)
+	r.out = strconv.AppendInt(r.out, int64(len(body)), 10)
+	r.out = append(r.out, "\r\n\r\n"...)
+	r.out = append(r.out, body...)
+	if _, err := r.conn.Write(r.out); err != nil {
+		return 0, nil, r.fail(err)
+	}
+	status, resp, keep, err := r.read()
+	if err != nil {
+		return 0, nil, r.fail(err)
+	}
+	if !keep {
+		r.close()
+	}
+	return status, resp, nil
+}
+
+// read parses one answer: the status line, the headers it needs
+// (Content-Length, Transfer-Encoding, Connection) and the body.
+func (r *rawConn) read() (status int, body []byte, keep bool, err error) {
+	line, err := r.line()
+	if err != nil {
+		return 0, nil, false, err
+	}
+	// "HTTP/1.1 202 Accepted"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, nil, false, errStatus
+	}
+	status, err = strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, nil, false, errStatus
+	}
+	keep = line[7] == '1'
+	length, chunked := -1, false
+	for {
+		line, err = r.line()
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if len(line) == 0 {
+			break
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return 0, nil, false, errStatus
+		}
+		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
+				return 0, nil, false, errStatus
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			if bytes.EqualFold(value, []byte("close")) {
+				keep = false
+			}
+		}
+	}
+	r.body = r.body[:0]
+	switch {
+	case chunked:
+		err = r.chunks()
+	case length >= 0:
+		r.body = grow(r.body, length)
+		_, err = io.ReadFull(r.br, r.body)
+	default: // the body runs to the end of the connection
+		keep = false
+		var b bytes.Buffer
+		_, err = b.ReadFrom(r.br)
+		r.body = b.Bytes()
+	}
+	if err != nil {
+		return 0, nil, false, err
+	}
+	return status, r.body, keep, nil
+}
+
+// chunks reads a chunked body into r.body, then the trailer.
+func (r *rawConn) chunks() error {
+	for {
+		line, err := r.line()
+		if err != nil {
+			return err
+		}
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i]
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 32)
+		if err != nil || n < 0 {
+			return errStatus
+		}
+		if n == 0 {
+			for { // trailer fields, then the empty line
+				if line, err = r.line(); err != nil || len(line) == 0 {
+					return err
+				}
+			}
+		}
+		at := len(r.body)
+		r.body = grow(r.body, at+int(n))
+		if _, err := io.ReadFull(r.br, r.body[at:]); err != nil {
+			return err
+		}
+		if line, err = r.line(); err != nil || len(line) != 0 {
+			return errors.Join(err, errStatus)
+		}
+	}
+}
+
+// line returns the next line without its CRLF; it is valid until the next
+// read.
+func (r *rawConn) line() ([]byte, error) {
+	line, err := r.br.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, errStatus
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// grow returns b resized to n bytes, reusing its array when it fits.
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return append(b[:cap(b)], make([]byte, n-cap(b))...)
+}
+
+func (r *rawConn) fail(err error) error {
+	r.close()
+	return err
+}
+
+func (r *rawConn) close() {
+	if r.conn != nil {
+		r.conn.Close()
+		r.conn = nil
+	}
+}
