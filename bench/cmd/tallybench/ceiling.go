@@ -157,7 +157,7 @@ func (b *bench) ceilingIngest(ctx context.Context) (map[string]any, error) {
 		b.measure("ceiling.http_single"+sv.key, "ceiling: HTTP + ProduceSync ("+sv.where+"), single events, max rate", "req/s", single, singleP99, "", "")
 		b.measure("ceiling.http_batch"+sv.key, "ceiling: HTTP + ProduceSync ("+sv.where+"), batches of 500, max rate", "events/s", batch, batchP99, "", "")
 	}
-	res["note"] = "minimal net/http server, run as its own process (tallybench ceiling-server; the ratios use it) and inside the benchmark process: reads the body, produces each event (acks=all, linger 2 ms like the ingestor) with ProduceSync, answers 202 with per-event ids; same load generator settings as the ingest steps"
+	res["note"] = "minimal net/http server, run as its own process (tallybench ceiling-server; the ratios use it) and inside the benchmark process: reads the body, produces each event (acks=all, linger 1 ms like the ingestor) with ProduceSync, answers 202 with per-event ids; same load generator settings as the ingest steps"
 	return res, nil
 }
 
@@ -214,7 +214,7 @@ type ceilingServer struct {
 // loopback port; close stops it.
 func newCeilingServer(brokers []string, topic string) (*ceilingServer, error) {
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond))
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond))
 	if err != nil {
 		return nil, err
 	}
