@@ -59,9 +59,10 @@ func newRawConn(target, key string, timeout time.Duration) (*rawConn, error) {
 var errStatus = errors.New("raw client: malformed response")
 
 // post sends body and returns the status and the answer's body, which is
-// valid until the next post. Any error closes the connection; the next post
-// dials again.
-func (r *rawConn) post(body []byte) (int, []byte, error) {
+// valid until the next post. The exchange must end by deadline, or by the
+// connection's timeout if that comes first. Any error closes the
+// connection; the next post dials again.
+func (r *rawConn) post(body []byte, deadline time.Time) (int, []byte, error) {
 	if r.conn == nil {
 		c, err := net.DialTimeout("tcp", r.addr, 5*time.Second)
 		if err != nil {
@@ -74,7 +75,10 @@ func (r *rawConn) post(body []byte) (int, []byte, error) {
 			r.br.Reset(c)
 		}
 	}
-	if err := r.conn.SetDeadline(time.Now().Add(r.timeout)); err != nil {
+	if d := time.Now().Add(r.timeout); deadline.IsZero() || d.Before(deadline) {
+		deadline = d
+	}
+	if err := r.conn.SetDeadline(deadline); err != nil {
 		return 0, nil, r.fail(err)
 	}
 	r.out = append(r.out[:0], r.head...)
@@ -139,6 +143,7 @@ func (r *rawConn) read() (status int, body []byte, keep bool, err error) {
 	}
 	r.body = r.body[:0]
 	switch {
+	case status < 200 || status == 204 || status == 304: // never a body
 	case chunked:
 		err = r.chunks()
 	case length >= 0:

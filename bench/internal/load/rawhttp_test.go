@@ -69,7 +69,7 @@ func (s *scripted) serve(c net.Conn) {
 		}
 		a := strings.ToLower(s.answers[i])
 		if strings.HasPrefix(a, "http/1.0") || strings.Contains(a, "connection: close") ||
-			!strings.Contains(a, "content-length") && !strings.Contains(a, "chunked") {
+			!strings.Contains(a, "content-length") && !strings.Contains(a, "chunked") && !strings.HasPrefix(a, "http/1.1 204") {
 			return
 		}
 	}
@@ -81,6 +81,7 @@ func TestRawConnAnswers(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nTrailer: x\r\n\r\n",
 		"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
 		"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\n\r\n",
 		"HTTP/1.1 202 Accepted\r\n\r\nto the end",
 		"garbage\r\n\r\n",
 	)
@@ -98,10 +99,11 @@ func TestRawConnAnswers(t *testing.T) {
 		{200, "abc0123456789abcdef", 1}, // the same connection
 		{429, "{}", 1},                  // then closed: Connection: close
 		{503, "", 2},                    // HTTP/1.0: closed after
-		{202, "to the end", 3},          // no length: the body runs to EOF
+		{204, "", 3},                    // no body, no length: nothing to wait for
+		{202, "to the end", 3},          // no length: the body runs to EOF (same connection as the 204)
 	} {
 		body := "body-" + strconv.Itoa(i)
-		status, got, err := r.post([]byte(body))
+		status, got, err := r.post([]byte(body), time.Time{})
 		if err != nil {
 			t.Fatalf("answer %d: %v", i, err)
 		}
@@ -115,13 +117,13 @@ func TestRawConnAnswers(t *testing.T) {
 			t.Fatalf("answer %d: %d connections, want %d", i, n, want.conns)
 		}
 	}
-	if status, _, err := r.post([]byte("x")); err == nil {
+	if status, _, err := r.post([]byte("x"), time.Time{}); err == nil {
 		t.Fatalf("a malformed status line gave %d, no error", status)
 	}
 	<-s.bodies
 	// The next request after a failure dials again; the script is over, so
 	// the server hangs up and the client reports it.
-	if _, _, err := r.post([]byte("y")); err == nil {
+	if _, _, err := r.post([]byte("y"), time.Time{}); err == nil {
 		t.Fatal("no answer, no error")
 	}
 	if n := s.conns.Load(); n != 5 {
@@ -142,21 +144,32 @@ func TestRawConnTimesOut(t *testing.T) {
 	}
 	defer ln.Close()
 	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			defer c.Close()
-			io.Copy(io.Discard, c) // reads, never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(io.Discard, c) // reads, never answers
+			}()
 		}
 	}()
-	r, err := newRawConn("http://"+ln.Addr().String()+"/v1/events", "", 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if _, _, err := r.post([]byte("{}")); err == nil {
-		t.Fatal("a silent server gave no error")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("timed out after %v, want about 100ms", d)
+	// The connection's own timeout, then a deadline that comes first.
+	for _, c := range []struct {
+		timeout  time.Duration
+		deadline time.Time
+	}{{100 * time.Millisecond, time.Time{}}, {time.Hour, time.Now().Add(200 * time.Millisecond)}} {
+		r, err := newRawConn("http://"+ln.Addr().String()+"/v1/events", "", c.timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, _, err := r.post([]byte("{}"), c.deadline); err == nil {
+			t.Fatal("a silent server gave no error")
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("timed out after %v, want well under a second", d)
+		}
 	}
 }

@@ -237,7 +237,8 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	// http, no Client given), or through net/http.
 	post := func(w *worker, body []byte) (int, []byte, error) {
 		if w.raw != nil {
-			return w.raw.post(body)
+			deadline, _ := ctx.Deadline()
+			return w.raw.post(body, deadline)
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
