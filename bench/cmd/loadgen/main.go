@@ -43,6 +43,7 @@ func run() error {
 	flag.Int64Var(&slot, "slot", time.Now().UnixNano()%1000, "0..999: distinguishes this run's events from other runs' in one database")
 	flag.Uint64Var(&seed, "seed", uint64(time.Now().UnixNano()), "random seed")
 	flag.BoolVar(&c.Gen.Live, "live", true, "live events: timestamped now, kept distinct by an idempotency key (false: history, one second of event time apart)")
+	flag.IntVar(&c.Gen.Clients, "clients", 20, "distinct client ids in the events (the ingestor keys records by client, so this sets how they spread over partitions)")
 	var start string
 	flag.StringVar(&start, "start", "", "with -live=false, the first history event's time (RFC 3339; default 30 days ago, midnight UTC)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file (where a request's client-side CPU goes)")
