@@ -66,7 +66,7 @@ func run() error {
 	default:
 		return fmt.Errorf("--mode must be single or batch, got %q", mode)
 	}
-	c.Gen = load.GenOptions{Seed: seed, Slot: slot, Live: c.Gen.Live, Base: base}
+	c.Gen = load.GenOptions{Seed: seed, Slot: slot, Live: c.Gen.Live, Base: base, Clients: c.Gen.Clients}
 
 	if cpuProfile != "" {
 		stop, err := load.StartCPUProfile(cpuProfile)
