@@ -81,9 +81,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s %s batch=%d: %.0f req/s, %.0f events/s sent, %.0f acked/s; latency p50 %.2f ms p99 %.2f ms p99.9 %.2f ms max %.2f ms; status %v; distinct acked ids %d, sum %s\n",
+	fmt.Printf("%s %s batch=%d: %.0f req/s, %.0f events/s sent, %.0f acked/s; latency p50 %.2f ms p99 %.2f ms p99.9 %.2f ms max %.2f ms; status %v; distinct acked ids %d, sum %s; connections %d\n",
 		res.Mode, res.Target, res.Batch, res.ReqPerSec, res.EventsPerSec, res.AckedPerSec,
-		res.P50ms, res.P99ms, res.P999ms, res.MaxMs, res.Status, res.DistinctAcked, res.AckedSum)
+		res.P50ms, res.P99ms, res.P999ms, res.MaxMs, res.Status, res.DistinctAcked, res.AckedSum, res.Connections)
 	if out != "" {
 		b, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {

@@ -481,8 +481,8 @@ func (b *bench) loadRun(ctx context.Context, name, target string, c load.Config,
 			b.inDoubt += int64(n * c.Batch)
 		}
 	}
-	fmt.Fprintf(b.log, "[bench]   %.0f req/s, %.0f acked events/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, status %v\n",
-		r.ReqPerSec, r.AckedPerSec, r.P50ms, r.P99ms, r.P999ms, r.Status)
+	fmt.Fprintf(b.log, "[bench]   %.0f req/s, %.0f acked events/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, status %v, connections %d\n",
+		r.ReqPerSec, r.AckedPerSec, r.P50ms, r.P99ms, r.P999ms, r.Status, r.Connections)
 	var bad []string
 	for st, n := range r.Status {
 		if !strings.HasPrefix(st, "2") {

@@ -9,10 +9,85 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 )
 
-// rawConn is one sender's keep-alive HTTP/1.1 connection, written and read
+// rawPool holds the idle raw connections of a run. A sender takes the one
+// that went idle last and dials only when none is idle, as net/http's
+// Transport does: the server sees as many connections as requests are in
+// flight at once, not as many as there are senders. At a fixed rate the
+// senders number 1,024 (the in-flight limit); handing them out in turn
+// kept 1,024 connections busy, each woken every 64 ms at 16,000 req/s, and
+// that alone raised the ceiling server's p99 from 12 to 31 ms.
+type rawPool struct {
+	url, key string
+	timeout  time.Duration
+	now      func() time.Time
+
+	mu   sync.Mutex
+	idle []*rawConn
+	all  []*rawConn
+}
+
+// maxIdle is how long a pooled connection may sit unused before it is
+// dialed anew: well under servers' idle timeouts (the ingestor's is 120
+// s), so a request never goes out on a connection the server is closing.
+const maxIdle = 10 * time.Second
+
+// newRawPool returns the pool for target (which newRawConn accepts).
+func newRawPool(target, key string, timeout time.Duration) (*rawPool, error) {
+	if _, err := newRawConn(target, key, timeout); err != nil {
+		return nil, err
+	}
+	return &rawPool{url: target, key: key, timeout: timeout, now: time.Now}, nil
+}
+
+// get returns the connection that went idle last, or a new one (which
+// dials on its first post).
+func (p *rawPool) get() *rawConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		rc := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		if p.now().Sub(rc.idleSince) > maxIdle {
+			rc.close() // the next post dials
+		}
+		return rc
+	}
+	// The URL was checked when the pool was made.
+	rc, _ := newRawConn(p.url, p.key, p.timeout)
+	p.all = append(p.all, rc)
+	return rc
+}
+
+// put hands rc back once its answer was read. A connection that failed
+// has closed itself and dials again when next taken.
+func (p *rawPool) put(rc *rawConn) {
+	p.mu.Lock()
+	rc.idleSince = p.now()
+	p.idle = append(p.idle, rc)
+	p.mu.Unlock()
+}
+
+// opened is how many connections the run needed at most.
+func (p *rawPool) opened() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.all)
+}
+
+// close closes every connection; the pool is done.
+func (p *rawPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, rc := range p.all {
+		rc.close()
+	}
+}
+
+// rawConn is one keep-alive HTTP/1.1 connection, written and read
 // directly: the request is one prebuilt write, and the answer is read with
 // one buffered reader, on the sender's own goroutine. net/http's client
 // hands every request to two goroutines of its own and builds header maps
@@ -26,10 +101,11 @@ type rawConn struct {
 	head    []byte // request line and fixed headers, up to "Content-Length: "
 	timeout time.Duration
 
-	conn net.Conn
-	br   *bufio.Reader
-	out  []byte
-	body []byte
+	conn      net.Conn
+	br        *bufio.Reader
+	idleSince time.Time // when it went back to its pool
+	out       []byte
+	body      []byte
 }
 
 // newRawConn prepares a sender for POSTs of JSON bodies to target (an

@@ -2,9 +2,11 @@ package load
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -171,5 +173,84 @@ func TestRawConnTimesOut(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("timed out after %v, want well under a second", d)
 		}
+	}
+}
+
+// The pool hands out the connection that went idle last, and dials anew
+// for one that sat idle longer than maxIdle.
+func TestRawPoolTakesLastIdle(t *testing.T) {
+	s := newScripted(t,
+		"HTTP/1.1 202 Accepted\r\nContent-Length: 1\r\n\r\na",
+		"HTTP/1.1 202 Accepted\r\nContent-Length: 1\r\n\r\nb",
+		"HTTP/1.1 202 Accepted\r\nContent-Length: 1\r\n\r\nc",
+		"HTTP/1.1 202 Accepted\r\nContent-Length: 1\r\n\r\nd",
+		"HTTP/1.1 202 Accepted\r\nContent-Length: 1\r\n\r\ne",
+	)
+	p, err := newRawPool("http://"+s.ln.Addr().String()+"/v1/events", "k", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	clock := time.Unix(1_800_000_000, 0)
+	p.now = func() time.Time { return clock }
+	post := func(rc *rawConn) {
+		t.Helper()
+		if status, _, err := rc.post([]byte("{}"), time.Time{}); err != nil || status != 202 {
+			t.Fatalf("post: %d, %v", status, err)
+		}
+		<-s.bodies
+	}
+	a, b := p.get(), p.get() // two in flight at once: two connections
+	if a == b {
+		t.Fatal("one connection handed out twice")
+	}
+	post(a)
+	post(b)
+	p.put(a)
+	p.put(b)
+	if got := p.get(); got != b {
+		t.Fatal("the pool did not hand out the connection that went idle last")
+	}
+	post(b) // reused: no new connection
+	if n := s.conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+	p.put(b)
+	clock = clock.Add(maxIdle + time.Second)
+	stale := p.get()
+	post(stale) // idle too long: dialed anew
+	if n := s.conns.Load(); n != 3 {
+		t.Fatalf("%d connections after a stale one was taken, want 3", n)
+	}
+	if n := p.opened(); n != 2 {
+		t.Fatalf("opened %d, want 2 (a redial is the same pooled sender)", n)
+	}
+}
+
+// At a fixed rate the in-flight limit is 1,024 senders, but a server that
+// keeps up must see only the connections in flight at once, not one per
+// sender.
+func TestOpenLoopOpensOnlyWhatIsInFlight(t *testing.T) {
+	s := &stub{seen: map[string]bool{}}
+	srv := httptest.NewUnstartedServer(s)
+	var conns atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{Target: srv.URL, Rate: 200, Duration: 500 * time.Millisecond, Gen: GenOptions{Seed: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests < 90 || res.Status["202"] != int(res.Requests) {
+		t.Fatalf("%d requests, statuses %v", res.Requests, res.Status)
+	}
+	// 200 req/s against an instant server: one or two in flight at once;
+	// a connection per sender would be one per request (about 100).
+	if res.Connections > 10 || int(conns.Load()) != res.Connections {
+		t.Fatalf("%d connections opened (server saw %d) for %d requests", res.Connections, conns.Load(), res.Requests)
 	}
 }

@@ -40,11 +40,14 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Mode           string         `json:"mode"`
-	Target         string         `json:"target"`
-	Batch          int            `json:"batch"`
-	OfferedRate    float64        `json:"offered_events_per_second"`
-	Concurrency    int            `json:"concurrency"`
+	Mode        string  `json:"mode"`
+	Target      string  `json:"target"`
+	Batch       int     `json:"batch"`
+	OfferedRate float64 `json:"offered_events_per_second"`
+	Concurrency int     `json:"concurrency"`
+	// Connections is how many raw connections the run opened at most (0:
+	// net/http's client, which does not say).
+	Connections    int            `json:"connections,omitempty"`
 	DurationS      float64        `json:"duration_s"`
 	Requests       int64          `json:"requests"`
 	Events         int64          `json:"events_sent"`
@@ -141,7 +144,6 @@ type job struct {
 }
 
 type worker struct {
-	raw    *rawConn // nil: net/http
 	lat    []float64
 	status map[string]int
 	acked  int64
@@ -233,29 +235,41 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	ctx, cancel := context.WithDeadline(ctx, end.Add(c.Timeout))
 	defer cancel()
 
-	// post sends one request: through the sender's own connection (plain
-	// http, no Client given), or through net/http.
-	post := func(w *worker, body []byte) (int, []byte, error) {
-		if w.raw != nil {
+	// Plain http targets (and no caller's Client) go through raw
+	// connections, kept in a pool (see rawPool); others through net/http.
+	var pool *rawPool
+	if c.Client == nil {
+		if p, err := newRawPool(url, c.APIKey, c.Timeout); err == nil {
+			pool = p
+			defer pool.close()
+		}
+	}
+	// post sends one request: through a pooled raw connection (handed back
+	// by done once the body was read), or through net/http.
+	post := func(body []byte) (status int, answer []byte, done func(), err error) {
+		if pool != nil {
+			rc := pool.get()
 			deadline, _ := ctx.Deadline()
-			return w.raw.post(body, deadline)
+			status, answer, err = rc.post(body, deadline)
+			return status, answer, func() { pool.put(rc) }, err
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, func() {}, err
 		}
 		req.Header.Set("Content-Type", "application/json")
 		SetKey(req, c.APIKey)
 		resp, err := client.Do(req)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, func() {}, err
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode, b, err
+		return resp.StatusCode, b, func() {}, err
 	}
 	send := func(w *worker, j job) {
-		status, body, err := post(w, j.body)
+		status, body, done, err := post(j.body)
+		defer done()
 		now := time.Now()
 		w.lat = append(w.lat, float64(now.Sub(j.intended))/1e6)
 		if status == 0 {
@@ -281,10 +295,6 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	var workers []*worker
 	newWorker := func() *worker {
 		w := &worker{status: map[string]int{}, perSec: map[int64]int64{}}
-		if c.Client == nil {
-			// An error here (not plain http) leaves w.raw nil: net/http.
-			w.raw, _ = newRawConn(url, c.APIKey, c.Timeout)
-		}
 		mu.Lock()
 		workers = append(workers, w)
 		mu.Unlock()
@@ -342,14 +352,12 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	for _, w := range workers {
-		if w.raw != nil {
-			w.raw.close()
-		}
-	}
 
 	res := &Result{Mode: mode, Target: url, Batch: c.Batch, OfferedRate: c.Rate, Concurrency: c.Concurrency,
 		DurationS: elapsed.Seconds(), Requests: nReq, Events: nEvents, Resends: nResends, Status: map[string]int{}, Truth: truth}
+	if pool != nil {
+		res.Connections = pool.opened()
+	}
 	var lat []float64
 	perSec := map[int64]int64{}
 	for _, w := range workers {
