@@ -7,11 +7,13 @@
 // every run beside it:
 //   - ceiling-ingest: raw Kafka produce, and a minimal HTTP server that
 //     produces each request's events with acks=all (ceiling.go);
-//   - ingest: the ingestor, single events at a fixed open-loop rate and at
-//     maximum rate, batches of 500 at maximum rate — each over HTTP with the
-//     stack's ingest key;
-//   - ingest-alone: the single-event loads again with the processors
-//     stopped, on the ceiling server's terms (nothing consumes its records);
+//   - ingest-alone: the ingestor's single-event loads (a fixed open-loop
+//     rate and maximum rate) with the processors stopped, on the ceiling
+//     server's terms (nothing consumes its records) and right after it, on
+//     a stack with no merges running;
+//   - ingest: the same loads with the pipeline working beside them, and
+//     batches of 500 at maximum rate — each over HTTP with the stack's
+//     ingest key;
 //   - auth: the ingestor restarted with authentication off and on (key,
 //     tenant signature, rate limit, quota) in paired rounds, processors
 //     paused; single events at one fixed rate (CPU per request) and at
@@ -230,7 +232,7 @@ func run() error {
 	prefillEvents := flag.Int("prefill-events", -1, "override the profile's events per drain run")
 	runs := flag.Int("runs", -1, "override the profile's runs per step")
 	ceilingRecords := flag.Int("ceiling-records", -1, "override the profile's records per Kafka ceiling and sink run")
-	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest, ingest-alone, auth, ceiling-sink, ceiling-e2e, e2e, freshness (only when named), processor, scale, query, redis); empty runs all")
+	only := flag.String("steps", "", "run only these steps, comma-separated (ceiling-ingest, ingest-alone, ingest, auth, ceiling-sink, ceiling-e2e, e2e, freshness (only when named), processor, scale, query, redis); empty runs all")
 	flag.StringVar(&b.cpuProfileDir, "cpuprofile-dir", "", "write this process's CPU profile during each HTTP load to <dir>/<load>.pprof (where the load generator's CPU goes, Tally's loads beside the ceiling's)")
 	flag.Parse()
 	if b.cpuProfileDir != "" {
@@ -335,8 +337,10 @@ func run() error {
 		out[name] = r
 	}
 	step("ceiling-ingest", b.ceilingIngest)
-	step("ingest", b.ingestScenarios)
+	// Right after the ceiling, on the same quiet stack: before the ingest
+	// step, ClickHouse has no merges of its events to run beside it.
 	step("ingest-alone", b.ingestAlone)
+	step("ingest", b.ingestScenarios)
 	step("auth", b.authOverhead)
 	step("ceiling-sink", b.ceilingSink)
 	step("ceiling-e2e", b.ceilingEndToEnd)
