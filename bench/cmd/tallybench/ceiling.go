@@ -138,7 +138,9 @@ func (b *bench) ceilingIngest(ctx context.Context) (map[string]any, error) {
 		}
 		// A fresh server's first load ran about a fifth below the next
 		// ones in every full run; the ingestor it is compared with is
-		// warm from the steps before. Five seconds, not measured, warm it.
+		// warm from the steps before. Five seconds, not measured, warm it
+		// (in part: in the two runs since, the first measured load was
+		// still 9–16% below the other two, which the median leaves out).
 		if _, err := b.loadRun(ctx, "ceiling-ingest: warm-up ("+sv.where+"), not measured", srv.url,
 			load.Config{Batch: 1, Concurrency: 64, Duration: 5 * time.Second, DupRatio: 0.1}, false); err != nil {
 			srv.close()

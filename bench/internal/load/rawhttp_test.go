@@ -248,9 +248,10 @@ func TestOpenLoopOpensOnlyWhatIsInFlight(t *testing.T) {
 	if res.Requests < 90 || res.Status["202"] != int(res.Requests) {
 		t.Fatalf("%d requests, statuses %v", res.Requests, res.Status)
 	}
-	// 200 req/s against an instant server: one or two in flight at once;
-	// a connection per sender would be one per request (about 100).
-	if res.Connections > 10 || int(conns.Load()) != res.Connections {
+	// 200 req/s against an instant server: one or two in flight at once,
+	// more only while the test's process stalls (every 5 ms of stall adds
+	// one); a connection per sender would be one per request (about 100).
+	if res.Connections > 50 || int(conns.Load()) != res.Connections {
 		t.Fatalf("%d connections opened (server saw %d) for %d requests", res.Connections, conns.Load(), res.Requests)
 	}
 }
