@@ -244,32 +244,35 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			defer pool.close()
 		}
 	}
-	// post sends one request: through a pooled raw connection (handed back
-	// by done once the body was read), or through net/http.
-	post := func(body []byte) (status int, answer []byte, done func(), err error) {
-		if pool != nil {
-			rc := pool.get()
+	// post sends one request: through rc, a raw connection from the pool,
+	// or through net/http when there is none. The answer's body is valid
+	// until rc's next post.
+	post := func(rc *rawConn, body []byte) (int, []byte, error) {
+		if rc != nil {
 			deadline, _ := ctx.Deadline()
-			status, answer, err = rc.post(body, deadline)
-			return status, answer, func() { pool.put(rc) }, err
+			return rc.post(body, deadline)
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
-			return 0, nil, func() {}, err
+			return 0, nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
 		SetKey(req, c.APIKey)
 		resp, err := client.Do(req)
 		if err != nil {
-			return 0, nil, func() {}, err
+			return 0, nil, err
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode, b, func() {}, err
+		return resp.StatusCode, b, err
 	}
 	send := func(w *worker, j job) {
-		status, body, done, err := post(j.body)
-		defer done()
+		var rc *rawConn
+		if pool != nil {
+			rc = pool.get()
+			defer pool.put(rc) // once the answer was recorded
+		}
+		status, body, err := post(rc, j.body)
 		now := time.Now()
 		w.lat = append(w.lat, float64(now.Sub(j.intended))/1e6)
 		if status == 0 {
